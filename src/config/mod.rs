@@ -1,0 +1,236 @@
+//! The service's settings: shipped defaults, overlaid by the user's file on the data
+//! partition, overlaid by the 2018 prototype's `AV_*` environment variables.
+//!
+//! Parsing and validation are pure; `load` and `save` are the only I/O.
+
+mod legacy_env;
+mod load;
+mod toml_error;
+mod values;
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+pub use legacy_env::apply_legacy_env;
+pub use load::{load, save};
+pub use values::{AudioSource, EncoderChoice, VideoSource, parse_encoder_params};
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub video: VideoConfig,
+    pub audio: AudioConfig,
+    pub destinations: Vec<Destination>,
+    pub web: WebConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VideoConfig {
+    pub source: VideoSource,
+    pub encoder: EncoderChoice,
+    pub width: u32,
+    pub height: u32,
+    pub framerate: u32,
+    pub bitrate_kbps: u32,
+    /// Extra `property=value` pairs for the H.264 encoder element (`AV_H264_ENCODER_PARAMS`).
+    pub encoder_params: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudioConfig {
+    pub source: AudioSource,
+    pub sample_rate: u32,
+    pub bitrate_kbps: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Destination {
+    pub name: String,
+    /// `rtmp://host[:port]/app` or `rtmps://…`; the key is appended as the last path segment.
+    pub url: String,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        VideoConfig {
+            source: VideoSource::Auto,
+            encoder: EncoderChoice::Auto,
+            width: 1280,
+            height: 720,
+            framerate: 30,
+            bitrate_kbps: 2500,
+            encoder_params: String::new(),
+        }
+    }
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        AudioConfig { source: AudioSource::Auto, sample_rate: 48000, bitrate_kbps: 128 }
+    }
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig { listen: SocketAddr::from(([0, 0, 0, 0], 80)) }
+    }
+}
+
+pub const SAMPLE_RATES: [u32; 6] = [16000, 22050, 24000, 32000, 44100, 48000];
+
+impl Destination {
+    /// Where `rtmp2sink` connects: the URL with the key as its last path segment.
+    pub fn location(&self) -> String {
+        if self.key.is_empty() { self.url.clone() } else { format!("{}/{}", self.url.trim_end_matches('/'), self.key) }
+    }
+
+    /// The location as it may be shown to people and logs.
+    pub fn masked_location(&self) -> String {
+        crate::secrets::mask_location(&self.location(), &self.key)
+    }
+}
+
+impl Config {
+    /// Every stream key in the settings, for scrubbing text that leaves the process.
+    pub fn secrets(&self) -> Vec<String> {
+        self.destinations.iter().map(|d| d.key.clone()).filter(|k| !k.is_empty()).collect()
+    }
+
+    /// Checks what the types cannot: ranges, URL schemes, unique names.
+    /// Each problem names the key, the bad value and what is allowed.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        let v = &self.video;
+        check_range(&mut problems, "video.width", v.width, 16, 4096);
+        check_range(&mut problems, "video.height", v.height, 16, 4096);
+        for (key, value) in [("video.width", v.width), ("video.height", v.height)] {
+            if value % 2 != 0 {
+                problems.push(format!("{key} = {value}: must be even (H.264 uses 4:2:0 chroma)"));
+            }
+        }
+        check_range(&mut problems, "video.framerate", v.framerate, 1, 120);
+        check_range(&mut problems, "video.bitrate_kbps", v.bitrate_kbps, 100, 50_000);
+        if let Err(e) = values::parse_encoder_params(&v.encoder_params) {
+            problems.push(format!("video.encoder_params: {e}"));
+        }
+        let a = &self.audio;
+        if !SAMPLE_RATES.contains(&a.sample_rate) {
+            problems.push(format!(
+                "audio.sample_rate = {}: must be one of {}",
+                a.sample_rate,
+                SAMPLE_RATES.map(|r| r.to_string()).join(", ")
+            ));
+        }
+        check_range(&mut problems, "audio.bitrate_kbps", a.bitrate_kbps, 16, 512);
+        for (i, d) in self.destinations.iter().enumerate() {
+            let at = format!("destinations[{i}]");
+            if d.name.trim().is_empty() {
+                problems.push(format!("{at}.name is empty: give each destination a name"));
+            } else if self.destinations[..i].iter().any(|o| o.name == d.name) {
+                problems.push(format!("{at}.name = {:?}: used twice; names must be unique", d.name));
+            }
+            if let Err(e) = values::check_stream_url(&d.url) {
+                problems.push(format!("{at}.url = {:?}: {e}", crate::secrets::mask_location(&d.url, &d.key)));
+            }
+            if d.key.chars().any(char::is_whitespace) {
+                problems.push(format!("{at}.key contains white space: paste the key without spaces"));
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
+    }
+}
+
+fn check_range(problems: &mut Vec<String>, key: &str, value: u32, min: u32, max: u32) {
+    if !(min..=max).contains(&value) {
+        problems.push(format!("{key} = {value}: must be between {min} and {max}"));
+    }
+}
+
+/// The settings in force, as `check-config` prints them, keys masked.
+pub fn explain(config: &Config) -> String {
+    let v = &config.video;
+    let a = &config.audio;
+    let mut lines = vec![
+        format!(
+            "video: source {}, encoder {}, {}x{} at {} fps, {} kbps{}",
+            v.source,
+            v.encoder,
+            v.width,
+            v.height,
+            v.framerate,
+            v.bitrate_kbps,
+            if v.encoder_params.is_empty() {
+                String::new()
+            } else {
+                format!(", encoder params {:?}", v.encoder_params)
+            }
+        ),
+        format!("audio: source {}, {} Hz, {} kbps AAC", a.source, a.sample_rate, a.bitrate_kbps),
+    ];
+    if config.destinations.is_empty() {
+        lines.push("destinations: none (nothing will be streamed)".into());
+    }
+    for d in &config.destinations {
+        let state = if d.enabled { "enabled" } else { "disabled" };
+        lines.push(format!("destination {:?}: {} ({state})", d.name, d.masked_location()));
+    }
+    lines.push(format!("web: listening on {}", config.web.listen));
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn destination(url: &str, key: &str) -> Destination {
+        Destination { name: "d".into(), url: url.into(), key: key.into(), enabled: true }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn location_joins_url_and_key() {
+        assert_eq!(destination("rtmp://h/live/", "abc").location(), "rtmp://h/live/abc");
+        assert_eq!(destination("rtmp://h/live", "").location(), "rtmp://h/live");
+        assert_eq!(destination("rtmp://h/live", "abc").masked_location(), "rtmp://h/live/****");
+    }
+
+    #[test]
+    fn validation_names_key_value_and_allowed() {
+        let mut c = Config::default();
+        c.video.width = 99999;
+        c.video.height = 721;
+        c.audio.sample_rate = 12345;
+        c.destinations = vec![destination("http://x/live", "secret"), destination("rtmp://h/a", "")];
+        let problems = c.validate().unwrap_err();
+        let all = problems.join("\n");
+        assert!(all.contains("video.width = 99999: must be between 16 and 4096"), "{all}");
+        assert!(all.contains("video.height = 721: must be even"), "{all}");
+        assert!(all.contains("audio.sample_rate = 12345: must be one of 16000"), "{all}");
+        assert!(all.contains("destinations[0].url"), "{all}");
+        assert!(all.contains("rtmp:// or rtmps://"), "{all}");
+        assert!(all.contains("destinations[1].name = \"d\": used twice"), "{all}");
+        assert!(!all.contains("secret"), "{all}");
+    }
+}

@@ -1,0 +1,249 @@
+//! The settings that are words rather than numbers, parsed from one string so that
+//! TOML, `AV_*` variables and the web form share one spelling and one error message.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum VideoSource {
+    Auto,
+    Test,
+    Libcamera,
+    Device(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum EncoderChoice {
+    Auto,
+    /// The camera's own H.264 (legacy Pi camera stack, UVC H.264 webcams).
+    Camera,
+    /// The Pi's hardware encoder through `v4l2h264enc`.
+    V4l2,
+    /// Software `x264enc`: for hosts and tests.
+    X264,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum AudioSource {
+    Auto,
+    Test,
+    /// No microphone: a silent track is still sent, as some services end video-only streams.
+    None,
+    Alsa(String),
+}
+
+impl FromStr for VideoSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(VideoSource::Auto),
+            "test" => Ok(VideoSource::Test),
+            "libcamera" => Ok(VideoSource::Libcamera),
+            _ if is_video_device_path(s) => Ok(VideoSource::Device(PathBuf::from(s))),
+            _ => Err(format!(
+                "{s:?} is not a video source; allowed: auto, test, libcamera or a device such as /dev/video0"
+            )),
+        }
+    }
+}
+
+fn is_video_device_path(s: &str) -> bool {
+    s.strip_prefix("/dev/").is_some_and(|rest| {
+        !rest.is_empty() && !rest.contains("..") && rest.chars().all(|c| c.is_ascii_alphanumeric() || "/_-".contains(c))
+    })
+}
+
+impl FromStr for EncoderChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(EncoderChoice::Auto),
+            "camera" => Ok(EncoderChoice::Camera),
+            "v4l2" => Ok(EncoderChoice::V4l2),
+            "x264" => Ok(EncoderChoice::X264),
+            _ => Err(format!("{s:?} is not an encoder; allowed: auto, camera, v4l2, x264")),
+        }
+    }
+}
+
+impl FromStr for AudioSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(AudioSource::Auto),
+            "test" => Ok(AudioSource::Test),
+            "none" => Ok(AudioSource::None),
+            _ if is_alsa_device(s) => Ok(AudioSource::Alsa(s.to_string())),
+            _ => Err(format!(
+                "{s:?} is not an audio source; allowed: auto, test, none or an ALSA device such as hw:1 or hw:1,0"
+            )),
+        }
+    }
+}
+
+/// ALSA PCM names as `arecord -L` prints them: `hw:1`, `plughw:CARD=Device,DEV=0`, `default`.
+fn is_alsa_device(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || ":,=_-.".contains(c))
+}
+
+impl fmt::Display for VideoSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VideoSource::Auto => f.write_str("auto"),
+            VideoSource::Test => f.write_str("test"),
+            VideoSource::Libcamera => f.write_str("libcamera"),
+            VideoSource::Device(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+impl fmt::Display for EncoderChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EncoderChoice::Auto => "auto",
+            EncoderChoice::Camera => "camera",
+            EncoderChoice::V4l2 => "v4l2",
+            EncoderChoice::X264 => "x264",
+        })
+    }
+}
+
+impl fmt::Display for AudioSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AudioSource::Auto => f.write_str("auto"),
+            AudioSource::Test => f.write_str("test"),
+            AudioSource::None => f.write_str("none"),
+            AudioSource::Alsa(d) => f.write_str(d),
+        }
+    }
+}
+
+macro_rules! string_conversions {
+    ($($t:ty),*) => {$(
+        impl TryFrom<String> for $t {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                s.parse()
+            }
+        }
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.to_string()
+            }
+        }
+    )*};
+}
+string_conversions!(VideoSource, EncoderChoice, AudioSource);
+
+/// Accepts `rtmp://host[:port]/app…` and `rtmps://…`; says what is wrong otherwise.
+pub fn check_stream_url(url: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err("not a URL; expected rtmp://host/app or rtmps://host/app".into());
+    };
+    if scheme != "rtmp" && scheme != "rtmps" {
+        return Err(format!("scheme {scheme}:// is not supported; only rtmp:// or rtmps://"));
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((host, after)) => (host, after.strip_prefix(':')),
+            None => return Err("the IPv6 address lacks its closing ]".into()),
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return Err(format!("port {port:?} is not a number from 1 to 65535"));
+    }
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || "@?#".contains(c)) {
+        return Err("the host name is missing or malformed".into());
+    }
+    if path.trim_matches('/').is_empty() {
+        return Err("the application path is missing (as in rtmp://host/live)".into());
+    }
+    Ok(())
+}
+
+/// `AV_H264_ENCODER_PARAMS`-style `name=value name=value` pairs for the encoder element.
+pub fn parse_encoder_params(s: &str) -> Result<Vec<(String, String)>, String> {
+    s.split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value))
+                if !name.is_empty()
+                    && !value.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+            {
+                Ok((name.to_string(), value.to_string()))
+            }
+            _ => Err(format!("{pair:?} is not property=value (as in \"b-adapt=false threads=2\")")),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn video_sources() {
+        assert_eq!("auto".parse(), Ok(VideoSource::Auto));
+        assert_eq!("/dev/video2".parse(), Ok(VideoSource::Device("/dev/video2".into())));
+        let err = "cam".parse::<VideoSource>().unwrap_err();
+        assert!(err.contains("allowed: auto, test, libcamera"), "{err}");
+        assert!("/dev/../etc/passwd".parse::<VideoSource>().is_err());
+    }
+
+    #[test]
+    fn audio_sources() {
+        assert_eq!("hw:1,0".parse(), Ok(AudioSource::Alsa("hw:1,0".into())));
+        assert_eq!("plughw:CARD=Device,DEV=0".parse(), Ok(AudioSource::Alsa("plughw:CARD=Device,DEV=0".into())));
+        assert!("hw 1".parse::<AudioSource>().unwrap_err().contains("such as hw:1"));
+    }
+
+    #[test]
+    fn round_trips_through_strings() {
+        for s in ["auto", "test", "libcamera", "/dev/video0"] {
+            assert_eq!(String::from(s.parse::<VideoSource>().unwrap()), s);
+        }
+        for s in ["auto", "camera", "v4l2", "x264"] {
+            assert_eq!(String::from(s.parse::<EncoderChoice>().unwrap()), s);
+        }
+    }
+
+    #[test]
+    fn stream_urls() {
+        assert_eq!(check_stream_url("rtmp://a.rtmp.youtube.com/live2"), Ok(()));
+        assert_eq!(check_stream_url("rtmps://live-api-s.facebook.com:443/rtmp/"), Ok(()));
+        assert_eq!(check_stream_url("rtmp://127.0.0.1:1935/live"), Ok(()));
+        assert_eq!(check_stream_url("rtmp://[::1]:1935/live"), Ok(()));
+        assert!(check_stream_url("http://x/live").unwrap_err().contains("only rtmp:// or rtmps://"));
+        assert!(check_stream_url("rtmp://x:99999/live").unwrap_err().contains("port"));
+        assert!(check_stream_url("rtmp://host").unwrap_err().contains("application path"));
+        assert!(check_stream_url("rtmp:///live").unwrap_err().contains("host"));
+        assert!(check_stream_url("youtube").unwrap_err().contains("not a URL"));
+    }
+
+    #[test]
+    fn encoder_params() {
+        assert_eq!(
+            parse_encoder_params(" threads=2  b-adapt=false"),
+            Ok(vec![("threads".into(), "2".into()), ("b-adapt".into(), "false".into())])
+        );
+        assert!(parse_encoder_params("threads").unwrap_err().contains("property=value"));
+        assert_eq!(parse_encoder_params(""), Ok(vec![]));
+    }
+}

@@ -1,0 +1,132 @@
+//! makespacelive: a livestreaming appliance service.
+//! Camera → hardware-first H.264 + AAC → FLV → RTMP(S), to several destinations, that
+//! never gives up.
+
+mod config;
+mod fsutil;
+mod logging;
+mod media;
+mod notify;
+mod secrets;
+mod status;
+mod supervisor;
+mod web;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use clap::{Parser, Subcommand};
+
+const DEFAULT_CONFIG: &str = "/usr/share/makespacelive/defaults.toml";
+const DEFAULT_DATA_DIR: &str = "/data/makespacelive";
+
+#[derive(Parser)]
+#[command(version, about = "Livestreaming appliance service: camera to H.264/AAC to RTMP(S)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (as systemd does).
+    Run {
+        /// The shipped defaults (read-only).
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Where the user's config.toml lives (writable, persistent).
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Show the cameras, microphones and encoders found, and the pipeline that would run.
+    Probe {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Validate a settings file (layered over the built-in defaults and AV_* variables).
+    CheckConfig { file: PathBuf },
+    /// Save the prototype's AV_* environment variables into the user's config.toml.
+    ImportEnv {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config, data_dir } => run(&config, &data_dir),
+        Command::Probe { config, data_dir } => probe(&config, data_dir.as_deref()),
+        Command::CheckConfig { file } => check_config(&file),
+        Command::ImportEnv { config, data_dir } => import_env(&config, &data_dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("error: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
+    logging::init();
+    gstreamer::init().map_err(|e| format!("GStreamer: {e}"))?;
+    let loaded = config::load(config, Some(data_dir), env_var)?;
+    for problem in &loaded.problems {
+        tracing::error!("settings: {problem}");
+    }
+    let status = Arc::new(Mutex::new(status::Status::default()));
+    // Streaming matters more than the status page: a busy port is reported, not fatal.
+    if let Err(why) = web::serve(loaded.config.web.listen, status.clone()) {
+        tracing::error!("{why}");
+    }
+    supervisor::Supervisor::new(loaded.config, loaded.problems, status).run()
+}
+
+fn probe(config: &Path, data_dir: Option<&Path>) -> Result<(), String> {
+    gstreamer::init().map_err(|e| format!("GStreamer: {e}"))?;
+    let loaded = config::load(config, data_dir, env_var)?;
+    for problem in &loaded.problems {
+        println!("settings problem: {problem}");
+    }
+    let found = media::discovery::discover();
+    println!("{}", media::probe_report(&found));
+    let plan = media::plan::plan(&loaded.config, &found)?;
+    println!("Pipeline:\n  {}\n", plan.launch_line());
+    println!("Because:");
+    for reason in &plan.reasons {
+        println!("  - {reason}");
+    }
+    Ok(())
+}
+
+fn check_config(file: &Path) -> Result<(), String> {
+    // The file is the only layer over the built-in defaults; AV_* variables on top.
+    let loaded = config::load(file, None, env_var)?;
+    if !loaded.problems.is_empty() {
+        return Err(loaded.problems.join("\n"));
+    }
+    println!("{} is valid. In force (with built-in defaults and AV_* variables):", file.display());
+    println!("{}", config::explain(&loaded.config));
+    Ok(())
+}
+
+fn import_env(config: &Path, data_dir: &Path) -> Result<(), String> {
+    let loaded = config::load(config, Some(data_dir), env_var)?;
+    if !loaded.problems.is_empty() {
+        return Err(format!("nothing saved:\n{}", loaded.problems.join("\n")));
+    }
+    let path = config::save(data_dir, &loaded.config)?;
+    println!("saved to {} (mode 0600)", path.display());
+    Ok(())
+}

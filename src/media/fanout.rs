@@ -1,0 +1,75 @@
+//! Hands the muxed FLV stream from the one producer to every destination's pipeline.
+//! Pushing never blocks: a destination that stalls drops its own oldest data and is
+//! restarted by the supervisor, while the others keep flowing.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+
+use super::flv;
+
+#[derive(Default)]
+pub struct Fanout {
+    outlets: Mutex<Outlets>,
+    samples: AtomicU64,
+}
+
+#[derive(Default)]
+struct Outlets {
+    /// The muxer's caps; their `streamheader` (FLV header, metadata, codec set-up) is
+    /// what each destination must send first, however late it joins.
+    caps: Option<gst::Caps>,
+    list: Vec<Outlet>,
+}
+
+struct Outlet {
+    id: u64,
+    src: gst_app::AppSrc,
+    waiting_for_keyframe: bool,
+}
+
+impl Fanout {
+    pub fn attach(&self, id: u64, src: gst_app::AppSrc) {
+        let mut outlets = self.outlets.lock().expect("fanout lock");
+        if let Some(caps) = &outlets.caps {
+            src.set_caps(Some(caps));
+        }
+        outlets.list.push(Outlet { id, src, waiting_for_keyframe: true });
+    }
+
+    pub fn detach(&self, id: u64) {
+        self.outlets.lock().expect("fanout lock").list.retain(|o| o.id != id);
+    }
+
+    /// Buffers the muxer has produced so far: the producer's heartbeat.
+    pub fn samples(&self) -> u64 {
+        self.samples.load(Ordering::Relaxed)
+    }
+
+    pub fn deliver(&self, sample: &gst::Sample) {
+        self.samples.fetch_add(1, Ordering::Relaxed);
+        let Some(buffer) = sample.buffer_owned() else { return };
+        let mut outlets = self.outlets.lock().expect("fanout lock");
+        if let Some(caps) = sample.caps_owned().filter(|c| outlets.caps.as_ref() != Some(c)) {
+            for outlet in &outlets.list {
+                outlet.src.set_caps(Some(&caps));
+            }
+            outlets.caps = Some(caps);
+        }
+        // Header buffers travel in the caps' streamheader instead.
+        if buffer.flags().contains(gst::BufferFlags::HEADER) {
+            return;
+        }
+        let keyframe = buffer.map_readable().map(|m| flv::is_video_keyframe_tag(&m)).unwrap_or(false);
+        for outlet in outlets.list.iter_mut() {
+            if outlet.waiting_for_keyframe && !keyframe {
+                continue;
+            }
+            outlet.waiting_for_keyframe = false;
+            // A full or stopped destination refuses; that is its supervisor's business.
+            let _ = outlet.src.push_buffer(buffer.clone());
+        }
+    }
+}

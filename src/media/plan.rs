@@ -1,0 +1,547 @@
+//! Deciding the pipeline: a pure function of the settings and what discovery found.
+//! The plan can be printed (`probe`), diffed and unit-tested without any hardware.
+
+use crate::config::{AudioSource, Config, EncoderChoice, VideoSource};
+
+use super::discovery::{Camera, CameraKind, Discovery};
+
+/// One GStreamer element with its properties as `gst-launch-1.0` would spell them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    pub factory: String,
+    pub props: Vec<(String, String)>,
+}
+
+/// A stream location holds the key: it has no `Debug` that could print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlannedDestination {
+    pub name: String,
+    pub location: String,
+    pub masked_location: String,
+}
+
+impl std::fmt::Debug for PlannedDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} -> {}", self.name, self.masked_location)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Source to parsed H.264, ending in a queue in front of the muxer.
+    pub video: Vec<Element>,
+    /// Source to parsed AAC, ending in a queue in front of the muxer.
+    pub audio: Vec<Element>,
+    pub destinations: Vec<PlannedDestination>,
+    /// Why each choice was made, in words, for `probe` and the log.
+    pub reasons: Vec<String>,
+}
+
+pub const MUX: &str = "flvmux";
+pub const KEYFRAME_SECONDS: u32 = 2;
+
+fn element(factory: &str, props: &[(&str, String)]) -> Element {
+    Element { factory: factory.into(), props: props.iter().map(|(k, v)| (k.to_string(), v.clone())).collect() }
+}
+
+fn caps(caps: String) -> Element {
+    element("capsfilter", &[("caps", caps)])
+}
+
+enum Input<'a> {
+    TestPattern,
+    Libcamera,
+    V4l2(&'a Camera),
+}
+
+#[derive(Clone, Copy)]
+enum Encode {
+    Passthrough,
+    V4l2,
+    X264,
+}
+
+pub fn plan(config: &Config, found: &Discovery) -> Result<Plan, String> {
+    let mut reasons = Vec::new();
+    let input = choose_input(&config.video.source, found, &mut reasons)?;
+    let encode = choose_encoder(config.video.encoder, &input, found, &mut reasons)?;
+    let video = video_chain(config, &input, encode, found, &mut reasons)?;
+    let audio = audio_chain(config, found, &mut reasons)?;
+    let destinations: Vec<PlannedDestination> = config
+        .destinations
+        .iter()
+        .filter(|d| d.enabled)
+        .map(|d| PlannedDestination {
+            name: d.name.clone(),
+            location: d.location(),
+            masked_location: d.masked_location(),
+        })
+        .collect();
+    if destinations.is_empty() {
+        reasons.push("no destination is enabled: nothing will be streamed".into());
+    }
+    if let Some(missing) = ["h264parse", MUX, "rtmp2sink"].into_iter().find(|e| !found.has(e)) {
+        return Err(format!("the GStreamer element {missing} is not installed"));
+    }
+    Ok(Plan { video, audio, destinations, reasons })
+}
+
+fn choose_input<'a>(
+    source: &VideoSource,
+    found: &'a Discovery,
+    reasons: &mut Vec<String>,
+) -> Result<Input<'a>, String> {
+    let listed = || {
+        if found.cameras.is_empty() {
+            "no camera was found".to_string()
+        } else {
+            format!("cameras found: {}", found.cameras.iter().map(Camera::describe).collect::<Vec<_>>().join(", "))
+        }
+    };
+    match source {
+        VideoSource::Test => {
+            reasons.push("video.source = test: colour bars".into());
+            Ok(Input::TestPattern)
+        }
+        VideoSource::Libcamera if found.has("libcamerasrc") => {
+            reasons.push("video.source = libcamera: libcamerasrc".into());
+            Ok(Input::Libcamera)
+        }
+        VideoSource::Libcamera => Err("video.source = libcamera, but the libcamerasrc element is not installed".into()),
+        VideoSource::Device(path) => match found.cameras.iter().find(|c| &c.device == path) {
+            Some(camera) => {
+                reasons.push(format!("video.source = {}: {}", path.display(), camera.describe()));
+                Ok(Input::V4l2(camera))
+            }
+            None => Err(format!("video.source = {}: no such camera; {}", path.display(), listed())),
+        },
+        VideoSource::Auto => {
+            let usable = |c: &&Camera| c.kind() != CameraKind::LibcameraSensor || found.has("libcamerasrc");
+            let best = found.cameras.iter().filter(usable).min_by_key(|c| c.kind());
+            match best {
+                Some(camera) if camera.kind() == CameraKind::LibcameraSensor => {
+                    reasons.push(format!("camera: {} is a CSI sensor: libcamerasrc", camera.describe()));
+                    Ok(Input::Libcamera)
+                }
+                Some(camera) => {
+                    reasons.push(format!("camera: {} ({:?})", camera.describe(), camera.kind()));
+                    Ok(Input::V4l2(camera))
+                }
+                None => {
+                    reasons.push(format!("{}: streaming a test pattern until a camera is connected", listed()));
+                    Ok(Input::TestPattern)
+                }
+            }
+        }
+    }
+}
+
+fn choose_encoder(
+    choice: EncoderChoice,
+    input: &Input,
+    found: &Discovery,
+    reasons: &mut Vec<String>,
+) -> Result<Encode, String> {
+    let camera_h264 = matches!(input, Input::V4l2(c) if c.offers("H264"));
+    match choice {
+        EncoderChoice::Camera if camera_h264 => Ok(Encode::Passthrough),
+        EncoderChoice::Camera => Err(match input {
+            Input::V4l2(c) => format!(
+                "video.encoder = camera, but {} offers no H.264 (its formats: {}); use auto, v4l2 or x264",
+                c.describe(),
+                c.formats.join(", ")
+            ),
+            _ => "video.encoder = camera needs a V4L2 camera that outputs H.264; use auto, v4l2 or x264".into(),
+        }),
+        EncoderChoice::V4l2 if found.has("v4l2h264enc") => Ok(Encode::V4l2),
+        EncoderChoice::V4l2 => {
+            Err("video.encoder = v4l2, but this system has no v4l2h264enc (the Pi's bcm2835-codec); use auto or x264"
+                .into())
+        }
+        EncoderChoice::X264 if found.has("x264enc") => Ok(Encode::X264),
+        EncoderChoice::X264 => Err("video.encoder = x264, but x264enc is not installed; use auto".into()),
+        EncoderChoice::Auto if camera_h264 => {
+            reasons.push("encoder: the camera outputs H.264 itself, passed through without re-encoding".into());
+            Ok(Encode::Passthrough)
+        }
+        EncoderChoice::Auto if found.has("v4l2h264enc") => {
+            reasons.push("encoder: hardware v4l2h264enc".into());
+            Ok(Encode::V4l2)
+        }
+        EncoderChoice::Auto if found.has("x264enc") => {
+            reasons.push("encoder: no hardware encoder here, software x264enc".into());
+            Ok(Encode::X264)
+        }
+        EncoderChoice::Auto => Err("no H.264 encoder: neither v4l2h264enc nor x264enc is installed".into()),
+    }
+}
+
+fn video_chain(
+    config: &Config,
+    input: &Input,
+    encode: Encode,
+    found: &Discovery,
+    reasons: &mut Vec<String>,
+) -> Result<Vec<Element>, String> {
+    let v = &config.video;
+    let (w, h, fps) = (v.width, v.height, v.framerate);
+    let size = format!("width={w},height={h},framerate={fps}/1");
+    let gop = fps * KEYFRAME_SECONDS;
+    let bitrate = v.bitrate_kbps;
+    let params = crate::config::parse_encoder_params(&v.encoder_params)?;
+    let mut chain = Vec::new();
+
+    match (input, encode) {
+        (Input::V4l2(camera), Encode::Passthrough) => {
+            let mut props = vec![("device", camera.device.display().to_string())];
+            if camera.kind() == CameraKind::LegacyPiCamera {
+                props.push((
+                    "extra-controls",
+                    format!("c,video_bitrate={},h264_i_frame_period={gop},repeat_sequence_header=1", bitrate * 1000),
+                ));
+            } else {
+                reasons.push("the webcam chooses its own bitrate and keyframe interval".into());
+            }
+            chain.push(element("v4l2src", &props));
+            chain.push(caps(format!("video/x-h264,{size}")));
+            if !params.is_empty() {
+                reasons.push("video.encoder_params ignored: the camera encodes, there is no encoder element".into());
+            }
+        }
+        (_, Encode::Passthrough) => unreachable!("passthrough is only chosen for a V4L2 camera"),
+        (input, encode) => {
+            chain.extend(raw_source(input, &size, found));
+            let mut encoder = match encode {
+                Encode::V4l2 => {
+                    chain.push(element("v4l2convert", &[]));
+                    element(
+                        "v4l2h264enc",
+                        &[(
+                            "extra-controls",
+                            format!(
+                                "controls,repeat_sequence_header=1,video_bitrate={},h264_i_frame_period={gop}",
+                                bitrate * 1000
+                            ),
+                        )],
+                    )
+                }
+                _ => {
+                    // Without a pinned format x264 may pick 4:4:4, which players and services refuse.
+                    chain.push(element("videoconvert", &[]));
+                    chain.push(caps("video/x-raw,format=I420".into()));
+                    element(
+                        "x264enc",
+                        &[
+                            ("tune", "zerolatency".into()),
+                            ("speed-preset", "ultrafast".into()),
+                            ("bitrate", bitrate.to_string()),
+                            ("key-int-max", gop.to_string()),
+                        ],
+                    )
+                }
+            };
+            encoder.props.extend(params);
+            chain.push(encoder);
+            if matches!(encode, Encode::V4l2) {
+                // Levels below 3 fail, and without a level 1.18+ fails at STREAMON.
+                chain.push(caps("video/x-h264,level=(string)4".into()));
+            }
+        }
+    }
+    chain.push(element("h264parse", &[]));
+    chain.push(element("queue", &[]));
+    Ok(chain)
+}
+
+fn raw_source(input: &Input, size: &str, found: &Discovery) -> Vec<Element> {
+    match input {
+        Input::TestPattern => vec![
+            element("videotestsrc", &[("is-live", "true".into()), ("pattern", "smpte".into())]),
+            caps(format!("video/x-raw,{size}")),
+        ],
+        Input::Libcamera => vec![element("libcamerasrc", &[]), caps(format!("video/x-raw,{size},format=NV12"))],
+        Input::V4l2(camera) => {
+            let src = element("v4l2src", &[("device", camera.device.display().to_string())]);
+            // USB 2 webcams give HD frame rates only as MJPEG.
+            if camera.offers("MJPG") {
+                let decoder = if found.has("v4l2jpegdec") { "v4l2jpegdec" } else { "jpegdec" };
+                vec![src, caps(format!("image/jpeg,{size}")), element(decoder, &[])]
+            } else {
+                vec![src, caps(format!("video/x-raw,{size}"))]
+            }
+        }
+    }
+}
+
+fn audio_chain(config: &Config, found: &Discovery, reasons: &mut Vec<String>) -> Result<Vec<Element>, String> {
+    let a = &config.audio;
+    let silence = || element("audiotestsrc", &[("is-live", "true".into()), ("wave", "silence".into())]);
+    let source = match &a.source {
+        AudioSource::Test => {
+            reasons.push("audio.source = test: a 440 Hz tone".into());
+            element(
+                "audiotestsrc",
+                &[
+                    ("is-live", "true".into()),
+                    ("wave", "sine".into()),
+                    ("freq", "440".into()),
+                    ("volume", "0.2".into()),
+                ],
+            )
+        }
+        AudioSource::None => {
+            reasons.push("audio.source = none: a silent track (services drop streams without audio)".into());
+            silence()
+        }
+        AudioSource::Alsa(device) => {
+            reasons.push(format!("audio.source = {device}: ALSA capture"));
+            element("alsasrc", &[("device", device.clone())])
+        }
+        AudioSource::Auto => match found.audio_inputs.first() {
+            Some(mic) if found.has("alsasrc") => {
+                reasons.push(format!("microphone: {} ({})", mic.alsa_device(), mic.name));
+                element("alsasrc", &[("device", mic.alsa_device())])
+            }
+            _ => {
+                reasons
+                    .push("no microphone found: sending a silent track (services drop streams without audio)".into());
+                silence()
+            }
+        },
+    };
+    let encoder = ["fdkaacenc", "avenc_aac", "voaacenc"]
+        .into_iter()
+        .find(|e| found.has(e))
+        .ok_or("no AAC encoder: install fdkaacenc (fdk-aac), avenc_aac (gst-libav) or voaacenc")?;
+    Ok(vec![
+        source,
+        element("audioconvert", &[]),
+        element("audioresample", &[]),
+        caps(format!("audio/x-raw,rate={},channels=2", a.sample_rate)),
+        element(encoder, &[("bitrate", (a.bitrate_kbps * 1000).to_string())]),
+        element("aacparse", &[]),
+        element("queue", &[]),
+    ])
+}
+
+impl Plan {
+    /// The equivalent `gst-launch-1.0` command, ready to paste into a shell, keys masked.
+    pub fn launch_line(&self) -> String {
+        let chain = |elements: &[Element]| elements.iter().map(render).collect::<Vec<_>>().join(" ! ");
+        let mut line = format!(
+            "gst-launch-1.0 -e {} ! mux.  {} ! mux.  {MUX} name=mux streamable=true ! tee name=t",
+            chain(&self.video),
+            chain(&self.audio)
+        );
+        if self.destinations.is_empty() {
+            line.push_str("  t. ! queue ! fakesink");
+        }
+        for d in &self.destinations {
+            line.push_str(&format!(
+                "  t. ! queue ! rtmp2sink {}",
+                shell_word(&format!("location={}", d.masked_location))
+            ));
+        }
+        line
+    }
+}
+
+fn render(e: &Element) -> String {
+    if e.factory == "capsfilter" {
+        return e.props.iter().map(|(_, v)| shell_word(v)).collect();
+    }
+    std::iter::once(e.factory.clone())
+        .chain(e.props.iter().map(|(k, v)| shell_word(&format!("{k}={v}"))))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Quotes a word for a POSIX shell only when it needs it.
+fn shell_word(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:=,+@%".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Destination;
+    use crate::media::discovery::AudioInput;
+
+    fn host_elements() -> Discovery {
+        let elements = [
+            "videotestsrc",
+            "audiotestsrc",
+            "x264enc",
+            "avenc_aac",
+            "h264parse",
+            "flvmux",
+            "rtmp2sink",
+            "alsasrc",
+            "jpegdec",
+            "v4l2src",
+        ];
+        Discovery { elements: elements.iter().map(|s| s.to_string()).collect(), ..Default::default() }
+    }
+
+    fn pi_elements() -> Discovery {
+        let mut d = host_elements();
+        d.elements.extend(["v4l2h264enc", "v4l2convert", "v4l2jpegdec", "libcamerasrc"].map(String::from));
+        d.elements.remove("x264enc");
+        d
+    }
+
+    fn camera(device: &str, driver: &str, formats: &[&str]) -> Camera {
+        Camera {
+            device: device.into(),
+            driver: driver.into(),
+            card: "cam".into(),
+            formats: formats.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn config() -> Config {
+        Config {
+            destinations: vec![Destination {
+                name: "yt".into(),
+                url: "rtmp://h/live2".into(),
+                key: "SECRET".into(),
+                enabled: true,
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn factories(chain: &[Element]) -> Vec<&str> {
+        chain.iter().map(|e| e.factory.as_str()).collect()
+    }
+
+    fn prop<'a>(chain: &'a [Element], factory: &str, name: &str) -> &'a str {
+        let e = chain.iter().find(|e| e.factory == factory).unwrap_or_else(|| panic!("no {factory}"));
+        e.props.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    #[test]
+    fn host_without_camera_streams_test_pattern_with_x264_and_silence() {
+        let p = plan(&config(), &host_elements()).unwrap();
+        assert_eq!(
+            factories(&p.video),
+            ["videotestsrc", "capsfilter", "videoconvert", "capsfilter", "x264enc", "h264parse", "queue"]
+        );
+        assert_eq!(prop(&p.video, "x264enc", "key-int-max"), "60");
+        assert_eq!(prop(&p.video, "x264enc", "bitrate"), "2500");
+        assert_eq!(prop(&p.audio, "audiotestsrc", "wave"), "silence");
+        assert_eq!(prop(&p.audio, "avenc_aac", "bitrate"), "128000");
+        assert!(p.reasons.iter().any(|r| r.contains("no camera was found")), "{:?}", p.reasons);
+    }
+
+    #[test]
+    fn legacy_pi_camera_passes_its_h264_through() {
+        let mut found = pi_elements();
+        found.cameras = vec![camera("/dev/video0", "bm2835 mmal", &["YU12", "H264", "MJPG"])];
+        let p = plan(&config(), &found).unwrap();
+        assert_eq!(factories(&p.video), ["v4l2src", "capsfilter", "h264parse", "queue"]);
+        assert_eq!(
+            prop(&p.video, "v4l2src", "extra-controls"),
+            "c,video_bitrate=2500000,h264_i_frame_period=60,repeat_sequence_header=1"
+        );
+        assert_eq!(prop(&p.video, "capsfilter", "caps"), "video/x-h264,width=1280,height=720,framerate=30/1");
+    }
+
+    #[test]
+    fn libcamera_sensor_goes_through_v4l2convert_and_the_hardware_encoder_with_a_level() {
+        let mut found = pi_elements();
+        found.cameras = vec![camera("/dev/video0", "unicam", &["pBAA"])];
+        let p = plan(&config(), &found).unwrap();
+        assert_eq!(
+            factories(&p.video),
+            ["libcamerasrc", "capsfilter", "v4l2convert", "v4l2h264enc", "capsfilter", "h264parse", "queue"]
+        );
+        assert_eq!(
+            prop(&p.video, "v4l2h264enc", "extra-controls"),
+            "controls,repeat_sequence_header=1,video_bitrate=2500000,h264_i_frame_period=60"
+        );
+        assert_eq!(p.video[4].props[0].1, "video/x-h264,level=(string)4");
+    }
+
+    #[test]
+    fn usb_webcam_prefers_h264_then_mjpeg() {
+        let mut found = pi_elements();
+        found.cameras = vec![camera("/dev/video0", "uvcvideo", &["YUYV", "MJPG"])];
+        let p = plan(&config(), &found).unwrap();
+        assert_eq!(factories(&p.video)[..4], ["v4l2src", "capsfilter", "v4l2jpegdec", "v4l2convert"]);
+        found.cameras = vec![camera("/dev/video0", "uvcvideo", &["YUYV", "H264"])];
+        let p = plan(&config(), &found).unwrap();
+        assert_eq!(factories(&p.video), ["v4l2src", "capsfilter", "h264parse", "queue"]);
+    }
+
+    #[test]
+    fn legacy_camera_wins_over_a_webcam_and_mic_is_used() {
+        let mut found = pi_elements();
+        found.cameras =
+            vec![camera("/dev/video0", "uvcvideo", &["YUYV"]), camera("/dev/video1", "bm2835 mmal", &["H264"])];
+        found.audio_inputs = vec![AudioInput { card: 1, device: 0, name: "USB Audio".into() }];
+        let p = plan(&config(), &found).unwrap();
+        assert_eq!(prop(&p.video, "v4l2src", "device"), "/dev/video1");
+        assert_eq!(prop(&p.audio, "alsasrc", "device"), "hw:1,0");
+    }
+
+    #[test]
+    fn impossible_choices_are_explained() {
+        let mut c = config();
+        c.video.encoder = EncoderChoice::Camera;
+        let mut found = host_elements();
+        found.cameras = vec![camera("/dev/video0", "uvcvideo", &["YUYV", "MJPG"])];
+        assert!(plan(&c, &found).unwrap_err().contains("offers no H.264 (its formats: YUYV, MJPG)"));
+        c.video.encoder = EncoderChoice::V4l2;
+        assert!(plan(&c, &found).unwrap_err().contains("no v4l2h264enc"));
+        c.video.encoder = EncoderChoice::Auto;
+        c.video.source = VideoSource::Device("/dev/video7".into());
+        let err = plan(&c, &found).unwrap_err();
+        assert!(err.contains("/dev/video7: no such camera; cameras found: /dev/video0 (cam, uvcvideo)"), "{err}");
+        c.video.source = VideoSource::Libcamera;
+        assert!(plan(&c, &found).unwrap_err().contains("libcamerasrc element is not installed"));
+    }
+
+    #[test]
+    fn encoder_params_reach_the_encoder() {
+        let mut c = config();
+        c.video.encoder_params = "threads=2".into();
+        let p = plan(&c, &host_elements()).unwrap();
+        assert_eq!(prop(&p.video, "x264enc", "threads"), "2");
+    }
+
+    #[test]
+    fn launch_line_masks_keys_and_quotes_for_the_shell() {
+        let mut c = config();
+        c.destinations.push(Destination {
+            name: "b".into(),
+            url: "rtmp://h2/app".into(),
+            key: "OTHER".into(),
+            enabled: true,
+        });
+        c.destinations.push(Destination {
+            name: "off".into(),
+            url: "rtmp://h3/app".into(),
+            key: "X".into(),
+            enabled: false,
+        });
+        let line = plan(&c, &host_elements()).unwrap().launch_line();
+        assert!(!line.contains("SECRET") && !line.contains("OTHER"), "{line}");
+        assert!(line.contains("rtmp2sink 'location=rtmp://h/live2/****'"), "{line}");
+        assert!(line.contains("rtmp2sink 'location=rtmp://h2/app/****'"), "{line}");
+        assert!(!line.contains("h3"), "{line}");
+        assert!(line.starts_with("gst-launch-1.0 -e videotestsrc is-live=true pattern=smpte ! video/x-raw,width=1280,height=720,framerate=30/1 ! videoconvert"), "{line}");
+        assert!(line.contains("flvmux name=mux streamable=true ! tee name=t"), "{line}");
+    }
+
+    #[test]
+    fn no_aac_encoder_is_an_error() {
+        let mut found = host_elements();
+        found.elements.remove("avenc_aac");
+        assert!(plan(&config(), &found).unwrap_err().contains("no AAC encoder"));
+    }
+}

@@ -1,0 +1,318 @@
+//! The box's control loop: starts the producer and one pipeline per destination, judges
+//! each by bus errors and by whether bytes move, and rebuilds what failed with backoff.
+//! A failing destination never touches the producer or the other destinations.
+
+mod backoff;
+mod progress;
+
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::media::destination::DestinationPipeline;
+use crate::media::plan::PlannedDestination;
+use crate::media::producer::Producer;
+use crate::media::{self, discovery, plan};
+use crate::secrets;
+use crate::status::{self, DestinationStatus, SharedStatus, Status};
+use gstreamer::prelude::*;
+
+use backoff::Backoff;
+use progress::{Heartbeat, Progress, RateMeter, STABLE_AFTER, Verdict};
+
+const TICK: Duration = Duration::from_millis(200);
+/// The producer must deliver its first buffer within this (cameras are slow to start)…
+const SOURCE_START_TIMEOUT: Duration = Duration::from_secs(15);
+/// …and then never go quiet for longer than this.
+const SOURCE_STALL_AFTER: Duration = Duration::from_secs(5);
+/// Upstream counts as flowing for destination stall checks while it delivered this recently.
+const UPSTREAM_QUIET: Duration = Duration::from_secs(1);
+
+struct Source {
+    producer: Producer,
+    heartbeat: Heartbeat,
+    started: Instant,
+    delivered: bool,
+}
+
+struct Connection {
+    id: u64,
+    pipeline: DestinationPipeline,
+    progress: Progress,
+}
+
+struct Slot {
+    name: String,
+    enabled: bool,
+    planned: Option<PlannedDestination>,
+    masked_url: String,
+    connection: Option<Connection>,
+    backoff: Backoff,
+    retry_at: Option<Instant>,
+    reconnects: u64,
+    bytes_before: u64,
+    rate: RateMeter,
+    last_error: Option<String>,
+}
+
+pub struct Supervisor {
+    config: Config,
+    config_problems: Vec<String>,
+    secrets: Vec<String>,
+    status: SharedStatus,
+    started: Instant,
+    source: Option<Source>,
+    source_backoff: Backoff,
+    source_retry_at: Instant,
+    source_error: Option<String>,
+    pipeline_line: Option<String>,
+    slots: Vec<Slot>,
+    next_id: u64,
+    ever_live: bool,
+    last_summary: String,
+}
+
+impl Supervisor {
+    pub fn new(config: Config, config_problems: Vec<String>, status: SharedStatus) -> Self {
+        let now = Instant::now();
+        let slots = config
+            .destinations
+            .iter()
+            .map(|d| Slot {
+                name: d.name.clone(),
+                enabled: d.enabled,
+                planned: None,
+                masked_url: d.masked_location(),
+                connection: None,
+                backoff: Backoff::default(),
+                retry_at: None,
+                reconnects: 0,
+                bytes_before: 0,
+                rate: RateMeter::default(),
+                last_error: None,
+            })
+            .collect();
+        Supervisor {
+            secrets: config.secrets(),
+            config,
+            config_problems,
+            status,
+            started: now,
+            source: None,
+            source_backoff: Backoff::default(),
+            source_retry_at: now,
+            source_error: None,
+            pipeline_line: None,
+            slots,
+            next_id: 0,
+            ever_live: false,
+            last_summary: String::new(),
+        }
+    }
+
+    /// Runs forever; tells systemd READY once, then WATCHDOG on every healthy turn.
+    pub fn run(mut self) -> ! {
+        let mut ready = false;
+        loop {
+            let now = Instant::now();
+            self.tick(now);
+            let summary = self.publish_status(now);
+            if !ready {
+                crate::notify::ready();
+                ready = true;
+            }
+            if summary != self.last_summary {
+                tracing::info!("{summary}");
+                crate::notify::status(&summary);
+                self.last_summary = summary;
+            }
+            crate::notify::watchdog();
+            std::thread::sleep(TICK);
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        if self.slots.iter().any(|s| s.enabled) {
+            self.tend_source(now);
+        }
+        let upstream_flowing =
+            self.source.as_mut().is_some_and(|s| s.heartbeat.beat(s.producer.fanout.samples(), now) < UPSTREAM_QUIET);
+        for index in 0..self.slots.len() {
+            self.tend_destination(index, now, upstream_flowing);
+        }
+    }
+
+    fn tend_source(&mut self, now: Instant) {
+        let Some(source) = self.source.as_mut() else {
+            if now >= self.source_retry_at {
+                self.start_source(now);
+            }
+            return;
+        };
+        let quiet = source.heartbeat.beat(source.producer.fanout.samples(), now);
+        source.delivered |= quiet.is_zero();
+        let failure = media::first_error(source.producer.pipeline.upcast_ref()).or_else(|| {
+            if !source.delivered && now.saturating_duration_since(source.started) >= SOURCE_START_TIMEOUT {
+                Some(format!("the camera/microphone delivered nothing within {}s", SOURCE_START_TIMEOUT.as_secs()))
+            } else if source.delivered && quiet >= SOURCE_STALL_AFTER {
+                Some(format!("the camera/microphone stopped delivering for {}s", quiet.as_secs()))
+            } else {
+                None
+            }
+        });
+        if let Some(why) = failure {
+            self.fail_source(why, now);
+        } else if source.delivered && now.saturating_duration_since(source.started) >= STABLE_AFTER {
+            self.source_backoff.reset();
+        }
+    }
+
+    fn start_source(&mut self, now: Instant) {
+        let found = discovery::discover();
+        let started = plan::plan(&self.config, &found).and_then(|plan| {
+            let line = plan.launch_line();
+            if self.pipeline_line.as_deref() != Some(&line) {
+                tracing::info!("pipeline: {line}");
+                for reason in &plan.reasons {
+                    tracing::info!("because {reason}");
+                }
+            }
+            self.pipeline_line = Some(line);
+            for slot in &mut self.slots {
+                slot.planned = plan.destinations.iter().find(|d| d.name == slot.name).cloned();
+            }
+            Producer::start(&plan)
+        });
+        match started {
+            Ok(producer) => {
+                self.source = Some(Source { producer, heartbeat: Heartbeat::new(now), started: now, delivered: false });
+            }
+            Err(why) => self.fail_source(why, now),
+        }
+    }
+
+    /// The producer is gone: every destination is rebuilt after it, as timestamps and
+    /// stream headers start over.
+    fn fail_source(&mut self, why: String, now: Instant) {
+        let why = secrets::scrub(&why, &self.secrets);
+        let delay = self.source_backoff.next_delay(fastrand::f64());
+        tracing::warn!("camera side failed: {why}; retrying in {:.1}s", delay.as_secs_f64());
+        if let Some(source) = self.source.take() {
+            media::shut_down(source.producer.pipeline.into());
+        }
+        for slot in &mut self.slots {
+            if let Some(connection) = slot.connection.take() {
+                slot.bytes_before += connection.pipeline.bytes_out();
+                media::shut_down(connection.pipeline.pipeline.into());
+            }
+            slot.retry_at = None;
+        }
+        self.source_error = Some(why);
+        self.source_retry_at = now + delay;
+    }
+
+    fn tend_destination(&mut self, index: usize, now: Instant, upstream_flowing: bool) {
+        let Some(source) = &self.source else { return };
+        let slot = &mut self.slots[index];
+        if !slot.enabled {
+            return;
+        }
+        let Some(connection) = slot.connection.as_mut() else {
+            if slot.retry_at.is_none_or(|t| now >= t) {
+                let Some(planned) = slot.planned.clone() else { return };
+                self.next_id += 1;
+                match DestinationPipeline::start(self.next_id, &planned.location, &source.producer.fanout) {
+                    Ok(pipeline) => {
+                        tracing::info!("{}: connecting to {}", slot.name, planned.masked_location);
+                        slot.retry_at = None;
+                        slot.connection = Some(Connection { id: self.next_id, pipeline, progress: Progress::new(now) });
+                    }
+                    Err(why) => self.fail_destination(index, why, now),
+                }
+            }
+            return;
+        };
+        let bytes = connection.pipeline.bytes_out();
+        slot.rate.record(now, slot.bytes_before + bytes);
+        let was_live = connection.progress.live_since().is_some();
+        let failure = match media::first_error(connection.pipeline.pipeline.upcast_ref()) {
+            Some(error) => Some(error),
+            None => match connection.progress.observe(now, connection.pipeline.buffers_in(), bytes, upstream_flowing) {
+                Verdict::Stalled => Some("no data reached the server for 3 s (network stalled)".to_string()),
+                Verdict::TimedOut => Some("could not publish within 15 s".to_string()),
+                Verdict::Live if !was_live => {
+                    tracing::info!("{}: live", slot.name);
+                    self.ever_live = true;
+                    None
+                }
+                Verdict::Live | Verdict::Connecting => None,
+            },
+        };
+        let stable = connection.progress.live_since().is_some_and(|t| now.saturating_duration_since(t) >= STABLE_AFTER);
+        if let Some(why) = failure {
+            self.fail_destination(index, why, now);
+        } else if stable {
+            slot.backoff.reset();
+        }
+    }
+
+    fn fail_destination(&mut self, index: usize, why: String, now: Instant) {
+        let why = secrets::scrub(&why, &self.secrets);
+        let slot = &mut self.slots[index];
+        if let Some(connection) = slot.connection.take() {
+            if let Some(source) = &self.source {
+                source.producer.fanout.detach(connection.id);
+            }
+            slot.bytes_before += connection.pipeline.bytes_out();
+            media::shut_down(connection.pipeline.pipeline.into());
+        }
+        let delay = slot.backoff.next_delay(fastrand::f64());
+        tracing::warn!("{}: {why}; reconnecting in {:.1}s", slot.name, delay.as_secs_f64());
+        slot.reconnects += 1;
+        slot.last_error = Some(why);
+        slot.retry_at = Some(now + delay);
+    }
+
+    fn publish_status(&self, now: Instant) -> String {
+        let destinations: Vec<DestinationStatus> =
+            self.slots.iter().map(|slot| slot_status(slot, self.source.is_some(), now)).collect();
+        let state = status::box_state(&destinations, self.ever_live);
+        let summary = status::summary(state, &destinations);
+        let snapshot = Status {
+            state: state.into(),
+            summary: summary.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime_s: now.saturating_duration_since(self.started).as_secs(),
+            pipeline: self.pipeline_line.clone(),
+            source_error: self.source_error.clone(),
+            config_problems: self.config_problems.clone(),
+            destinations,
+        };
+        *self.status.lock().expect("status lock") = snapshot;
+        summary
+    }
+}
+
+fn slot_status(slot: &Slot, source_running: bool, now: Instant) -> DestinationStatus {
+    let live_since = slot.connection.as_ref().and_then(|c| c.progress.live_since());
+    let state = match (&slot.connection, live_since, slot.retry_at) {
+        _ if !slot.enabled => "disabled",
+        (Some(_), Some(_), _) => "live",
+        (Some(_), None, _) => "connecting",
+        (None, _, Some(_)) if source_running => "backoff",
+        (None, _, _) => "waiting",
+    };
+    DestinationStatus {
+        name: slot.name.clone(),
+        state: state.into(),
+        url: slot.masked_url.clone(),
+        bytes_sent: slot.bytes_before + slot.connection.as_ref().map_or(0, |c| c.pipeline.bytes_out()),
+        bitrate_kbps: if live_since.is_some() { slot.rate.kbps() } else { 0 },
+        reconnects: slot.reconnects,
+        last_error: slot.last_error.clone(),
+        live_for_s: live_since.map(|t| now.saturating_duration_since(t).as_secs()),
+        retry_in_s: slot
+            .retry_at
+            .filter(|_| slot.connection.is_none())
+            .map(|t| (t.saturating_duration_since(now).as_secs_f64() * 10.0).round() / 10.0),
+    }
+}
