@@ -7,6 +7,7 @@ mod fsutil;
 mod logging;
 mod media;
 mod notify;
+mod reload;
 mod secrets;
 mod status;
 mod supervisor;
@@ -90,7 +91,9 @@ fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
     if let Err(why) = web::serve(loaded.config.web.listen, status.clone()) {
         tracing::error!("{why}");
     }
-    supervisor::Supervisor::new(loaded.config, loaded.problems, status).run()
+    reload::install()?;
+    let reread = || config::load(config, Some(data_dir), env_var);
+    supervisor::Supervisor::new(loaded.config, loaded.problems, status).run(reread)
 }
 
 fn probe(config: &Path, data_dir: Option<&Path>) -> Result<(), String> {

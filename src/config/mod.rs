@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 pub use legacy_env::apply_legacy_env;
-pub use load::{load, save};
+pub use load::{Loaded, load, save};
 pub use values::{AudioSource, EncoderChoice, VideoSource, parse_encoder_params};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]

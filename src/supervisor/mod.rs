@@ -110,10 +110,14 @@ impl Supervisor {
     }
 
     /// Runs forever; tells systemd READY once, then WATCHDOG on every healthy turn.
-    pub fn run(mut self) -> ! {
+    /// On SIGHUP it re-reads the settings through `reload` and starts over with them.
+    pub fn run(mut self, reload: impl Fn() -> Result<crate::config::Loaded, String>) -> ! {
         let mut ready = false;
         loop {
             let now = Instant::now();
+            if crate::reload::requested() {
+                self = self.reloaded(&reload);
+            }
             self.tick(now);
             let summary = self.publish_status(now);
             if !ready {
@@ -127,6 +131,39 @@ impl Supervisor {
             }
             crate::notify::watchdog();
             std::thread::sleep(TICK);
+        }
+    }
+
+    fn reloaded(mut self, reload: &impl Fn() -> Result<crate::config::Loaded, String>) -> Self {
+        match reload() {
+            Ok(loaded) => {
+                tracing::info!("settings reloaded: rebuilding the pipelines");
+                for problem in &loaded.problems {
+                    tracing::error!("settings: {problem}");
+                }
+                self.stop_all();
+                let mut next = Supervisor::new(loaded.config, loaded.problems, self.status.clone());
+                next.started = self.started;
+                next.last_summary = self.last_summary;
+                next
+            }
+            Err(why) => {
+                tracing::error!("reload failed, keeping the running settings: {why}");
+                self
+            }
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for slot in &mut self.slots {
+            if let Some(connection) = slot.connection.take() {
+                slot.bytes_before += connection.pipeline.bytes_out();
+                media::shut_down(connection.pipeline.pipeline.into());
+            }
+            slot.retry_at = None;
+        }
+        if let Some(source) = self.source.take() {
+            media::shut_down(source.producer.pipeline.into());
         }
     }
 
@@ -196,16 +233,7 @@ impl Supervisor {
         let why = secrets::scrub(&why, &self.secrets);
         let delay = self.source_backoff.next_delay(fastrand::f64());
         tracing::warn!("camera side failed: {why}; retrying in {:.1}s", delay.as_secs_f64());
-        if let Some(source) = self.source.take() {
-            media::shut_down(source.producer.pipeline.into());
-        }
-        for slot in &mut self.slots {
-            if let Some(connection) = slot.connection.take() {
-                slot.bytes_before += connection.pipeline.bytes_out();
-                media::shut_down(connection.pipeline.pipeline.into());
-            }
-            slot.retry_at = None;
-        }
+        self.stop_all();
         self.source_error = Some(why);
         self.source_retry_at = now + delay;
     }

@@ -1,0 +1,149 @@
+//! Starts the real `makespacelive` binary with settings in a temp dir, captures all it
+//! prints, and reads its `/api/status`.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_makespacelive");
+pub const DEFAULTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/conf/defaults.toml");
+
+pub struct Service {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub web_port: u16,
+}
+
+/// A 640×360 test pattern with a tone: cheap enough for two cores.
+pub fn test_settings(web_port: u16, destinations: &[(&str, &str, &str)]) -> String {
+    let mut s = format!(
+        "[video]\nsource = \"test\"\nwidth = 640\nheight = 360\nbitrate_kbps = 800\n\
+         [audio]\nsource = \"test\"\n[web]\nlisten = \"127.0.0.1:{web_port}\"\n"
+    );
+    for (name, url, key) in destinations {
+        s.push_str(&format!("[[destinations]]\nname = \"{name}\"\nurl = \"{url}\"\nkey = \"{key}\"\n"));
+    }
+    s
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Service {
+    /// `settings` is written as the user's config.toml; `web_port` must match it.
+    pub fn start(settings: &str, web_port: u16) -> Service {
+        Service::start_with(settings, web_port, &[], None)
+    }
+
+    /// `wrapper` runs the binary through another program (a mount namespace, say).
+    pub fn start_with(settings: &str, web_port: u16, env: &[(&str, &str)], wrapper: Option<Command>) -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("config.toml"), settings).unwrap();
+        let log = std::fs::File::create(dir.path().join("output.log")).unwrap();
+        let mut command = wrapper.unwrap_or_else(|| Command::new(BIN));
+        if command.get_program() != BIN {
+            command.arg(BIN);
+        }
+        command
+            .args(["run", "--config", DEFAULTS, "--data-dir"])
+            .arg(&data)
+            .env_remove("JOURNAL_STREAM")
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let child = command.spawn().expect("start makespacelive");
+        Service { child, dir, web_port }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Everything the service printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("output.log")).unwrap_or_default()
+    }
+
+    pub fn status_text(&self) -> Option<String> {
+        http_get(self.web_port, "/api/status")
+    }
+
+    pub fn status(&self) -> Option<serde_json::Value> {
+        self.status_text().and_then(|body| serde_json::from_str(&body).ok())
+    }
+
+    /// Polls the status until `ok` holds; panics with the last status and the log.
+    pub fn wait_for(&self, what: &str, timeout: Duration, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        while Instant::now() < deadline {
+            if let Some(status) = self.status() {
+                if ok(&status) {
+                    return status;
+                }
+                last = Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("timed out waiting for {what}\nlast status: {last:#?}\noutput:\n{}", self.output());
+    }
+
+    /// SIGHUP: re-read the settings (only for a service started without a wrapper).
+    pub fn reload(&self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The status entry of the named destination.
+pub fn destination<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["destinations"].as_array().unwrap().iter().find(|d| d["name"] == name).expect("destination listed")
+}
+
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+}
+
+/// Runs a one-shot command of the binary with the given environment only.
+pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(BIN);
+    command.args(args).env_clear().envs(env.iter().copied());
+    if let Ok(path) = std::env::var("PATH") {
+        command.env("PATH", path);
+    }
+    command.output().expect("run makespacelive")
+}
+
+pub fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+pub fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
