@@ -80,6 +80,7 @@ fn env_var(name: &str) -> Option<String> {
 }
 
 fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
+    limit_malloc_arenas();
     logging::init();
     gstreamer::init().map_err(|e| format!("GStreamer: {e}"))?;
     let loaded = config::load(config, Some(data_dir), env_var)?;
@@ -94,6 +95,17 @@ fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
     reload::install()?;
     let reread = || config::load(config, Some(data_dir), env_var);
     supervisor::Supervisor::new(loaded.config, loaded.problems, status).run(reread)
+}
+
+/// glibc gives each new thread its own heap arena up to 8 per core; GStreamer starts new
+/// streaming threads on every rebuild, and the arenas' fragmentation reads as growth.
+/// Two arenas are plenty for a box with one pipeline.
+fn limit_malloc_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only tunes the allocator; called before any other thread exists.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_ARENA_MAX, 2);
+    }
 }
 
 fn probe(config: &Path, data_dir: Option<&Path>) -> Result<(), String> {

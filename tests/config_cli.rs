@@ -17,7 +17,8 @@ fn check(contents: &str, env: &[(&str, &str)]) -> (bool, String) {
 
 #[test]
 fn a_good_file_is_explained_with_keys_masked() {
-    let (ok, out) = check("[[destinations]]\nname = \"yt\"\nurl = \"rtmp://a.rtmp.youtube.com/live2\"\nkey = \"abcd-1234\"\n", &[]);
+    let (ok, out) =
+        check("[[destinations]]\nname = \"yt\"\nurl = \"rtmp://a.rtmp.youtube.com/live2\"\nkey = \"abcd-1234\"\n", &[]);
     assert!(ok, "{out}");
     assert!(out.contains("destination \"yt\": rtmp://a.rtmp.youtube.com/live2/**** (enabled)"), "{out}");
     assert!(!out.contains("abcd-1234"), "{out}");
@@ -35,7 +36,10 @@ fn http_url_is_refused_by_name() {
 fn unknown_key_lists_the_allowed_keys() {
     let (ok, out) = check("[video]\nresolution = \"720p\"\n", &[]);
     assert!(!ok);
-    assert!(out.contains("settings.toml:2: video.resolution: unknown field `resolution`, expected one of `source`"), "{out}");
+    assert!(
+        out.contains("settings.toml:2: video.resolution: unknown field `resolution`, expected one of `source`"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -52,7 +56,10 @@ fn out_of_range_and_bad_words_say_what_is_allowed() {
     assert!(out.contains("audio.source: \"mic please\" is not an audio source; allowed: auto, test, none"), "{out}");
     let (ok, out) = check("[audio]\nsample_rate = 12345\n", &[]);
     assert!(!ok);
-    assert!(out.contains("audio.sample_rate = 12345: must be one of 16000, 22050, 24000, 32000, 44100, 48000"), "{out}");
+    assert!(
+        out.contains("audio.sample_rate = 12345: must be one of 16000, 22050, 24000, 32000, 44100, 48000"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -71,7 +78,10 @@ fn av_variables_that_do_not_parse_are_named() {
     let (ok, out) = check("", &env);
     assert!(!ok);
     assert!(out.contains("AV_VIDEO_WIDTH=\"wide\" ignored: not a whole number; expected pixels"), "{out}");
-    assert!(out.contains("AV_AUDIO_BITRATE=\"9000\" ignored: audio.bitrate_kbps = 9000: must be between 16 and 512"), "{out}");
+    assert!(
+        out.contains("AV_AUDIO_BITRATE=\"9000\" ignored: audio.bitrate_kbps = 9000: must be between 16 and 512"),
+        "{out}"
+    );
     assert!(out.contains("AV_STREAM_KEY=\"****\" ignored: AV_STREAM_KEY needs AV_STREAM_URL"), "{out}");
     assert!(!out.contains("lonely-key"), "{out}");
 }

@@ -1,14 +1,16 @@
 //! One pipeline per destination (`appsrc ! rtmp2sink`), so a destination that fails can
 //! be torn down and rebuilt without touching the camera or the other destinations.
 
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::fanout::Fanout;
+use super::tcp_acks;
 
 /// Enough for several seconds at HD bitrates; beyond that the oldest data is dropped.
 const QUEUE_BYTES: u64 = 4 * 1024 * 1024;
@@ -17,6 +19,8 @@ pub struct DestinationPipeline {
     pub pipeline: gst::Pipeline,
     sink: gst::Element,
     buffers_in: Arc<AtomicU64>,
+    /// The server's addresses, resolved off the control loop (DNS may block).
+    peers: Arc<OnceLock<Vec<SocketAddr>>>,
 }
 
 impl DestinationPipeline {
@@ -49,16 +53,26 @@ impl DestinationPipeline {
             });
         }
         if pipeline.set_state(gst::State::Playing).is_err() {
-            let why = super::first_error(pipeline.upcast_ref()).unwrap_or_else(|| "rtmp2sink refused to start".into());
+            let why = super::drain_bus(pipeline.upcast_ref()).unwrap_or_else(|| "rtmp2sink refused to start".into());
             super::shut_down(pipeline.upcast());
             return Err(why);
         }
         fanout.attach(id, src);
-        Ok(DestinationPipeline { pipeline, sink, buffers_in })
+        let peers = Arc::new(OnceLock::new());
+        if let Some(address) = tcp_acks::server_address(location) {
+            let peers = peers.clone();
+            std::thread::spawn(move || peers.set(tcp_acks::resolve(&address)));
+        }
+        Ok(DestinationPipeline { pipeline, sink, buffers_in, peers })
     }
 
     pub fn buffers_in(&self) -> u64 {
         self.buffers_in.load(Ordering::Relaxed)
+    }
+
+    /// Bytes the server acknowledged (TCP), when its connection can be found.
+    pub fn bytes_acked(&self) -> Option<u64> {
+        self.peers.get().and_then(|peers| tcp_acks::bytes_acked_to(peers))
     }
 
     /// Bytes written to the server's socket by this connection.

@@ -9,6 +9,7 @@ pub mod fanout;
 mod flv;
 pub mod plan;
 pub mod producer;
+pub mod tcp_acks;
 mod v4l2;
 
 use std::sync::mpsc;
@@ -20,11 +21,18 @@ use gstreamer::prelude::*;
 /// How long a pipeline may take to stop before the process gives up on it.
 pub const TEARDOWN_LIMIT: Duration = Duration::from_secs(10);
 
-/// The pipeline's first error or end-of-stream, as a line naming the element.
-pub fn first_error(pipeline: &gst::Element) -> Option<String> {
+/// Empties the pipeline's bus and returns its first error or end-of-stream, as a line
+/// naming the element. Every message must be taken off: a queued message holds a
+/// reference to its source, and so would keep a torn-down pipeline alive for ever.
+pub fn drain_bus(pipeline: &gst::Element) -> Option<String> {
     let bus = pipeline.bus()?;
-    let message = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos])?;
-    Some(describe(&message))
+    let mut first = None;
+    while let Some(message) = bus.pop() {
+        if first.is_none() && matches!(message.type_(), gst::MessageType::Error | gst::MessageType::Eos) {
+            first = Some(describe(&message));
+        }
+    }
+    first
 }
 
 pub fn describe(message: &gst::Message) -> String {
@@ -44,6 +52,10 @@ pub fn shut_down(pipeline: gst::Element) {
     let name = pipeline.name().to_string();
     std::thread::spawn(move || {
         let _ = pipeline.set_state(gst::State::Null);
+        // Drop what is still queued: those messages hold references to the elements.
+        if let Some(bus) = pipeline.bus() {
+            bus.set_flushing(true);
+        }
         let _ = done_tx.send(());
     });
     std::thread::spawn(move || {

@@ -14,6 +14,7 @@ use super::plan::{Element, MUX, Plan};
 pub struct Producer {
     pub pipeline: gst::Pipeline,
     pub fanout: Arc<Fanout>,
+    sink: gst_app::AppSink,
 }
 
 impl Producer {
@@ -40,11 +41,21 @@ impl Producer {
                 .build(),
         );
         if pipeline.set_state(gst::State::Playing).is_err() {
-            let why =
-                super::first_error(pipeline.upcast_ref()).unwrap_or_else(|| "the pipeline refused to start".into());
+            let why = super::drain_bus(pipeline.upcast_ref()).unwrap_or_else(|| "the pipeline refused to start".into());
             super::shut_down(pipeline.upcast());
             return Err(why);
         }
-        Ok(Producer { pipeline, fanout })
+        Ok(Producer { pipeline, fanout, sink })
+    }
+
+    /// Asks the encoder for a keyframe now, so a destination that just joined starts at
+    /// once instead of waiting up to a whole GOP. (A camera that encodes may ignore it.)
+    pub fn request_keyframe(&self) {
+        let request = gst::Structure::builder("GstForceKeyUnit")
+            .field("running-time", u64::MAX) // GST_CLOCK_TIME_NONE: as soon as possible
+            .field("all-headers", true)
+            .field("count", 0u32)
+            .build();
+        self.sink.send_event(gst::event::CustomUpstream::new(request));
     }
 }

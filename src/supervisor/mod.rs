@@ -4,6 +4,7 @@
 
 mod backoff;
 mod progress;
+mod reachability;
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use gstreamer::prelude::*;
 
 use backoff::Backoff;
 use progress::{Heartbeat, Progress, RateMeter, STABLE_AFTER, Verdict};
+use reachability::Reachability;
 
 const TICK: Duration = Duration::from_millis(200);
 /// The producer must deliver its first buffer within this (cameras are slow to start)…
@@ -48,6 +50,7 @@ struct Slot {
     connection: Option<Connection>,
     backoff: Backoff,
     retry_at: Option<Instant>,
+    reachability: Reachability,
     reconnects: u64,
     bytes_before: u64,
     rate: RateMeter,
@@ -85,6 +88,7 @@ impl Supervisor {
                 connection: None,
                 backoff: Backoff::default(),
                 retry_at: None,
+                reachability: Reachability::default(),
                 reconnects: 0,
                 bytes_before: 0,
                 rate: RateMeter::default(),
@@ -187,7 +191,7 @@ impl Supervisor {
         };
         let quiet = source.heartbeat.beat(source.producer.fanout.samples(), now);
         source.delivered |= quiet.is_zero();
-        let failure = media::first_error(source.producer.pipeline.upcast_ref()).or_else(|| {
+        let failure = media::drain_bus(source.producer.pipeline.upcast_ref()).or_else(|| {
             if !source.delivered && now.saturating_duration_since(source.started) >= SOURCE_START_TIMEOUT {
                 Some(format!("the camera/microphone delivered nothing within {}s", SOURCE_START_TIMEOUT.as_secs()))
             } else if source.delivered && quiet >= SOURCE_STALL_AFTER {
@@ -245,11 +249,17 @@ impl Supervisor {
             return;
         }
         let Some(connection) = slot.connection.as_mut() else {
-            if slot.retry_at.is_none_or(|t| now >= t) {
-                let Some(planned) = slot.planned.clone() else { return };
+            let Some(planned) = slot.planned.clone() else { return };
+            let server_back = slot.retry_at.is_some() && slot.reachability.came_back(&planned.location, now);
+            if server_back {
+                tracing::info!("{}: the server is reachable again, reconnecting now", slot.name);
+            }
+            if server_back || slot.retry_at.is_none_or(|t| now >= t) {
+                slot.reachability.reset();
                 self.next_id += 1;
                 match DestinationPipeline::start(self.next_id, &planned.location, &source.producer.fanout) {
                     Ok(pipeline) => {
+                        source.producer.request_keyframe();
                         tracing::info!("{}: connecting to {}", slot.name, planned.masked_location);
                         slot.retry_at = None;
                         slot.connection = Some(Connection { id: self.next_id, pipeline, progress: Progress::new(now) });
@@ -262,10 +272,16 @@ impl Supervisor {
         let bytes = connection.pipeline.bytes_out();
         slot.rate.record(now, slot.bytes_before + bytes);
         let was_live = connection.progress.live_since().is_some();
-        let failure = match media::first_error(connection.pipeline.pipeline.upcast_ref()) {
+        let failure = match media::drain_bus(connection.pipeline.pipeline.upcast_ref()) {
             Some(error) => Some(error),
-            None => match connection.progress.observe(now, connection.pipeline.buffers_in(), bytes, upstream_flowing) {
-                Verdict::Stalled => Some("no data reached the server for 3 s (network stalled)".to_string()),
+            None => match connection.progress.observe(
+                now,
+                connection.pipeline.buffers_in(),
+                bytes,
+                connection.pipeline.bytes_acked(),
+                upstream_flowing,
+            ) {
+                Verdict::Stalled => Some("the server acknowledged nothing for 3 s (network stalled)".to_string()),
                 Verdict::TimedOut => Some("could not publish within 15 s".to_string()),
                 Verdict::Live if !was_live => {
                     tracing::info!("{}: live", slot.name);

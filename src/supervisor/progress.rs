@@ -46,24 +46,36 @@ pub enum Verdict {
 pub struct Progress {
     started: Instant,
     live_since: Option<Instant>,
-    bytes: Heartbeat,
+    written: Heartbeat,
+    acked: Heartbeat,
 }
 
 impl Progress {
     pub fn new(now: Instant) -> Self {
-        Progress { started: now, live_since: None, bytes: Heartbeat::new(now) }
+        Progress { started: now, live_since: None, written: Heartbeat::new(now), acked: Heartbeat::new(now) }
     }
 
     pub fn live_since(&self) -> Option<Instant> {
         self.live_since
     }
 
-    /// `upstream_flowing` is false while the producer itself delivers nothing: a quiet
-    /// socket is then not this destination's fault.
-    pub fn observe(&mut self, now: Instant, buffers_in: u64, bytes_out: u64, upstream_flowing: bool) -> Verdict {
-        let idle = self.bytes.beat(bytes_out, now);
+    /// `bytes_acked` is what the server acknowledged, when known: written bytes alone
+    /// keep rising for a while into a dead link's send buffer. `upstream_flowing` is false
+    /// while the producer itself delivers nothing: a quiet socket is then not this
+    /// destination's fault.
+    pub fn observe(
+        &mut self,
+        now: Instant,
+        buffers_in: u64,
+        bytes_out: u64,
+        bytes_acked: Option<u64>,
+        upstream_flowing: bool,
+    ) -> Verdict {
+        let acked = bytes_acked.unwrap_or(bytes_out);
+        let idle = self.written.beat(bytes_out, now).max(self.acked.beat(acked, now));
         if !upstream_flowing {
-            self.bytes = Heartbeat { value: bytes_out, since: now };
+            self.written = Heartbeat { value: bytes_out, since: now };
+            self.acked = Heartbeat { value: acked, since: now };
         }
         match self.live_since {
             None if buffers_in >= 2 && bytes_out > 0 => {
@@ -115,30 +127,39 @@ mod tests {
     fn connecting_then_live_then_stalled() {
         let t0 = Instant::now();
         let mut p = Progress::new(t0);
-        assert_eq!(p.observe(t0, 0, 0, true), Verdict::Connecting);
-        assert_eq!(p.observe(t0 + S, 1, 3000, true), Verdict::Connecting, "one buffer may still be blocked");
-        assert_eq!(p.observe(t0 + 2 * S, 5, 9000, true), Verdict::Live);
+        assert_eq!(p.observe(t0, 0, 0, None, true), Verdict::Connecting);
+        assert_eq!(p.observe(t0 + S, 1, 3000, None, true), Verdict::Connecting, "one buffer may still be blocked");
+        assert_eq!(p.observe(t0 + 2 * S, 5, 9000, None, true), Verdict::Live);
         assert_eq!(p.live_since(), Some(t0 + 2 * S));
-        assert_eq!(p.observe(t0 + 4 * S, 9, 9000, true), Verdict::Live);
-        assert_eq!(p.observe(t0 + 5 * S, 9, 9000, true), Verdict::Stalled);
+        assert_eq!(p.observe(t0 + 4 * S, 9, 9000, None, true), Verdict::Live);
+        assert_eq!(p.observe(t0 + 5 * S, 9, 9000, None, true), Verdict::Stalled);
     }
 
     #[test]
     fn a_quiet_producer_is_not_the_destinations_fault() {
         let t0 = Instant::now();
         let mut p = Progress::new(t0);
-        p.observe(t0, 2, 100, true);
-        assert_eq!(p.observe(t0 + 10 * S, 2, 100, false), Verdict::Live);
-        assert_eq!(p.observe(t0 + 11 * S, 2, 100, true), Verdict::Live);
-        assert_eq!(p.observe(t0 + 14 * S, 2, 100, true), Verdict::Stalled);
+        p.observe(t0, 2, 100, None, true);
+        assert_eq!(p.observe(t0 + 10 * S, 2, 100, None, false), Verdict::Live);
+        assert_eq!(p.observe(t0 + 11 * S, 2, 100, None, true), Verdict::Live);
+        assert_eq!(p.observe(t0 + 14 * S, 2, 100, None, true), Verdict::Stalled);
+    }
+
+    #[test]
+    fn written_bytes_without_acks_are_a_stall() {
+        let t0 = Instant::now();
+        let mut p = Progress::new(t0);
+        assert_eq!(p.observe(t0, 2, 100, Some(100), true), Verdict::Live);
+        assert_eq!(p.observe(t0 + S, 9, 5000, Some(100), true), Verdict::Live);
+        assert_eq!(p.observe(t0 + 3 * S, 20, 90_000, Some(100), true), Verdict::Stalled);
     }
 
     #[test]
     fn never_publishing_times_out() {
         let t0 = Instant::now();
         let mut p = Progress::new(t0);
-        assert_eq!(p.observe(t0 + 14 * S, 1, 0, true), Verdict::Connecting);
-        assert_eq!(p.observe(t0 + 15 * S, 1, 0, true), Verdict::TimedOut);
+        assert_eq!(p.observe(t0 + 14 * S, 1, 0, None, true), Verdict::Connecting);
+        assert_eq!(p.observe(t0 + 15 * S, 1, 0, None, true), Verdict::TimedOut);
     }
 
     #[test]

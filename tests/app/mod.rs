@@ -81,7 +81,12 @@ impl Service {
     }
 
     /// Polls the status until `ok` holds; panics with the last status and the log.
-    pub fn wait_for(&self, what: &str, timeout: Duration, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + timeout;
         let mut last = None;
         while Instant::now() < deadline {
