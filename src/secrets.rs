@@ -4,13 +4,20 @@
 
 pub const MASK: &str = "****";
 
-/// Hides the key in a stream location. With no separate key the stream name (last path
-/// segment after the application) and any query string are hidden, since services put
-/// the key there when people paste a whole URL.
-pub fn mask_location(location: &str, key: &str) -> String {
-    if !key.is_empty() {
-        return scrub(location, &[key]);
-    }
+/// Shortest secret that `scrub` hides in free text: a shorter one cannot be told apart
+/// from ordinary words (and is no real stream key).
+const SCRUB_MIN_LEN: usize = 4;
+
+/// The location `url` + key as it may be shown: the key, and any stream name or query
+/// pasted into the URL itself, become `****`.
+pub fn mask_destination(url: &str, key: &str) -> String {
+    let url = mask_pasted_key(url);
+    if key.is_empty() { url } else { format!("{}/{MASK}", url.trim_end_matches('/')) }
+}
+
+/// Hides what may be a key pasted into a URL: the stream name (path past the
+/// application) and any query string.
+pub fn mask_pasted_key(location: &str) -> String {
     let (without_query, had_query) = match location.split_once('?') {
         Some((base, _)) => (base, true),
         None => (location, false),
@@ -37,7 +44,7 @@ pub fn mask_location(location: &str, key: &str) -> String {
 /// Replaces every occurrence of each secret in foreign text (GStreamer errors, say).
 pub fn scrub<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
     let mut out = text.to_string();
-    for secret in secrets.iter().map(AsRef::as_ref).filter(|s| !s.is_empty()) {
+    for secret in secrets.iter().map(AsRef::as_ref).filter(|s| s.len() >= SCRUB_MIN_LEN) {
         out = out.replace(secret, MASK);
     }
     out
@@ -49,19 +56,27 @@ mod tests {
 
     #[test]
     fn masks_the_separate_key() {
-        assert_eq!(mask_location("rtmp://h/live2/abcd-1234", "abcd-1234"), "rtmp://h/live2/****");
+        assert_eq!(mask_destination("rtmp://h/live2", "abcd-1234"), "rtmp://h/live2/****");
     }
 
     #[test]
     fn masks_a_key_pasted_into_the_url() {
-        assert_eq!(mask_location("rtmp://h:1935/live/abcd", ""), "rtmp://h:1935/live/****");
-        assert_eq!(mask_location("rtmps://h/rtmp/FB-1-2?s_bl=1&a=b", ""), "rtmps://h/rtmp/****?****");
-        assert_eq!(mask_location("rtmp://h/live", ""), "rtmp://h/live");
-        assert_eq!(mask_location("rtmp://h/live/", ""), "rtmp://h/live/");
+        assert_eq!(mask_pasted_key("rtmp://h:1935/live/abcd"), "rtmp://h:1935/live/****");
+        assert_eq!(mask_pasted_key("rtmps://h/rtmp/FB-1-2?s_bl=1&a=b"), "rtmps://h/rtmp/****?****");
+        assert_eq!(mask_pasted_key("rtmp://h/live"), "rtmp://h/live");
+        assert_eq!(mask_pasted_key("rtmp://h/live/"), "rtmp://h/live/");
     }
 
     #[test]
     fn scrubs_every_secret() {
         assert_eq!(scrub("a KEY1 b KEY2 KEY1", &["KEY1", "KEY2", ""]), "a **** b **** ****");
+        assert_eq!(scrub("connection refused", &["n"]), "connection refused", "too short to scrub");
+    }
+
+    #[test]
+    fn masks_a_destination_by_structure_even_with_a_short_key() {
+        assert_eq!(mask_destination("rtmp://h:1/live/", "n"), "rtmp://h:1/live/****");
+        assert_eq!(mask_destination("rtmp://h/live/pasted", "k"), "rtmp://h/live/****/****");
+        assert_eq!(mask_destination("rtmp://h/live/pasted", ""), "rtmp://h/live/****");
     }
 }

@@ -18,7 +18,7 @@ pub fn apply_legacy_env(base: &Config, get: impl Fn(&str) -> Option<String>) -> 
         let mut candidate = config.clone();
         let shown = match name {
             "AV_STREAM_KEY" => crate::secrets::MASK.to_string(),
-            "AV_STREAM_URL" => crate::secrets::mask_location(&raw, ""),
+            "AV_STREAM_URL" => crate::secrets::mask_pasted_key(&raw),
             _ => raw.clone(),
         };
         let outcome = change(&mut candidate, &raw).and_then(|()| {

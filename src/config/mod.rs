@@ -104,7 +104,7 @@ impl Destination {
 
     /// The location as it may be shown to people and logs.
     pub fn masked_location(&self) -> String {
-        crate::secrets::mask_location(&self.location(), &self.key)
+        crate::secrets::mask_destination(&self.url, &self.key)
     }
 }
 
@@ -148,7 +148,7 @@ impl Config {
                 problems.push(format!("{at}.name = {:?}: used twice; names must be unique", d.name));
             }
             if let Err(e) = values::check_stream_url(&d.url) {
-                problems.push(format!("{at}.url = {:?}: {e}", crate::secrets::mask_location(&d.url, &d.key)));
+                problems.push(format!("{at}.url = {:?}: {e}", crate::secrets::mask_pasted_key(&d.url)));
             }
             if d.key.chars().any(char::is_whitespace) {
                 problems.push(format!("{at}.key contains white space: paste the key without spaces"));

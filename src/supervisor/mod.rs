@@ -28,6 +28,9 @@ const SOURCE_START_TIMEOUT: Duration = Duration::from_secs(15);
 const SOURCE_STALL_AFTER: Duration = Duration::from_secs(5);
 /// Upstream counts as flowing for destination stall checks while it delivered this recently.
 const UPSTREAM_QUIET: Duration = Duration::from_secs(1);
+/// A connection that was live this long and then broke is retried as soon as its server
+/// answers again; one that breaks sooner (a server refusing the stream) waits its backoff.
+const WORKED_FOR: Duration = Duration::from_secs(2);
 
 struct Source {
     producer: Producer,
@@ -302,7 +305,13 @@ impl Supervisor {
     fn fail_destination(&mut self, index: usize, why: String, now: Instant) {
         let why = secrets::scrub(&why, &self.secrets);
         let slot = &mut self.slots[index];
+        slot.reachability.reset();
         if let Some(connection) = slot.connection.take() {
+            let worked =
+                connection.progress.live_since().is_some_and(|t| now.saturating_duration_since(t) >= WORKED_FOR);
+            if worked {
+                slot.reachability.presume_gone();
+            }
             if let Some(source) = &self.source {
                 source.producer.fanout.detach(connection.id);
             }

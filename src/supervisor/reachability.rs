@@ -57,6 +57,12 @@ impl Reachability {
         }
     }
 
+    /// After a working connection broke, the server is presumed gone: the first probe
+    /// that reaches it again ends the wait (a restarted server is back within a second).
+    pub fn presume_gone(&mut self) {
+        *self = Reachability { seen_unreachable: true, ..Reachability::default() };
+    }
+
     /// A new connection attempt starts from scratch.
     pub fn reset(&mut self) {
         *self = Reachability::default();
@@ -82,6 +88,13 @@ mod tests {
         assert!(!r.observe(false));
         assert!(r.observe(true), "coming back is");
         assert!(!r.observe(true), "and only once");
+    }
+
+    #[test]
+    fn a_broken_working_connection_retries_at_the_first_reachable_probe() {
+        let mut r = Reachability::default();
+        r.presume_gone();
+        assert!(r.observe(true));
     }
 
     #[test]

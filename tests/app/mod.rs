@@ -119,9 +119,10 @@ impl Drop for Service {
     }
 }
 
-/// The status entry of the named destination.
+/// The status entry of the named destination (null until the service lists it).
 pub fn destination<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    status["destinations"].as_array().unwrap().iter().find(|d| d["name"] == name).expect("destination listed")
+    static NOT_LISTED: serde_json::Value = serde_json::Value::Null;
+    status["destinations"].as_array().and_then(|all| all.iter().find(|d| d["name"] == name)).unwrap_or(&NOT_LISTED)
 }
 
 pub fn http_get(port: u16, path: &str) -> Option<String> {
