@@ -161,3 +161,22 @@ fn the_stream_key_never_appears_in_anything_printed_or_served() {
     }
     assert!(everything[0].contains("/live/****"), "masked form is shown instead");
 }
+
+#[test]
+fn a_network_black_hole_is_seen_as_a_stall_and_the_stream_comes_back_after_it() {
+    let server = RtmpServer::start();
+    let web = free_port();
+    let service = Service::start(&test_settings(web, &[("local", &server.url(), "through-the-hole")]), web);
+    service.wait_for("live", LIVE_WITHIN, live("local"));
+    let hole = peers::BlackHole::open(server.port);
+    let status = service.wait_for("the stall", Duration::from_secs(15), |s| destination(s, "local")["state"] != "live");
+    let error = destination(&status, "local")["last_error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("acknowledged nothing"), "a stall, not an error: {status:#}");
+    std::thread::sleep(Duration::from_secs(5));
+    drop(hole);
+    // nginx forgets the vanished publisher after drop_idle_publisher (3 s); then the
+    // service's next attempt publishes again.
+    let status = service.wait_for("live again", Duration::from_secs(40), live("local"));
+    assert!(destination(&status, "local")["reconnects"].as_u64().unwrap() >= 1, "{status:#}");
+    assert!(server.wait_publishing("through-the-hole", LIVE_WITHIN));
+}

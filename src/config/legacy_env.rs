@@ -38,18 +38,12 @@ pub fn apply_legacy_env(base: &Config, get: impl Fn(&str) -> Option<String>) -> 
         c.video.source = v.parse()?;
         Ok(())
     });
-    apply("AV_VIDEO_WIDTH", &|c, v| {
-        c.video.width = number(v, "pixels, e.g. 1280")?;
-        Ok(())
-    });
-    apply("AV_VIDEO_HEIGHT", &|c, v| {
-        c.video.height = number(v, "pixels, e.g. 720")?;
-        Ok(())
-    });
-    apply("AV_VIDEO_FRAMERATE", &|c, v| {
-        c.video.framerate = number(v, "frames per second, e.g. 30")?;
-        Ok(())
-    });
+    for (name, field, what) in NUMBERS {
+        apply(name, &|c, v| {
+            *field(c) = v.parse().map_err(|_| format!("not a whole number; expected {what}"))?;
+            Ok(())
+        });
+    }
     apply("AV_H264_ENCODER_PARAMS", &|c, v| {
         c.video.encoder_params = v.to_string();
         Ok(())
@@ -58,14 +52,6 @@ pub fn apply_legacy_env(base: &Config, get: impl Fn(&str) -> Option<String>) -> 
         // The prototype took a bare ALSA card number.
         c.audio.source =
             if v.chars().all(|ch| ch.is_ascii_digit()) { AudioSource::Alsa(format!("hw:{v}")) } else { v.parse()? };
-        Ok(())
-    });
-    apply("AV_AUDIO_SAMPLING_RATE", &|c, v| {
-        c.audio.sample_rate = number(v, "Hz, e.g. 48000")?;
-        Ok(())
-    });
-    apply("AV_AUDIO_BITRATE", &|c, v| {
-        c.audio.bitrate_kbps = number(v, "kbps, e.g. 128")?;
         Ok(())
     });
     apply("AV_DISABLE_AUDIO", &|c, v| {
@@ -88,9 +74,16 @@ pub fn apply_legacy_env(base: &Config, get: impl Fn(&str) -> Option<String>) -> 
     (config, problems)
 }
 
-fn number(v: &str, what: &str) -> Result<u32, String> {
-    v.parse().map_err(|_| format!("not a whole number; expected {what}"))
-}
+type NumberField = fn(&mut Config) -> &mut u32;
+
+/// The numeric variables: name, the setting, and what a good value looks like.
+const NUMBERS: [(&str, NumberField, &str); 5] = [
+    ("AV_VIDEO_WIDTH", |c| &mut c.video.width, "pixels, e.g. 1280"),
+    ("AV_VIDEO_HEIGHT", |c| &mut c.video.height, "pixels, e.g. 720"),
+    ("AV_VIDEO_FRAMERATE", |c| &mut c.video.framerate, "frames per second, e.g. 30"),
+    ("AV_AUDIO_SAMPLING_RATE", |c| &mut c.audio.sample_rate, "Hz, e.g. 48000"),
+    ("AV_AUDIO_BITRATE", |c| &mut c.audio.bitrate_kbps, "kbps, e.g. 128"),
+];
 
 fn flag(v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {

@@ -326,3 +326,33 @@ pub fn ffprobe_stream(url: &str, seconds: u32) -> StreamReport {
             .unwrap_or_default(),
     }
 }
+
+/// Drops every packet to and from a loopback port (iptables), as a vanished network
+/// does: no reset, no error, the bytes just stop. Removed again on drop.
+pub struct BlackHole {
+    rules: Vec<Vec<String>>,
+}
+
+impl BlackHole {
+    pub fn open(port: u16) -> BlackHole {
+        let rules: Vec<Vec<String>> = ["--dport", "--sport"]
+            .iter()
+            .map(|side| {
+                ["INPUT", "-i", "lo", "-p", "tcp", side, &port.to_string(), "-j", "DROP"].map(String::from).to_vec()
+            })
+            .collect();
+        for rule in &rules {
+            let status = Command::new("iptables").arg("-I").args(rule).status().expect("iptables is installed");
+            assert!(status.success(), "iptables -I {rule:?} (needs root)");
+        }
+        BlackHole { rules }
+    }
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        for rule in &self.rules {
+            let _ = Command::new("iptables").arg("-D").args(rule).status();
+        }
+    }
+}
