@@ -1,0 +1,14 @@
+SUMMARY = "makespacelive update bundle: the root filesystem for the inactive A/B slot"
+LICENSE = "MIT"
+
+inherit bundle
+
+RAUC_BUNDLE_COMPATIBLE = "makespacelive-${MACHINE}"
+RAUC_BUNDLE_VERSION = "${DISTRO_VERSION}"
+RAUC_BUNDLE_DESCRIPTION = "makespacelive ${DISTRO_VERSION} for ${MACHINE}"
+# verity: the bundle is checked block by block as it is installed (dm-verity).
+RAUC_BUNDLE_FORMAT = "verity"
+
+RAUC_BUNDLE_SLOTS = "rootfs"
+RAUC_SLOT_rootfs = "makespacelive-image"
+RAUC_SLOT_rootfs[fstype] = "ext4"
