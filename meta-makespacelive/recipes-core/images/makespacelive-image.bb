@@ -10,6 +10,8 @@ IMAGE_INSTALL = " \
     makespacelive \
     makespacelive-data \
     rauc \
+    u-boot-env \
+    libubootenv-bin \
     networkmanager \
     networkmanager-nmcli \
     wpa-supplicant \
@@ -21,6 +23,13 @@ IMAGE_INSTALL = " \
     ${MACHINE_EXTRA_RRECOMMENDS} \
 "
 IMAGE_INSTALL:append:rpi = " linux-firmware-rpidistro-bcm43430 linux-firmware-rpidistro-bcm43455 bluez-firmware-rpidistro-bcm43430a1-hcd"
+
+# rauc would pull in rauc-mark-good, which marks every slot good as soon as it boots;
+# here a slot is marked good only once the service is up (makespacelive-mark-good).
+BAD_RECOMMENDATIONS += "rauc-mark-good"
+
+# The kernel boots from the slot's own /boot, so an update replaces it with the root.
+IMAGE_INSTALL:append = " kernel-image"
 
 IMAGE_FSTYPES:append = " ext4"
 IMAGE_LINGUAS = ""
