@@ -18,7 +18,7 @@ inherit cargo cargo-update-recipe-crates pkgconfig systemd useradd
 # The crates of Cargo.lock (scripts/crates-inc regenerates this file).
 require ${BPN}-crates.inc
 
-DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
+DEPENDS += "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
 
 SYSTEMD_SERVICE:${PN} = "makespacelive.service"
 
@@ -36,13 +36,18 @@ do_install:append() {
         ${D}${sysconfdir}/NetworkManager/dnsmasq-shared.d/makespacelive-portal.conf
 }
 
-FILES:${PN} += "${datadir}/makespacelive ${sysconfdir}/NetworkManager/dnsmasq-shared.d"
+FILES:${PN} += "${sysconfdir}/NetworkManager/dnsmasq-shared.d"
 
 # Exactly the GStreamer elements the pipeline plans can name (src/media/plan.rs), the
 # TLS backend rtmp2sink needs for rtmps://, and the CA certificates it checks against.
-RDEPENDS:${PN} = " \
-    gstreamer1.0-plugins-base-app \
+RDEPENDS:${PN} = "\
+    ca-certificates \
+    glib-networking \
+    gstreamer1.0-plugins-bad-fdkaac \
+    gstreamer1.0-plugins-bad-rtmp2 \
+    gstreamer1.0-plugins-bad-videoparsersbad \
     gstreamer1.0-plugins-base-alsa \
+    gstreamer1.0-plugins-base-app \
     gstreamer1.0-plugins-base-audioconvert \
     gstreamer1.0-plugins-base-audioresample \
     gstreamer1.0-plugins-base-audiotestsrc \
@@ -52,11 +57,6 @@ RDEPENDS:${PN} = " \
     gstreamer1.0-plugins-good-flv \
     gstreamer1.0-plugins-good-jpeg \
     gstreamer1.0-plugins-good-video4linux2 \
-    gstreamer1.0-plugins-bad-fdkaac \
-    gstreamer1.0-plugins-bad-rtmp2 \
-    gstreamer1.0-plugins-bad-videoparsersbad \
-    glib-networking \
-    ca-certificates \
 "
 # libcamera's GStreamer element for CSI sensors behind unicam.
 RRECOMMENDS:${PN} = "libcamera-gst"

@@ -1,11 +1,14 @@
 SUMMARY = "makespacelive appliance image: read-only A/B root with the streaming service"
+DESCRIPTION = "The firmware of the makespacelive livestreaming box: the streaming service, \
+NetworkManager for the Wi-Fi portal, RAUC for A/B updates, on a read-only root."
+HOMEPAGE = "https://github.com/makespacelive/makespacelive"
 LICENSE = "MIT"
 
 inherit core-image
 
 IMAGE_FEATURES += "ssh-server-openssh"
 
-IMAGE_INSTALL = " \
+IMAGE_INSTALL = "\
     packagegroup-core-boot \
     makespacelive \
     makespacelive-data \
@@ -22,7 +25,7 @@ IMAGE_INSTALL = " \
     kernel-modules \
     ${MACHINE_EXTRA_RRECOMMENDS} \
 "
-IMAGE_INSTALL:append:rpi = " linux-firmware-rpidistro-bcm43430 linux-firmware-rpidistro-bcm43455 bluez-firmware-rpidistro-bcm43430a1-hcd"
+# MACHINE_EXTRA_RRECOMMENDS brings the Pi's Wi-Fi firmware (meta-raspberrypi machine confs).
 
 # rauc would pull in rauc-mark-good, which marks every slot good as soon as it boots;
 # here a slot is marked good only once the service is up (makespacelive-mark-good).

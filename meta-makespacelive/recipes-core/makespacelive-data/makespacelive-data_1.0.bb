@@ -2,10 +2,11 @@ SUMMARY = "The /data partition of the makespacelive appliance: grown, laid out, 
 DESCRIPTION = "Grows the data partition to the card on first boot, creates the \
 directories that live there (settings, NetworkManager keyfiles, RAUC state, SSH host \
 keys, machine-id) and marks the booted RAUC slot good once the service is up."
+HOMEPAGE = "https://github.com/makespacelive/makespacelive"
 LICENSE = "MIT"
 LIC_FILES_CHKSUM = "file://${COREBASE}/meta/COPYING.MIT;md5=3da9cfbcb788c80a0384361b4de20420"
 
-SRC_URI = " \
+SRC_URI = "\
     file://makespacelive-grow-data \
     file://makespacelive-grow-data.service \
     file://makespacelive-data-layout \
@@ -16,7 +17,7 @@ S = "${UNPACKDIR}"
 
 inherit systemd allarch
 
-SYSTEMD_SERVICE:${PN} = " \
+SYSTEMD_SERVICE:${PN} = "\
     makespacelive-grow-data.service \
     makespacelive-data-layout.service \
     makespacelive-mark-good.service \
@@ -34,4 +35,4 @@ do_install() {
 }
 
 FILES:${PN} += "/data"
-RDEPENDS:${PN} = "util-linux-sfdisk util-linux-partx util-linux-findmnt rauc"
+RDEPENDS:${PN} = "rauc util-linux-blkid util-linux-findmnt util-linux-lsblk util-linux-partx util-linux-sfdisk"

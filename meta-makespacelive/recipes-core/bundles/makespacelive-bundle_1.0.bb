@@ -1,4 +1,7 @@
 SUMMARY = "makespacelive update bundle: the root filesystem for the inactive A/B slot"
+DESCRIPTION = "A signed RAUC bundle (verity format) holding makespacelive-image's root \
+filesystem, installed into the inactive slot over the air."
+HOMEPAGE = "https://github.com/makespacelive/makespacelive"
 LICENSE = "MIT"
 
 inherit bundle
