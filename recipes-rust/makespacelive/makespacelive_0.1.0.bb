@@ -1,7 +1,7 @@
 SUMMARY = "Livestreaming appliance service: camera to H.264/AAC to RTMP(S)"
 DESCRIPTION = "The makespacelive service: discovers the camera, microphone and encoders, \
-streams hardware-encoded H.264 + AAC over RTMP(S) to one or several destinations, \
-recovers from network and server faults, and serves its status on HTTP."
+               streams hardware-encoded H.264 + AAC over RTMP(S) to one or several destinations, \
+               recovers from network and server faults, and serves its status on HTTP."
 HOMEPAGE = "https://github.com/makespacelive/makespacelive"
 BUGTRACKER = "https://github.com/makespacelive/makespacelive/issues"
 SECTION = "multimedia"

@@ -1,7 +1,9 @@
+# nooelint: oelint.var.suggestedvar.SECTION - builds no packages
 SUMMARY = "makespacelive update bundle: the root filesystem for the inactive A/B slot"
 DESCRIPTION = "A signed RAUC bundle (verity format) holding makespacelive-image's root \
-filesystem, installed into the inactive slot over the air."
+               filesystem, installed into the inactive slot over the air."
 HOMEPAGE = "https://github.com/makespacelive/makespacelive"
+BUGTRACKER = "https://github.com/makespacelive/makespacelive/issues"
 LICENSE = "MIT"
 
 inherit bundle

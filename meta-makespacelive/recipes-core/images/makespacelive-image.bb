@@ -1,7 +1,9 @@
+# nooelint: oelint.var.suggestedvar.SECTION - builds no packages
 SUMMARY = "makespacelive appliance image: read-only A/B root with the streaming service"
 DESCRIPTION = "The firmware of the makespacelive livestreaming box: the streaming service, \
-NetworkManager for the Wi-Fi portal, RAUC for A/B updates, on a read-only root."
+               NetworkManager for the Wi-Fi portal, RAUC for A/B updates, on a read-only root."
 HOMEPAGE = "https://github.com/makespacelive/makespacelive"
+BUGTRACKER = "https://github.com/makespacelive/makespacelive/issues"
 LICENSE = "MIT"
 
 inherit core-image

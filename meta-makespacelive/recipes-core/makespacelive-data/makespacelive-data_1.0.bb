@@ -1,8 +1,10 @@
 SUMMARY = "The /data partition of the makespacelive appliance: grown, laid out, checked"
 DESCRIPTION = "Grows the data partition to the card on first boot, creates the \
-directories that live there (settings, NetworkManager keyfiles, RAUC state, SSH host \
-keys, machine-id) and marks the booted RAUC slot good once the service is up."
+               directories that live there (settings, NetworkManager keyfiles, RAUC state, SSH host \
+               keys, machine-id) and marks the booted RAUC slot good once the service is up."
 HOMEPAGE = "https://github.com/makespacelive/makespacelive"
+BUGTRACKER = "https://github.com/makespacelive/makespacelive/issues"
+SECTION = "base"
 LICENSE = "MIT"
 LIC_FILES_CHKSUM = "file://${COREBASE}/meta/COPYING.MIT;md5=3da9cfbcb788c80a0384361b4de20420"
 
