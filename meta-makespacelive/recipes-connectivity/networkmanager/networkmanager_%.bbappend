@@ -1,10 +1,10 @@
 # Saved Wi-Fi networks live on /data (the root is read-only); the portal's access-point
 # profile is created in memory only (the service's job), so nothing is written at all
 # while the box is unconfigured.
-FILESEXTRAPATHS:prepend:makespacelive := "${THISDIR}/files:"
-SRC_URI:append:makespacelive = " file://makespacelive.conf"
+FILESEXTRAPATHS:prepend:makespacelive-os := "${THISDIR}/files:"
+SRC_URI:append:makespacelive-os = " file://makespacelive.conf"
 
-do_install:append:makespacelive() {
+do_install:append:makespacelive-os() {
     install -d ${D}${sysconfdir}/NetworkManager/conf.d
     install -m 0644 ${UNPACKDIR}/makespacelive.conf ${D}${sysconfdir}/NetworkManager/conf.d/makespacelive.conf
 }

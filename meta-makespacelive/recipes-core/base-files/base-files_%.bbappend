@@ -1,2 +1,2 @@
 # fstab for the read-only root and the data partition (wic's own fstab edits are off).
-FILESEXTRAPATHS:prepend:makespacelive := "${THISDIR}/files:"
+FILESEXTRAPATHS:prepend:makespacelive-os := "${THISDIR}/files:"
