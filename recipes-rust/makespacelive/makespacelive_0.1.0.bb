@@ -8,17 +8,26 @@ SECTION = "multimedia"
 LICENSE = "MIT"
 LIC_FILES_CHKSUM = "file://LICENSE;md5=804c9067b6a9d616237acc1bc83758d6"
 
-# Built from this same repository: the layer is the repository's root.
-inherit externalsrc
-EXTERNALSRC = "${@os.path.abspath(os.path.join(d.getVar('THISDIR'), '..', '..'))}"
-EXTERNALSRC_BUILD = "${WORKDIR}/build"
+DEPENDS += "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
+
+# The service is fetched like any other recipe's source: this repository at a pinned
+# commit. nobranch=1: the commit is one of main's, but kas/this-commit.yml (CI) builds
+# the commit under test, which can be a pull request's (fetched as refs/pull/*).
+# Bumping: after the change to the service is on main, set SRCREV to that commit
+# (`git rev-parse HEAD`) in a commit of its own (a commit cannot name itself). Its
+# Cargo.lock must be the one makespacelive-crates.inc was generated from
+# (`scripts/crates-inc --check` says when it is not). For local work on the service,
+# kas/develop.yml builds the checkout itself (externalsrc) instead.
+SRC_URI = "git://github.com/makespacelive/makespacelive.git;protocol=https;nobranch=1"
+SRCREV = "d027a1428a435efa99b01f0da484c057051203ca"
+# S is oe-core's default, ${UNPACKDIR}/${BP}: where the git fetcher checks out
+# (BB_GIT_DEFAULT_DESTSUFFIX = "${BP}" in wrynose's bitbake.conf).
 
 inherit cargo cargo-update-recipe-crates pkgconfig systemd useradd
 
-# The crates of Cargo.lock (scripts/crates-inc regenerates this file).
+# The crates of Cargo.lock (scripts/crates-inc regenerates this file); after SRC_URI,
+# which it extends.
 require ${BPN}-crates.inc
-
-DEPENDS += "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
 
 SYSTEMD_SERVICE:${PN} = "makespacelive.service"
 
@@ -26,14 +35,11 @@ USERADD_PACKAGES = "${PN}"
 USERADD_PARAM:${PN} = "--system --home-dir /data/makespacelive --no-create-home \
                        --shell /sbin/nologin --groups video,audio makespacelive"
 
+# conf/makespacelive.install: the list the QEMU rung installs from as well.
 do_install:append() {
-    install -d ${D}${datadir}/makespacelive
-    install -m 0644 ${S}/conf/defaults.toml ${D}${datadir}/makespacelive/defaults.toml
-    install -d ${D}${systemd_system_unitdir}
-    install -m 0644 ${S}/conf/makespacelive.service ${D}${systemd_system_unitdir}/makespacelive.service
-    install -d ${D}${sysconfdir}/NetworkManager/dnsmasq-shared.d
-    install -m 0644 ${S}/conf/dnsmasq-shared.d/makespacelive-portal.conf \
-        ${D}${sysconfdir}/NetworkManager/dnsmasq-shared.d/makespacelive-portal.conf
+    grep -v -e '^#' -e '^$' ${S}/conf/makespacelive.install | while read -r mode source destination; do
+        install -D -m "$mode" "${S}/$source" "${D}$destination"
+    done
 }
 
 FILES:${PN} += "${sysconfdir}/NetworkManager/dnsmasq-shared.d"

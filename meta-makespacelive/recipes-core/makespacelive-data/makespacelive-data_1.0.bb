@@ -1,7 +1,8 @@
-SUMMARY = "The /data partition of the makespacelive appliance: grown, laid out, checked"
+SUMMARY = "The data partition and the slot health check of the makespacelive appliance"
 DESCRIPTION = "Grows the data partition to the card on first boot, creates the \
                directories that live there (settings, NetworkManager keyfiles, RAUC state, SSH host \
-               keys, machine-id) and marks the booted RAUC slot good once the service is up."
+               keys, machine-id), marks the booted RAUC slot good once the service is up (or bad, \
+               and reboots, when it does not come up) and lets systemd feed the hardware watchdog."
 HOMEPAGE = "https://github.com/makespacelive/makespacelive"
 BUGTRACKER = "https://github.com/makespacelive/makespacelive/issues"
 SECTION = "base"
@@ -9,32 +10,38 @@ LICENSE = "MIT"
 LIC_FILES_CHKSUM = "file://${COREBASE}/meta/COPYING.MIT;md5=3da9cfbcb788c80a0384361b4de20420"
 
 SRC_URI = "\
+    file://makespacelive-data.install \
     file://makespacelive-grow-data \
-    file://makespacelive-grow-data.service \
+    file://makespacelive-grow-data.service.in \
     file://makespacelive-data-layout \
     file://makespacelive-data-layout.service \
-    file://makespacelive-mark-good.service \
+    file://makespacelive-health \
+    file://makespacelive-health.service.in \
+    file://makespacelive-watchdog.conf.in \
 "
 S = "${UNPACKDIR}"
 
-inherit systemd allarch
+inherit systemd allarch makespacelive_template
+
+MAKESPACELIVE_TEMPLATES = "\
+    makespacelive-grow-data.service.in:makespacelive-grow-data.service \
+    makespacelive-health.service.in:makespacelive-health.service \
+    makespacelive-watchdog.conf.in:makespacelive-watchdog.conf \
+"
 
 SYSTEMD_SERVICE:${PN} = "\
     makespacelive-grow-data.service \
     makespacelive-data-layout.service \
-    makespacelive-mark-good.service \
+    makespacelive-health.service \
 "
 
+# The list the QEMU rung installs from as well.
 do_install() {
-    install -d ${D}${libexecdir}
-    install -m 0755 ${UNPACKDIR}/makespacelive-grow-data ${D}${libexecdir}/makespacelive-grow-data
-    install -m 0755 ${UNPACKDIR}/makespacelive-data-layout ${D}${libexecdir}/makespacelive-data-layout
-    install -d ${D}${systemd_system_unitdir}
-    for unit in makespacelive-grow-data makespacelive-data-layout makespacelive-mark-good; do
-        install -m 0644 ${UNPACKDIR}/$unit.service ${D}${systemd_system_unitdir}/$unit.service
+    grep -v -e '^#' -e '^$' ${UNPACKDIR}/makespacelive-data.install | while read -r mode source destination; do
+        install -D -m "$mode" "${UNPACKDIR}/$source" "${D}$destination"
     done
     install -d ${D}/data
 }
 
-FILES:${PN} += "/data"
-RDEPENDS:${PN} = "rauc util-linux-blkid util-linux-findmnt util-linux-lsblk util-linux-partx util-linux-sfdisk"
+FILES:${PN} += "/data ${systemd_unitdir}/system.conf.d"
+RDEPENDS:${PN} = "rauc util-linux-lsblk util-linux-partx util-linux-sfdisk"

@@ -1,0 +1,374 @@
+"""Builds the QEMU stand-in of the appliance from the layers: everything the project
+ships, installed as the recipes install it; only what a Yocto build would compile is
+taken from Debian (trixie arm64: the closest to wrynose's systemd, NetworkManager,
+GStreamer 1.26 and RAUC 1.13 that this machine can fetch).
+
+Slow pieces are cached outside the checkout (MAKESPACELIVE_APPLIANCE_CACHE, default
+/var/cache/makespacelive-appliance), each under a key made of its inputs."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+from . import layer
+
+CACHE = os.environ.get("MAKESPACELIVE_APPLIANCE_CACHE", "/var/cache/makespacelive-appliance")
+SUITE = "trixie"
+MIRROR = "http://deb.debian.org/debian"
+TARGET = "aarch64-unknown-linux-gnu"
+
+# Yocto package (recipes' RDEPENDS, the image's IMAGE_INSTALL) -> Debian package. Every
+# name the layers use must be here: a new one fails the rung until it is mapped.
+DEBIAN = {
+    "ca-certificates": "ca-certificates",
+    "glib-networking": "glib-networking",
+    # fdk-aac is not in Debian main: voaacenc (plugins-bad) is the AAC encoder here.
+    "gstreamer1.0-plugins-bad-fdkaac": "gstreamer1.0-plugins-bad",
+    "gstreamer1.0-plugins-bad-rtmp2": "gstreamer1.0-plugins-bad",
+    "gstreamer1.0-plugins-bad-videoparsersbad": "gstreamer1.0-plugins-bad",
+    "gstreamer1.0-plugins-base-alsa": "gstreamer1.0-alsa",
+    "gstreamer1.0-plugins-base-app": "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-base-audioconvert": "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-base-audioresample": "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-base-audiotestsrc": "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-base-videoconvertscale": "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-base-videotestsrc": "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-good-audioparsers": "gstreamer1.0-plugins-good",
+    "gstreamer1.0-plugins-good-flv": "gstreamer1.0-plugins-good",
+    "gstreamer1.0-plugins-good-jpeg": "gstreamer1.0-plugins-good",
+    "gstreamer1.0-plugins-good-video4linux2": "gstreamer1.0-plugins-good",
+    "rauc": "rauc",
+    "util-linux-lsblk": "util-linux",
+    "util-linux-partx": "util-linux",
+    "util-linux-sfdisk": "fdisk",
+    "packagegroup-core-boot": "systemd systemd-sysv udev dbus kmod",
+    "u-boot-env": "",
+    "libubootenv-bin": "libubootenv-tool",
+    "networkmanager": "network-manager",
+    "networkmanager-nmcli": "network-manager",
+    "wpa-supplicant": "wpasupplicant",
+    "dnsmasq": "dnsmasq-base",
+    "avahi-daemon": "avahi-daemon",
+    "kernel-modules": "linux-image-arm64",
+    "kernel-image": "linux-image-arm64 initramfs-tools",
+    "${MACHINE_EXTRA_RRECOMMENDS}": "",
+    "makespacelive": "",
+    "makespacelive-data": "",
+}
+# What only the stand-in needs: x264enc because the Pi's GPU encoder (v4l2h264enc)
+# cannot exist here; openssh-server is the image's ssh-server-openssh feature, used by
+# the tests to drive the box.
+STAND_IN = ["gstreamer1.0-plugins-ugly", "openssh-server"]
+# Libraries that only GStreamer plugins the service never loads pull in (GL, GTK,
+# machine learning); left out to keep the slot inside the wks partition size.
+EXCLUDE = [
+    "/usr/lib/aarch64-linux-gnu/libLLVM*", "/usr/lib/aarch64-linux-gnu/libgallium*",
+    "/usr/lib/aarch64-linux-gnu/libz3*", "/usr/lib/aarch64-linux-gnu/libdnnl*",
+    "/usr/lib/aarch64-linux-gnu/libonnxruntime*", "/usr/lib/aarch64-linux-gnu/libgtk-3*",
+    "/usr/lib/aarch64-linux-gnu/libx265*", "/usr/share/doc/*", "/usr/share/man/*",
+    "/usr/share/locale/*", "/usr/share/icons/*",
+]
+DATA_RECIPE = os.path.join(layer.META, "recipes-core/makespacelive-data")
+SERVICE_RECIPE = os.path.join(layer.ROOT, "recipes-rust/makespacelive/makespacelive_0.1.0.bb")
+IMAGE_RECIPE = os.path.join(layer.META, "recipes-core/images/makespacelive-image.bb")
+
+
+def run(*argv, **kwargs):
+    kwargs.setdefault("check", True)
+    return subprocess.run(argv, **kwargs)
+
+
+def key(*parts):
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, str) and os.path.isfile(part):
+            with open(part, "rb") as f:
+                h.update(f.read())
+        else:
+            h.update(json.dumps(part, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def cached(name, inputs, make):
+    """The path of a cached artefact `name`, made by make(path) if its inputs changed."""
+    path = os.path.join(CACHE, "%s-%s" % (name, key(*inputs)))
+    if not os.path.exists(path):
+        tmp = path + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        make(tmp)
+        os.rename(tmp, path)
+    return path
+
+
+def packages():
+    """The Debian packages of the stand-in's root, from the layers' own package lists."""
+    names = []
+    service = layer.recipe(SERVICE_RECIPE)
+    data = layer.recipe(os.path.join(DATA_RECIPE, "makespacelive-data_1.0.bb"))
+    image = layer.recipe(IMAGE_RECIPE)
+    for yocto in (service["RDEPENDS"] + " " + data["RDEPENDS"] + " " + image["IMAGE_INSTALL"]).split():
+        if yocto not in DEBIAN:
+            raise KeyError("the QEMU rung has no Debian package for %r: add it to DEBIAN in %s" % (yocto, __file__))
+        names += DEBIAN[yocto].split()
+    return sorted(set(names + STAND_IN))
+
+
+# --- U-Boot ------------------------------------------------------------------------------
+
+UBOOT_FRAGMENT = os.path.join(layer.META, "recipes-bsp/u-boot/files/env-on-boot-partition.cfg")
+
+
+def uboot():
+    """Debian's U-Boot source (trixie), qemu_arm64_defconfig plus the layer's fragment."""
+    return os.path.join(cached("u-boot", [UBOOT_FRAGMENT, SUITE, 2], _make_uboot), "u-boot.bin")
+
+
+def _make_uboot(out):
+    os.makedirs(out)
+    work = tempfile.mkdtemp(prefix="u-boot-", dir=CACHE)
+    lists = os.path.join(work, "lists")
+    os.makedirs(os.path.join(lists, "partial"))
+    with open(os.path.join(work, "sources.list"), "w") as f:
+        f.write("deb-src %s %s main\n" % (MIRROR, SUITE))
+    apt = ["apt-get", "-q", "-o", "Dir::Etc::SourceList=%s/sources.list" % work, "-o", "Dir::Etc::SourceParts=/dev/null",
+           "-o", "Dir::State::Lists=%s" % lists, "-o", "APT::Sandbox::User=root"]
+    run(*apt, "update", stdout=subprocess.DEVNULL)
+    # The orig tarball and Debian's patches (asked for separately: some mirrors lack the .dsc).
+    run(*apt, "source", "--download-only", "--tar-only", "u-boot", cwd=work, stdout=subprocess.DEVNULL)
+    run(*apt, "source", "--download-only", "--diff-only", "u-boot", cwd=work, stdout=subprocess.DEVNULL)
+    src = os.path.join(work, "src")
+    os.makedirs(src)
+    orig = [f for f in os.listdir(work) if ".orig.tar" in f][0]
+    debian = [f for f in os.listdir(work) if f.endswith(".debian.tar.xz")][0]
+    run("tar", "xf", os.path.join(work, orig), "-C", src, "--strip-components=1")
+    run("tar", "xf", os.path.join(work, debian), "-C", src)
+    with open(os.path.join(src, "debian/patches/series")) as f:
+        for patch in f.read().split("\n"):
+            patch = patch.split("#")[0].strip()
+            if patch:
+                run("patch", "-s", "-p1", "-i", os.path.join("debian/patches", patch), cwd=src)
+    build = os.path.join(work, "build")
+    make = ["make", "-s", "-C", src, "O=" + build, "CROSS_COMPILE=aarch64-linux-gnu-"]
+    run(*make, "qemu_arm64_defconfig")
+    run(os.path.join(src, "scripts/kconfig/merge_config.sh"), "-O", build, "-m",
+        os.path.join(build, ".config"), UBOOT_FRAGMENT, stdout=subprocess.DEVNULL)
+    run(*make, "olddefconfig")
+    with open(os.path.join(build, ".config")) as f:
+        config = f.read()
+    for line in open(UBOOT_FRAGMENT).read().splitlines():
+        if line.startswith("CONFIG_") and line not in config:
+            raise RuntimeError("U-Boot did not take %r from %s" % (line, UBOOT_FRAGMENT))
+    run(*make, "-j%d" % os.cpu_count())
+    shutil.copy(os.path.join(build, "u-boot.bin"), out)
+    shutil.rmtree(work)
+
+
+# --- the root ----------------------------------------------------------------------------
+
+INITRAMFS_HOOK = """
+mkdir -p "$1/etc/initramfs-tools/conf.d"
+printf 'MODULES=list\\n' > "$1/etc/initramfs-tools/conf.d/makespacelive.conf"
+printf 'virtio_mmio\\nvirtio_blk\\next4\\n' > "$1/etc/initramfs-tools/modules"
+"""
+
+
+def base_root():
+    """Debian's packages, configured (mmdebstrap under user-mode emulation): a directory."""
+    names = packages()
+    return cached("root", [SUITE, names, EXCLUDE, INITRAMFS_HOOK, 1], lambda out: _make_root(out, names))
+
+
+def _make_root(out, names):
+    argv = ["mmdebstrap", "--arch=arm64", "--variant=apt", "--mode=root", "--format=directory", "-q",
+            "--essential-hook=" + INITRAMFS_HOOK.strip().replace("\n", " && "),
+            "--include=" + ",".join(names)]
+    argv += ["--dpkgopt=path-exclude=" + p for p in EXCLUDE]
+    argv += ["--dpkgopt=path-include=/usr/share/doc/*/copyright", SUITE, out, MIRROR]
+    run(*argv)
+
+
+def service_binary():
+    """The service cross-compiled for aarch64 against Debian's arm64 GStreamer."""
+    env = dict(os.environ, PKG_CONFIG_ALLOW_CROSS="1",
+               PKG_CONFIG_LIBDIR="/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig",
+               CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="aarch64-linux-gnu-gcc")
+    run("cargo", "build", "--release", "--locked", "--quiet", "--target", TARGET, cwd=layer.ROOT, env=env)
+    return os.path.join(layer.ROOT, "target", TARGET, "release", "makespacelive")
+
+
+def signing_keys():
+    return cached("keys", [os.path.join(layer.ROOT, "scripts/make-signing-keys")],
+                  lambda out: run(os.path.join(layer.ROOT, "scripts/make-signing-keys"), out, stdout=subprocess.DEVNULL))
+
+
+def test_ssh_key():
+    def make(out):
+        os.makedirs(out)
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(out, "id"))
+    return os.path.join(cached("ssh", ["ed25519"], make), "id")
+
+
+# --- slots, disk, bundles ----------------------------------------------------------------
+
+STAND_IN_VAR = """[Unit]
+Description=Stand-in for Yocto's volatile binds: a writable /var over the read-only root
+DefaultDependencies=no
+After=systemd-remount-fs.service
+Before=local-fs.target var-volatile.mount systemd-journal-flush.service systemd-random-seed.service systemd-tmpfiles-setup.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'mkdir -p /run/stand-in-var/upper /run/stand-in-var/work && mount -t overlay overlay -o lowerdir=/var,upperdir=/run/stand-in-var/upper,workdir=/run/stand-in-var/work /var'
+
+[Install]
+WantedBy=local-fs.target
+"""
+
+
+class Slot:
+    """A root slot being assembled in a directory: the Debian base plus the project's
+    own files installed as the recipes install them."""
+
+    def __init__(self, work):
+        self.dir = os.path.join(work, "root")
+        self.values = layer.layout()
+        run("rm", "-rf", self.dir)
+        run("cp", "-a", base_root(), self.dir)
+        self._install_project()
+
+    def path(self, destination):
+        return os.path.join(self.dir, destination.lstrip("/"))
+
+    def put(self, destination, data=None, source=None, mode=0o644):
+        target = self.path(destination)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.lexists(target):
+            os.unlink(target)
+        if source is not None:
+            shutil.copyfile(source, target)
+        else:
+            with open(target, "w") as f:
+                f.write(data)
+        os.chmod(target, mode)
+
+    def _install_list(self, listing, folder):
+        for mode, source, destination in layer.install_list(listing):
+            path = os.path.join(folder, source)
+            if os.path.exists(path):
+                self.put(destination, source=path, mode=int(mode, 8))
+            else:
+                self.put(destination, data=layer.render(path + ".in", self.values), mode=int(mode, 8))
+
+    def _install_project(self):
+        meta = layer.META
+        # makespacelive: cargo installs the binary in /usr/bin; the rest from the list.
+        self.put("/usr/bin/makespacelive", source=service_binary(), mode=0o755)
+        self._install_list(os.path.join(layer.ROOT, "conf/makespacelive.install"), layer.ROOT)
+        # makespacelive-data, from its own list.
+        self._install_list(os.path.join(DATA_RECIPE, "files/makespacelive-data.install"), os.path.join(DATA_RECIPE, "files"))
+        # The appends: rauc-conf (/usr/lib/rauc), u-boot (fw_env.config), base-files
+        # (fstab), networkmanager (keyfiles on /data).
+        self.put("/usr/lib/rauc/system.conf", layer.render(os.path.join(meta, "recipes-core/rauc/files/system.conf.in"), self.values))
+        self.put("/usr/lib/rauc/ca.cert.pem", source=os.path.join(signing_keys(), "ca.cert.pem"))
+        self.put("/etc/fw_env.config", layer.render(os.path.join(meta, "recipes-bsp/u-boot/files/fw_env.config.in"), self.values))
+        self.put("/etc/fstab", layer.render(os.path.join(meta, "recipes-core/base-files/files/fstab.in"), self.values))
+        self.put("/etc/NetworkManager/conf.d/makespacelive.conf",
+                 source=os.path.join(meta, "recipes-connectivity/networkmanager/files/makespacelive.conf"))
+        # The service's user, as useradd.bbclass creates it.
+        useradd = layer.recipe(SERVICE_RECIPE)["USERADD_PARAM"]
+        run("chroot", self.dir, "useradd", *useradd.split())
+        units = layer.recipe(SERVICE_RECIPE)["SYSTEMD_SERVICE"].split()
+        units += layer.recipe(os.path.join(DATA_RECIPE, "makespacelive-data_1.0.bb"))["SYSTEMD_SERVICE"].split()
+        run("systemctl", "--root", self.dir, "--quiet", "enable", *units)
+        # What the Yocto build makes that Debian does not: the kernel and its initramfs in
+        # the slot's /boot under the names the boot script loads, mount points on the
+        # read-only root, a writable /var (volatile binds), no machine-id of its own.
+        boot = self.path("/boot")
+        kernel = [f for f in os.listdir(boot) if f.startswith("vmlinuz-")][0]
+        initrd = [f for f in os.listdir(boot) if f.startswith("initrd.img-")][0]
+        os.rename(os.path.join(boot, kernel), os.path.join(boot, self.values["MAKESPACELIVE_KERNEL"]))
+        os.rename(os.path.join(boot, initrd), os.path.join(boot, "initramfs"))
+        for directory in ("/data", "/var/volatile"):
+            os.makedirs(self.path(directory), exist_ok=True)
+        self.put("/etc/machine-id", "")
+        self.put("/usr/lib/systemd/system/stand-in-var.service", STAND_IN_VAR)
+        run("systemctl", "--root", self.dir, "--quiet", "enable", "stand-in-var.service")
+        # The tests drive the box over SSH with a key of their own.
+        self.put("/root/.ssh/authorized_keys", source=test_ssh_key() + ".pub", mode=0o600)
+        self.put("/etc/hostname", "makespacelive\n")
+
+    def image(self, out, label="root"):
+        """A read-only ext4 image of the slot, a quarter larger than its content."""
+        size = int(subprocess.check_output(["du", "-sm", self.dir]).split()[0])
+        if os.path.exists(out):
+            os.unlink(out)
+        run("mkfs.ext4", "-q", "-F", "-L", label, "-d", self.dir, out, "%dM" % (size * 5 // 4 + 64))
+        return out
+
+
+def mkimage_script(values, out):
+    with tempfile.NamedTemporaryFile("w", suffix=".cmd") as cmd:
+        cmd.write(layer.render(os.path.join(layer.META, "recipes-bsp/u-boot/files/makespacelive-boot.cmd.in"), values))
+        cmd.flush()
+        run("mkimage", "-A", "arm64", "-T", "script", "-C", "none", "-n", "makespacelive", "-d", cmd.name, out,
+            stdout=subprocess.DEVNULL)
+
+
+def disk(out, slot_a, grow_mb=1024):
+    """The card: the layer's qemu wks layout (four MBR partitions), boot.scr on the FAT
+    partition, slot A filled, slot B empty, a fresh data partition; grow_mb of free space
+    after it, as on a card larger than the image."""
+    values = layer.layout()
+    parts = layer.wks(os.path.join(layer.META, "files/wic/makespacelive-qemu.wks.in"), values)
+    align = 4
+    start, table = align, []
+    for part in parts:
+        table.append((start, part))
+        start += (part["size_mb"] + align - 1) // align * align
+    if os.path.exists(out):
+        os.unlink(out)
+    run("truncate", "-s", "%dM" % (start + grow_mb), out)
+    script = "label: dos\n" + "".join(
+        "start=%dMiB, size=%dMiB, type=%s%s\n" % (s, p["size_mb"], "c" if p["fstype"] == "vfat" else "83",
+                                                 ", bootable" if p["active"] else "")
+        for s, p in table)
+    run("sfdisk", "-q", out, input=script.encode())
+    work = tempfile.mkdtemp(dir=CACHE)
+    for s, part in table:
+        piece = os.path.join(work, part["label"])
+        if part["fstype"] == "vfat":
+            run("mkfs.vfat", "-C", "-n", part["label"], piece, str(part["size_mb"] * 1024), stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+            mkimage_script(values, os.path.join(work, "boot.scr"))
+            run("mcopy", "-i", piece, os.path.join(work, "boot.scr"), "::boot.scr")
+        elif part["source"] == "rootfs":
+            piece = slot_a
+        elif part["source"] == "empty":
+            continue
+        else:
+            run("mkfs.ext4", "-q", "-F", "-L", part["label"], piece, "%dM" % part["size_mb"])
+        run("dd", "if=" + piece, "of=" + out, "bs=1M", "seek=%d" % s, "conv=notrunc,sparse", "status=none")
+    shutil.rmtree(work)
+    return out
+
+
+def bundle(slot_image, version, out):
+    """A signed verity bundle of a slot image, as makespacelive-bundle makes it."""
+    work = tempfile.mkdtemp(dir=CACHE)
+    shutil.copyfile(slot_image, os.path.join(work, "rootfs.ext4"))
+    with open(os.path.join(work, "manifest.raucm"), "w") as f:
+        f.write("[update]\ncompatible=makespacelive-%s\nversion=%s\n\n[bundle]\nformat=verity\n\n"
+                "[image.rootfs]\nfilename=rootfs.ext4\n" % (layer.MACHINE, version))
+    keys = signing_keys()
+    if os.path.exists(out):
+        os.unlink(out)
+    run("rauc", "bundle", "--cert", os.path.join(keys, "signing.cert.pem"), "--key", os.path.join(keys, "signing.key.pem"),
+        "--mksquashfs-args=-comp lz4", work, out, stdout=subprocess.DEVNULL)
+    shutil.rmtree(work)
+    return out

@@ -1,0 +1,218 @@
+"""The QEMU rung: the whole appliance booted under QEMU through U-Boot and the layer's boot
+script, from the layer's disk layout, with the project's files installed as the recipes
+install them (see build.py for what is Debian's instead of Yocto's).
+
+The scenarios are one story on one card, in order, as a box lives it: first power-on,
+an update, a broken update, an update whose kernel panics, a power cut in the middle of
+an install; then a factory card whose first boots were all cut short. Each asserts what
+a person would see: the box comes back on a good slot and streams.
+
+The stand-in's only test doubles: x264enc instead of the Pi's GPU encoder and a test
+pattern instead of the camera (neither exists here)."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import unittest
+import urllib.request
+
+from . import build, layer
+from .machine import Appliance
+from .peers import RtmpServer
+
+KEY = "appliance"
+BOOT = 900  # s: power-on to SSH under TCG on a busy 2-core machine
+VERSION_FILE = "/etc/makespacelive-build"  # the stand-in's marker of which build a slot holds
+
+
+class Story(unittest.TestCase):
+    failed = False
+
+    @classmethod
+    def setUpClass(cls):
+        os.makedirs(build.CACHE, exist_ok=True)
+        cls.work = os.path.join(build.CACHE, "work")
+        shutil.rmtree(cls.work, ignore_errors=True)
+        os.makedirs(cls.work)
+        cls.values = layer.layout()
+        cls.server = RtmpServer()
+        cls.bios = build.uboot()
+        slot = build.Slot(cls.work)
+        cls.images = {}
+        for name, change in (("1.0", None), ("2.0", None), ("3.0", None),
+                             ("broken", cls.break_service), ("panic", cls.panic_kernel)):
+            undo = change(slot) if change else None
+            slot.put(VERSION_FILE, name + "\n")
+            cls.images[name] = slot.image(os.path.join(cls.work, "slot-%s.ext4" % name))
+            if undo:
+                undo()
+        cls.disk = build.disk(os.path.join(cls.work, "card.img"), cls.images["1.0"])
+        cls.box = Appliance(cls.disk, os.path.join(cls.work, "console.log"), cls.bios)
+
+    @staticmethod
+    def break_service(slot):
+        """A build whose service dies at every start: it never tells systemd READY."""
+        binary = slot.path("/usr/bin/makespacelive")
+        os.rename(binary, binary + ".good")
+        slot.put("/usr/bin/makespacelive", "#!/bin/sh\necho 'makespacelive: broken build' >&2\nexit 1\n", mode=0o755)
+        return lambda: os.replace(binary + ".good", binary)
+
+    @staticmethod
+    def panic_kernel(slot):
+        """A build whose system crashes the kernel as soon as it starts."""
+        init = slot.path("/sbin/init")
+        target = os.readlink(init)
+        os.unlink(init)
+        slot.put("/sbin/init", "#!/bin/sh\necho c > /proc/sysrq-trigger\n", mode=0o755)
+
+        def undo():
+            os.unlink(init)
+            os.symlink(target, init)
+        return undo
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.box.power_cut()
+        cls.server.stop()
+
+    def setUp(self):
+        if Story.failed:
+            self.skipTest("an earlier scenario of the story failed")
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result else 0
+        super().run(result)
+        if result and len(result.failures) + len(result.errors) > before:
+            Story.failed = True
+            print("\n---- guest console (tail) ----\n%s\n----" % self.box.tail(80), flush=True)
+
+    # --- what a person sees -----------------------------------------------------------------
+
+    def booted(self, slot):
+        self.box.wait_console(r"makespacelive: booting slot %s " % slot, BOOT)
+        self.box.wait_ssh(BOOT)
+        self.assertIn("rauc.slot=%s" % slot, self.box.ssh("cat /proc/cmdline").split())
+
+    def env(self, name):
+        """A variable of U-Boot's environment, as Linux reads it (libubootenv)."""
+        return self.box.ssh("fw_printenv %s" % name).partition("=")[2]
+
+    def build(self):
+        return self.box.ssh("cat " + VERSION_FILE)
+
+    def healthy(self, slot):
+        """The health check passed: the service is READY and the slot is marked good."""
+        self.box.wait_until("systemctl is-active makespacelive.service", 300)
+        self.box.wait_until("systemctl show -p ExecMainStatus --value makespacelive-health.service | grep -qx 0 && "
+                            "systemctl is-active makespacelive-health.service", 300)
+        attempts = self.values["MAKESPACELIVE_BOOT_ATTEMPTS"]
+        self.assertEqual(self.env("BOOT_%s_LEFT" % slot), attempts)
+
+    def streaming(self):
+        self.assertTrue(self.server.wait_publishing(KEY, 300), "the box never published to the host's nginx-rtmp")
+        streams = {s["codec_type"]: s for s in self.server.probe(KEY)}
+        self.assertEqual(streams["video"]["codec_name"], "h264")
+        self.assertEqual(streams["audio"]["codec_name"], "aac")
+
+    def reboot(self):
+        self.box.run("systemctl reboot", timeout=30)
+
+    def install(self, name):
+        bundle = build.bundle(self.images[name], name, os.path.join(self.work, "update.raucb"))
+        with open(bundle, "rb") as f:
+            self.box.ssh("cat > /data/update.raucb", stdin=f, timeout=600)
+        start = time.monotonic()
+        self.box.ssh("rauc install /data/update.raucb", timeout=1200)
+        print("  rauc install %s: %.0f s" % (name, time.monotonic() - start), flush=True)
+        self.box.ssh("rm /data/update.raucb")
+
+    # --- the story ----------------------------------------------------------------------------
+
+    def test_1_first_power_on(self):
+        self.box.power_on()
+        self.booted("A")
+        # The data partition grew into the free space and is laid out; the root is read-only.
+        data = self.box.ssh("blockdev --getsize64 %s%s" % (self.values["MAKESPACELIVE_DISK"], self.values["MAKESPACELIVE_PART_DATA"]))
+        self.assertGreater(int(data), 512 << 20, "the data partition did not grow")
+        self.box.wait_until("test -d /data/makespacelive -a -d /data/NetworkManager -a -d /data/rauc", 120)
+        self.assertIn("ro", self.box.ssh("findmnt -n -o OPTIONS /").split(","))
+        self.assertNotEqual(self.box.run("touch /usr/write-test").returncode, 0, "the root took a write")
+        self.healthy("A")
+        # The status API answers on the box's port 80, reached through a host port.
+        status = json.load(urllib.request.urlopen("http://127.0.0.1:%d/api/status" % self.box.web_port, timeout=30))
+        self.assertIn(status["state"], ("idle", "connecting", "streaming", "reconnecting"))
+        # Settings saved the way the service saves them (the prototype's variables, imported).
+        self.box.ssh("runuser -u makespacelive -- env AV_STREAM_URL=%s AV_STREAM_KEY=%s AV_VIDEO_SOURCE=test "
+                     "AV_VIDEO_WIDTH=320 AV_VIDEO_HEIGHT=180 AV_VIDEO_FRAMERATE=15 makespacelive import-env "
+                     "--config /usr/share/makespacelive/defaults.toml --data-dir /data/makespacelive && "
+                     "systemctl reload makespacelive" % (self.server.guest_url(), KEY))
+        self.streaming()
+        # Settings survive a reboot.
+        self.reboot()
+        self.booted("A")
+        self.assertIn(KEY, self.box.ssh("cat /data/makespacelive/config.toml"))
+        self.healthy("A")
+        self.streaming()
+
+    def test_2_update(self):
+        self.install("2.0")
+        self.assertEqual(self.env("BOOT_ORDER"), "B A")
+        self.reboot()
+        self.booted("B")
+        self.assertEqual(self.build(), "2.0")
+        self.healthy("B")
+        self.streaming()
+
+    def test_3_broken_update_falls_back(self):
+        self.install("broken")
+        self.reboot()
+        self.box.wait_console(r"makespacelive: booting slot A ", BOOT)
+        self.box.wait_console(r"did not come up within", 900)
+        self.booted("B")
+        self.assertEqual(self.build(), "2.0")
+        self.healthy("B")
+        self.streaming()
+
+    def test_4_kernel_panic_falls_back(self):
+        self.install("panic")
+        self.reboot()
+        for _ in range(int(self.values["MAKESPACELIVE_BOOT_ATTEMPTS"])):
+            self.box.wait_console(r"makespacelive: booting slot A ", BOOT)
+            self.box.wait_console(r"Kernel panic", BOOT)
+        self.booted("B")
+        self.assertEqual(self.build(), "2.0")
+        self.healthy("B")
+        self.streaming()
+
+    def test_5_power_cut_during_install(self):
+        bundle = build.bundle(self.images["3.0"], "3.0", os.path.join(self.work, "update.raucb"))
+        with open(bundle, "rb") as f:
+            self.box.ssh("cat > /data/update.raucb", stdin=f, timeout=600)
+        self.box.ssh("systemd-run --unit=update rauc install /data/update.raucb")
+        self.box.wait_until("busctl get-property de.pengutronix.rauc / de.pengutronix.rauc.Installer Progress "
+                            "| awk '{exit !($2 >= 30)}'", 600, every=1)
+        self.box.power_cut()
+        self.box.power_on()
+        self.booted("B")
+        self.assertEqual(self.build(), "2.0")
+        self.healthy("B")
+        self.streaming()
+
+    def test_6_factory_card_with_slot_a_out_of_attempts(self):
+        self.box.power_cut()
+        build.disk(self.disk, self.images["1.0"])
+        attempts = int(self.values["MAKESPACELIVE_BOOT_ATTEMPTS"])
+        for _ in range(attempts):
+            self.box.power_on()
+            self.box.wait_console(r"makespacelive: booting slot A ", BOOT)
+            self.box.power_cut()
+        self.box.power_on()
+        self.box.wait_console(r"no slot has boot attempts left", BOOT)
+        self.booted("A")
+        self.healthy("A")
+
+
+if __name__ == "__main__":
+    unittest.main()
