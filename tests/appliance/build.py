@@ -40,7 +40,8 @@ DEBIAN = {
     "gstreamer1.0-plugins-good-flv": "gstreamer1.0-plugins-good",
     "gstreamer1.0-plugins-good-jpeg": "gstreamer1.0-plugins-good",
     "gstreamer1.0-plugins-good-video4linux2": "gstreamer1.0-plugins-good",
-    "rauc": "rauc",
+    # meta-rauc builds its D-Bus service (PACKAGECONFIG service) and makes rauc depend on it.
+    "rauc": "rauc rauc-service",
     "util-linux-lsblk": "util-linux",
     "util-linux-partx": "util-linux",
     "util-linux-sfdisk": "fdisk",
@@ -62,15 +63,11 @@ DEBIAN = {
 # cannot exist here; openssh-server is the image's ssh-server-openssh feature, used by
 # the tests to drive the box.
 STAND_IN = ["gstreamer1.0-plugins-ugly", "openssh-server"]
-# Libraries that only GStreamer plugins the service never loads pull in (GL, GTK,
-# machine learning); left out to keep the slot inside the wks partition size.
-EXCLUDE = [
-    "/usr/lib/aarch64-linux-gnu/libLLVM*", "/usr/lib/aarch64-linux-gnu/libgallium*",
-    "/usr/lib/aarch64-linux-gnu/libz3*", "/usr/lib/aarch64-linux-gnu/libdnnl*",
-    "/usr/lib/aarch64-linux-gnu/libonnxruntime*", "/usr/lib/aarch64-linux-gnu/libgtk-3*",
-    "/usr/lib/aarch64-linux-gnu/libx265*", "/usr/share/doc/*", "/usr/share/man/*",
-    "/usr/share/locale/*", "/usr/share/icons/*",
-]
+# Documentation is not installed; libraries that only GStreamer plugins the service never
+# loads pull in (GL, GTK, machine learning) are removed once every package is configured,
+# to keep the slot inside the wks partition size.
+EXCLUDE = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*"]
+UNUSED = ["libLLVM", "libgallium", "libz3", "libdnnl", "libonnxruntime", "libgtk-3", "libx265"]
 DATA_RECIPE = os.path.join(layer.META, "recipes-core/makespacelive-data")
 SERVICE_RECIPE = os.path.join(layer.ROOT, "recipes-rust/makespacelive/makespacelive_0.1.0.bb")
 IMAGE_RECIPE = os.path.join(layer.META, "recipes-core/images/makespacelive-image.bb")
@@ -180,12 +177,14 @@ printf 'virtio_mmio\\nvirtio_blk\\next4\\n' > "$1/etc/initramfs-tools/modules"
 def base_root():
     """Debian's packages, configured (mmdebstrap under user-mode emulation): a directory."""
     names = packages()
-    return cached("root", [SUITE, names, EXCLUDE, INITRAMFS_HOOK, 1], lambda out: _make_root(out, names))
+    return cached("root", [SUITE, names, EXCLUDE, UNUSED, INITRAMFS_HOOK, 2], lambda out: _make_root(out, names))
 
 
 def _make_root(out, names):
-    argv = ["mmdebstrap", "--arch=arm64", "--variant=apt", "--mode=root", "--format=directory", "-q",
+    unused = " ".join('"$1"/usr/lib/aarch64-linux-gnu/%s.so*' % name for name in UNUSED)
+    argv = ["mmdebstrap", "--arch=arm64", "--variant=apt", "--mode=root", "--format=directory",
             "--essential-hook=" + INITRAMFS_HOOK.strip().replace("\n", " && "),
+            "--customize-hook=rm -f " + unused,
             "--include=" + ",".join(names)]
     argv += ["--dpkgopt=path-exclude=" + p for p in EXCLUDE]
     argv += ["--dpkgopt=path-include=/usr/share/doc/*/copyright", SUITE, out, MIRROR]

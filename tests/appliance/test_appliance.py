@@ -105,8 +105,9 @@ class Story(unittest.TestCase):
     def healthy(self, slot):
         """The health check passed: the service is READY and the slot is marked good."""
         self.box.wait_until("systemctl is-active makespacelive.service", 300)
-        self.box.wait_until("systemctl show -p ExecMainStatus --value makespacelive-health.service | grep -qx 0 && "
-                            "systemctl is-active makespacelive-health.service", 300)
+        unit = "makespacelive-health.service"
+        self.box.wait_until("[ $(systemctl show -p SubState --value %s) = exited ] && "
+                            "[ $(systemctl show -p ExecMainStatus --value %s) = 0 ]" % (unit, unit), 300)
         attempts = self.values["MAKESPACELIVE_BOOT_ATTEMPTS"]
         self.assertEqual(self.env("BOOT_%s_LEFT" % slot), attempts)
 
