@@ -42,6 +42,7 @@ DEBIAN = {
     "gstreamer1.0-plugins-good-video4linux2": "gstreamer1.0-plugins-good",
     # meta-rauc builds its D-Bus service (PACKAGECONFIG service) and makes rauc depend on it.
     "rauc": "rauc rauc-service",
+    "udev": "udev",
     "util-linux-lsblk": "util-linux",
     "util-linux-partx": "util-linux",
     "util-linux-sfdisk": "fdisk",
@@ -368,6 +369,7 @@ def bundle(slot_image, version, out):
     if os.path.exists(out):
         os.unlink(out)
     run("rauc", "bundle", "--cert", os.path.join(keys, "signing.cert.pem"), "--key", os.path.join(keys, "signing.key.pem"),
-        "--mksquashfs-args=-comp lz4", work, out, stdout=subprocess.DEVNULL)
+        "--keyring", os.path.join(keys, "ca.cert.pem"), "--mksquashfs-args=-comp lz4", work, out,
+        stdout=subprocess.DEVNULL)
     shutil.rmtree(work)
     return out

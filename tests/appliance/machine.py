@@ -24,6 +24,7 @@ class Appliance:
         self.disk, self.console, self.bios = disk, console, bios
         self.ssh_port, self.web_port = free_port(), free_port()
         self.process = None
+        self.sent = []  # commands started by send(), reaped when the box goes down
         self.seen = 0  # console offset already matched by wait_console
 
     def argv(self):
@@ -35,7 +36,9 @@ class Appliance:
             raise AssertionError("kas/qemuarm64.yml must start U-Boot as QEMU's firmware (QB_DEFAULT_BIOS)")
         net = "user,id=net0,hostfwd=tcp:127.0.0.1:%d-:22,hostfwd=tcp:127.0.0.1:%d-:80" % (self.ssh_port, self.web_port)
         return (["qemu-system-aarch64", "-machine", "virt", "-cpu", "cortex-a57", "-smp", "2", "-m", "1024",
-                 "-bios", self.bios, "-nographic", "-monitor", "none", "-serial", "file:" + self.console,
+                 "-bios", self.bios, "-nographic", "-monitor", "none",
+                 # Appended to, across power cycles (-serial file: would truncate it).
+                 "-chardev", "file,id=console,append=on,path=" + self.console, "-serial", "chardev:console",
                  "-netdev", net, "-device", "virtio-net-device,netdev=net0"]
                 + shlex.split(qb["QB_ROOTFS_OPT"].replace("@ROOTFS@", self.disk))
                 + shlex.split(qb.get("QB_OPT_APPEND", "")))
@@ -53,6 +56,10 @@ class Appliance:
             self.process.kill()
             self.process.wait()
         self.process = None
+        for sent in self.sent:
+            sent.kill()
+            sent.wait()
+        self.sent = []
 
     def text(self):
         with open(self.console, "rb") as f:
@@ -75,10 +82,19 @@ class Appliance:
             time.sleep(1)
         raise AssertionError("no %r on the console within %d s" % (pattern, timeout))
 
-    def run(self, command, timeout=120, stdin=None):
-        argv = ["ssh", "-q", "-i", build.test_ssh_key(), "-p", str(self.ssh_port), "-o", "StrictHostKeyChecking=no",
+    def ssh_argv(self, command):
+        return ["ssh", "-q", "-i", build.test_ssh_key(), "-p", str(self.ssh_port), "-o", "StrictHostKeyChecking=no",
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "BatchMode=yes",
                 "root@127.0.0.1", command]
+
+    def send(self, command):
+        """Starts `command` on the box without waiting for it (a reboot, a power-off)."""
+        self.sent = [p for p in self.sent if p.poll() is None]
+        self.sent.append(subprocess.Popen(self.ssh_argv(command), stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def run(self, command, timeout=120, stdin=None):
+        argv = self.ssh_argv(command)
         if isinstance(stdin, str):
             return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=stdin)
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=stdin or subprocess.DEVNULL)

@@ -19,6 +19,7 @@ def main():
     box = Appliance(disk, os.path.join(work, "console.log"), build.uboot())
     argv = box.argv()
     argv[argv.index("-serial") + 1] = "mon:stdio"
+    argv[argv.index("-chardev"):argv.index("-chardev") + 2] = []
     argv[argv.index("-monitor"):argv.index("-monitor") + 2] = []
     print("makespacelive in QEMU: status http://127.0.0.1:%d/api/status, "
           "ssh -i %s -p %d root@127.0.0.1 (Ctrl-A X quits)" % (box.web_port, build.test_ssh_key(), box.ssh_port),

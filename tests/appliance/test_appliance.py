@@ -3,8 +3,8 @@ script, from the layer's disk layout, with the project's files installed as the 
 install them (see build.py for what is Debian's instead of Yocto's).
 
 The scenarios are one story on one card, in order, as a box lives it: first power-on,
-an update, a broken update, an update whose kernel panics, a power cut in the middle of
-an install; then a factory card whose first boots were all cut short. Each asserts what
+an update, a broken update, an update whose kernel panics, a system that hangs, a power
+cut in the middle of an install; then a factory card whose first boots were all cut short. Each asserts what
 a person would see: the box comes back on a good slot and streams.
 
 The stand-in's only test doubles: x264enc instead of the Pi's GPU encoder and a test
@@ -118,7 +118,7 @@ class Story(unittest.TestCase):
         self.assertEqual(streams["audio"]["codec_name"], "aac")
 
     def reboot(self):
-        self.box.run("systemctl reboot", timeout=30)
+        self.box.send("systemctl reboot")
 
     def install(self, name):
         bundle = build.bundle(self.images[name], name, os.path.join(self.work, "update.raucb"))
@@ -187,7 +187,18 @@ class Story(unittest.TestCase):
         self.healthy("B")
         self.streaming()
 
-    def test_5_power_cut_during_install(self):
+    def test_5_hung_system_is_reset_by_the_watchdog(self):
+        # systemd feeds the board's hardware watchdog (QEMU's i6300esb here).
+        self.assertEqual(self.box.ssh("cat /sys/class/watchdog/watchdog0/identity"), "i6300ESB timer")
+        self.assertNotEqual(self.box.ssh("systemctl show -p RuntimeWatchdogUSec --value"), "0")
+        # Every CPU taken by real-time busy loops: nothing else runs, systemd included.
+        self.box.send("sysctl -q kernel.sched_rt_runtime_us=-1; for cpu in $(seq $(nproc)); do "
+                      "chrt -f 99 sh -c 'while :; do :; done' & done")
+        self.booted("B")
+        self.healthy("B")
+        self.streaming()
+
+    def test_6_power_cut_during_install(self):
         bundle = build.bundle(self.images["3.0"], "3.0", os.path.join(self.work, "update.raucb"))
         with open(bundle, "rb") as f:
             self.box.ssh("cat > /data/update.raucb", stdin=f, timeout=600)
@@ -201,7 +212,7 @@ class Story(unittest.TestCase):
         self.healthy("B")
         self.streaming()
 
-    def test_6_factory_card_with_slot_a_out_of_attempts(self):
+    def test_7_factory_card_with_slot_a_out_of_attempts(self):
         self.box.power_cut()
         build.disk(self.disk, self.images["1.0"])
         attempts = int(self.values["MAKESPACELIVE_BOOT_ATTEMPTS"])

@@ -44,4 +44,4 @@ do_install() {
 }
 
 FILES:${PN} += "/data ${systemd_unitdir}/system.conf.d"
-RDEPENDS:${PN} = "rauc util-linux-lsblk util-linux-partx util-linux-sfdisk"
+RDEPENDS:${PN} = "rauc udev util-linux-lsblk util-linux-partx util-linux-sfdisk"
