@@ -46,7 +46,7 @@ pub struct AudioConfig {
     pub bitrate_kbps: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Destination {
     pub name: String,
@@ -56,6 +56,18 @@ pub struct Destination {
     pub key: String,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+}
+
+/// Debug never prints the stream key.
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Destination")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("key", &"****")
+            .field("enabled", &self.enabled)
+            .finish()
+    }
 }
 
 fn enabled_by_default() -> bool {
