@@ -5,6 +5,7 @@
 //! and skipped: one typo must not stop the box from streaming.
 
 use super::{AudioSource, Config, Destination};
+use crate::secrets::Secret;
 
 /// Applies each `AV_*` variable `get` returns; returns the result and one problem per
 /// rejected variable.
@@ -61,12 +62,13 @@ pub fn apply_legacy_env(base: &Config, get: impl Fn(&str) -> Option<String>) -> 
         Ok(())
     });
     apply("AV_STREAM_URL", &|c, v| {
-        c.destinations = vec![Destination { name: "stream".into(), url: v.into(), key: String::new(), enabled: true }];
+        c.destinations =
+            vec![Destination { name: "stream".into(), url: v.into(), key: Secret::default(), enabled: true }];
         Ok(())
     });
     apply("AV_STREAM_KEY", &|c, v| match c.destinations.as_mut_slice() {
         [only] if only.name == "stream" => {
-            only.key = v.to_string();
+            only.key = Secret::new(v);
             Ok(())
         }
         _ => Err("AV_STREAM_KEY needs AV_STREAM_URL to be set too".into()),
@@ -119,7 +121,7 @@ mod tests {
             ("AV_H264_ENCODER_PARAMS", "threads=2"),
         ]);
         assert_eq!(problems, Vec::<String>::new());
-        assert_eq!(c.destinations[0].location(), "rtmp://example.org/live/sekrit");
+        assert_eq!(c.destinations[0].location().expose(), "rtmp://example.org/live/sekrit");
         assert_eq!(c.audio.source, AudioSource::Alsa("hw:1".into()));
         assert_eq!((c.audio.sample_rate, c.audio.bitrate_kbps), (16000, 96));
         assert_eq!(c.video.source, VideoSource::Device("/dev/video1".into()));

@@ -155,7 +155,7 @@ mod tests {
         config.destinations.push(crate::config::Destination {
             name: "yt".into(),
             url: "rtmp://h/live2".into(),
-            key: "k".into(),
+            key: crate::secrets::Secret::new("k"),
             enabled: true,
         });
         let path = save(dir.path(), &config).unwrap();

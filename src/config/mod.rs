@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::secrets::Secret;
+
 pub use legacy_env::apply_legacy_env;
 pub use load::{Loaded, load, save};
 pub use values::{AudioSource, EncoderChoice, VideoSource, parse_encoder_params};
@@ -46,28 +48,16 @@ pub struct AudioConfig {
     pub bitrate_kbps: u32,
 }
 
-#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Destination {
     pub name: String,
     /// `rtmp://host[:port]/app` or `rtmps://…`; the key is appended as the last path segment.
     pub url: String,
     #[serde(default)]
-    pub key: String,
+    pub key: Secret,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
-}
-
-/// Debug never prints the stream key.
-impl std::fmt::Debug for Destination {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Destination")
-            .field("name", &self.name)
-            .field("url", &self.url)
-            .field("key", &"****")
-            .field("enabled", &self.enabled)
-            .finish()
-    }
 }
 
 fn enabled_by_default() -> bool {
@@ -110,8 +100,12 @@ pub const SAMPLE_RATES: [u32; 6] = [16000, 22050, 24000, 32000, 44100, 48000];
 
 impl Destination {
     /// Where `rtmp2sink` connects: the URL with the key as its last path segment.
-    pub fn location(&self) -> String {
-        if self.key.is_empty() { self.url.clone() } else { format!("{}/{}", self.url.trim_end_matches('/'), self.key) }
+    pub fn location(&self) -> Secret {
+        if self.key.is_empty() {
+            Secret::new(self.url.clone())
+        } else {
+            Secret::new(format!("{}/{}", self.url.trim_end_matches('/'), self.key.expose()))
+        }
     }
 
     /// The location as it may be shown to people and logs.
@@ -122,7 +116,7 @@ impl Destination {
 
 impl Config {
     /// Every stream key in the settings, for scrubbing text that leaves the process.
-    pub fn secrets(&self) -> Vec<String> {
+    pub fn secrets(&self) -> Vec<Secret> {
         self.destinations.iter().map(|d| d.key.clone()).filter(|k| !k.is_empty()).collect()
     }
 
@@ -162,7 +156,7 @@ impl Config {
             if let Err(e) = values::check_stream_url(&d.url) {
                 problems.push(format!("{at}.url = {:?}: {e}", crate::secrets::mask_pasted_key(&d.url)));
             }
-            if d.key.chars().any(char::is_whitespace) {
+            if d.key.expose().chars().any(char::is_whitespace) {
                 problems.push(format!("{at}.key contains white space: paste the key without spaces"));
             }
         }
@@ -213,7 +207,7 @@ mod tests {
     use super::*;
 
     fn destination(url: &str, key: &str) -> Destination {
-        Destination { name: "d".into(), url: url.into(), key: key.into(), enabled: true }
+        Destination { name: "d".into(), url: url.into(), key: Secret::new(key), enabled: true }
     }
 
     #[test]
@@ -223,8 +217,8 @@ mod tests {
 
     #[test]
     fn location_joins_url_and_key() {
-        assert_eq!(destination("rtmp://h/live/", "abc").location(), "rtmp://h/live/abc");
-        assert_eq!(destination("rtmp://h/live", "").location(), "rtmp://h/live");
+        assert_eq!(destination("rtmp://h/live/", "abc").location().expose(), "rtmp://h/live/abc");
+        assert_eq!(destination("rtmp://h/live", "").location().expose(), "rtmp://h/live");
         assert_eq!(destination("rtmp://h/live", "abc").masked_location(), "rtmp://h/live/****");
     }
 

@@ -11,6 +11,7 @@ use gstreamer_app as gst_app;
 
 use super::fanout::Fanout;
 use super::tcp_acks;
+use crate::secrets::Secret;
 
 /// Enough for several seconds at HD bitrates; beyond that the oldest data is dropped.
 const QUEUE_BYTES: u64 = 4 * 1024 * 1024;
@@ -24,7 +25,7 @@ pub struct DestinationPipeline {
 }
 
 impl DestinationPipeline {
-    pub fn start(id: u64, location: &str, fanout: &Fanout) -> Result<Self, String> {
+    pub fn start(id: u64, location: &Secret, fanout: &Fanout) -> Result<Self, String> {
         let pipeline = gst::Pipeline::with_name(&format!("destination-{id}"));
         let src = gst_app::AppSrc::builder()
             .is_live(true)
@@ -34,7 +35,7 @@ impl DestinationPipeline {
             .build();
         src.set_property_from_str("leaky-type", "downstream");
         let sink = gst::ElementFactory::make("rtmp2sink")
-            .property("location", location)
+            .property("location", location.expose())
             // The producer paces the stream already; timestamps restart per destination.
             .property("sync", false)
             .build()
@@ -59,7 +60,7 @@ impl DestinationPipeline {
         }
         fanout.attach(id, src);
         let peers = Arc::new(OnceLock::new());
-        if let Some(address) = tcp_acks::server_address(location) {
+        if let Some(address) = tcp_acks::server_address(location.expose()) {
             let peers = peers.clone();
             std::thread::spawn(move || peers.set(tcp_acks::resolve(&address)));
         }

@@ -2,6 +2,7 @@
 //! The plan can be printed (`probe`), diffed and unit-tested without any hardware.
 
 use crate::config::{AudioSource, Config, EncoderChoice, VideoSource};
+use crate::secrets::Secret;
 
 use super::discovery::{Camera, CameraKind, Discovery};
 
@@ -12,11 +13,11 @@ pub struct Element {
     pub props: Vec<(String, String)>,
 }
 
-/// A stream location holds the key: it has no `Debug` that could print it.
+/// A stream location holds the key: it is a `Secret`, and `Debug` shows the masked one.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PlannedDestination {
     pub name: String,
-    pub location: String,
+    pub location: Secret,
     pub masked_location: String,
 }
 
@@ -408,7 +409,7 @@ mod tests {
             destinations: vec![Destination {
                 name: "yt".into(),
                 url: "rtmp://h/live2".into(),
-                key: "SECRET".into(),
+                key: Secret::new("SECRET"),
                 enabled: true,
             }],
             ..Default::default()
@@ -520,13 +521,13 @@ mod tests {
         c.destinations.push(Destination {
             name: "b".into(),
             url: "rtmp://h2/app".into(),
-            key: "OTHER".into(),
+            key: Secret::new("OTHER"),
             enabled: true,
         });
         c.destinations.push(Destination {
             name: "off".into(),
             url: "rtmp://h3/app".into(),
-            key: "X".into(),
+            key: Secret::new("X"),
             enabled: false,
         });
         let line = plan(&c, &host_elements()).unwrap().launch_line();

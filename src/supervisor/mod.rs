@@ -63,7 +63,7 @@ struct Slot {
 pub struct Supervisor {
     config: Config,
     config_problems: Vec<String>,
-    secrets: Vec<String>,
+    secrets: Vec<secrets::Secret>,
     status: SharedStatus,
     started: Instant,
     source: Option<Source>,

@@ -8,6 +8,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use crate::media::tcp_acks::server_address;
+use crate::secrets::Secret;
 
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -21,7 +22,7 @@ pub struct Reachability {
 
 impl Reachability {
     /// Call on every tick of a backoff; true when the server has just come back.
-    pub fn came_back(&mut self, location: &str, now: Instant) -> bool {
+    pub fn came_back(&mut self, location: &Secret, now: Instant) -> bool {
         if let Some(rx) = &self.in_flight {
             match rx.try_recv() {
                 Ok(reachable) => {
@@ -35,7 +36,7 @@ impl Reachability {
             }
         }
         if self.last_probe.is_none_or(|t| now.saturating_duration_since(t) >= PROBE_EVERY) {
-            if let Some(address) = server_address(location) {
+            if let Some(address) = server_address(location.expose()) {
                 let (tx, rx) = mpsc::channel();
                 std::thread::spawn(move || {
                     let _ = tx.send(reachable(&address));

@@ -19,6 +19,8 @@ CACHE = os.environ.get("MAKESPACELIVE_APPLIANCE_CACHE", "/var/cache/makespaceliv
 SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
 TARGET = "aarch64-unknown-linux-gnu"
+SYSROOT_SUITE = "bookworm"
+SYSROOT_PACKAGES = ["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev", "libglib2.0-dev"]
 
 # Yocto package (recipes' RDEPENDS, the image's IMAGE_INSTALL) -> Debian package. Every
 # name the layers use must be here: a new one fails the rung until it is mapped.
@@ -192,11 +194,22 @@ def _make_root(out, names):
     run(*argv)
 
 
+def sysroot():
+    """Debian's arm64 GStreamer and GLib development files with everything they link
+    against, unpacked (no maintainer scripts run): what the service is linked against.
+    Bookworm: its C library is the cross compiler's, so every symbol version resolves."""
+    return cached("sysroot", [SYSROOT_SUITE, SYSROOT_PACKAGES], lambda out: run(
+        "mmdebstrap", "--arch=arm64", "--variant=extract", "--mode=root", "--format=directory",
+        "--include=" + ",".join(SYSROOT_PACKAGES), SYSROOT_SUITE, out, MIRROR, stdout=subprocess.DEVNULL))
+
+
 def service_binary():
-    """The service cross-compiled for aarch64 against Debian's arm64 GStreamer."""
-    env = dict(os.environ, PKG_CONFIG_ALLOW_CROSS="1",
-               PKG_CONFIG_LIBDIR="/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig",
-               CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="aarch64-linux-gnu-gcc")
+    """The service cross-compiled for aarch64 against the sysroot above."""
+    root = sysroot()
+    env = dict(os.environ, PKG_CONFIG_ALLOW_CROSS="1", PKG_CONFIG_SYSROOT_DIR=root,
+               PKG_CONFIG_LIBDIR=":".join(root + d for d in ("/usr/lib/aarch64-linux-gnu/pkgconfig", "/usr/share/pkgconfig")),
+               CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="aarch64-linux-gnu-gcc",
+               CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C link-arg=--sysroot=" + root)
     run("cargo", "build", "--release", "--locked", "--quiet", "--target", TARGET, cwd=layer.ROOT, env=env)
     return os.path.join(layer.ROOT, "target", TARGET, "release", "makespacelive")
 
