@@ -86,8 +86,8 @@ def main():
         argv = box.argv()
         argv[argv.index("-bios"):argv.index("-bios") + 2] = []
         root = "%s%s" % (values["MAKESPACELIVE_DISK"], values["MAKESPACELIVE_PART_B"])
-        run_dir = slot.path("/boot")
-        argv += ["-kernel", os.path.join(run_dir, values["MAKESPACELIVE_KERNEL"]), "-initrd", os.path.join(run_dir, "initramfs"),
+        boot = slot.path("/boot")
+        argv += ["-kernel", os.path.join(boot, values["MAKESPACELIVE_KERNEL"]), "-initrd", os.path.join(boot, "initramfs"),
                  "-append", "console=ttyAMA0 root=%s ro rootwait systemd.mask=makespacelive.service "
                             "systemd.mask=makespacelive-health.service systemd.show_status=1" % root]
         box.argv = lambda: argv
