@@ -3,6 +3,7 @@
 //! goes through here.
 
 use serde::{Deserialize, Serialize};
+use url::Url;
 
 pub const MASK: &str = "****";
 
@@ -45,29 +46,31 @@ pub fn mask_destination(url: &str, key: &Secret) -> String {
 }
 
 /// Hides what may be a key pasted into a URL: the stream name (path past the
-/// application) and any query string.
+/// application), any query, fragment or password. What does not parse as a URL with a
+/// path is hidden whole.
 pub fn mask_pasted_key(location: &str) -> String {
-    let (without_query, had_query) = match location.split_once('?') {
-        Some((base, _)) => (base, true),
-        None => (location, false),
-    };
-    let mut masked = match without_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let segments: Vec<&str> = rest.split('/').collect();
-            // host / app / stream…: everything past the app is the stream name.
-            if segments.len() > 2 && segments[2..].iter().any(|s| !s.is_empty()) {
-                format!("{scheme}://{}/{}/{MASK}", segments[0], segments[1])
-            } else {
-                without_query.to_string()
-            }
-        }
-        None => without_query.to_string(),
-    };
-    if had_query {
-        masked.push('?');
-        masked.push_str(MASK);
+    let Ok(mut url) = Url::parse(location) else { return MASK.to_string() };
+    if url.cannot_be_a_base() {
+        return MASK.to_string();
     }
-    masked
+    let segments: Vec<String> = url.path_segments().map(|s| s.map(String::from).collect()).unwrap_or_default();
+    // app / stream…: everything past the app is the stream name.
+    if let [app, stream @ ..] = segments.as_slice()
+        && stream.iter().any(|s| !s.is_empty())
+    {
+        url.set_path(&format!("/{app}/{MASK}"));
+    }
+    if url.query().is_some() {
+        url.set_query(Some(MASK));
+    }
+    if url.fragment().is_some() {
+        url.set_fragment(Some(MASK));
+    }
+    if url.password().is_some() {
+        // Fails only for URLs without a host, which hold no password.
+        let _ = url.set_password(Some(MASK));
+    }
+    url.into()
 }
 
 /// Replaces every occurrence of each secret in foreign text (GStreamer errors, say).
@@ -107,6 +110,11 @@ mod tests {
         assert_eq!(mask_pasted_key("rtmps://h/rtmp/FB-1-2?s_bl=1&a=b"), "rtmps://h/rtmp/****?****");
         assert_eq!(mask_pasted_key("rtmp://h/live"), "rtmp://h/live");
         assert_eq!(mask_pasted_key("rtmp://h/live/"), "rtmp://h/live/");
+        assert_eq!(mask_pasted_key("rtmp://[::1]:1935/live/abcd#x"), "rtmp://[::1]:1935/live/****#****");
+        assert_eq!(mask_pasted_key("rtmp://u:abcd@h/live"), "rtmp://u:****@h/live");
+        assert_eq!(mask_pasted_key("http://example.org/live"), "http://example.org/live");
+        assert_eq!(mask_pasted_key("rtmp://h:99999/live/abcd"), MASK, "what does not parse is hidden whole");
+        assert_eq!(mask_pasted_key("localhost:1935/live/abcd"), MASK);
     }
 
     #[test]

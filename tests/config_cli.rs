@@ -110,12 +110,19 @@ fn import_env_saves_a_private_file() {
 
 #[test]
 fn corrupt_user_settings_are_kept_aside_and_the_box_runs_on_defaults() {
+    // The file is set aside whole, its status port too: the box must run on the defaults
+    // layer, here the shipped defaults with the status page moved to a free port.
     let web = free_port();
-    // Valid enough to give a status port, then broken further down.
-    let corrupt = format!("{}\n[video\nwidth = = 1\n", test_settings(web, &[]));
-    let mut service = Service::start(&corrupt, free_port());
-    std::thread::sleep(Duration::from_secs(2));
+    let shipped = std::fs::read_to_string(app::DEFAULTS).unwrap();
+    let defaults = shipped.replace("listen = \"0.0.0.0:80\"", &format!("listen = \"127.0.0.1:{web}\""));
+    assert_ne!(defaults, shipped, "the shipped defaults' web.listen line moved");
+    let corrupt = format!("{}\n[video\nwidth = = 1\n", test_settings(free_port(), &[]));
+    let mut service = Service::start_on_defaults(&defaults, &corrupt, web);
+    let status =
+        service.wait_for("the status on the defaults' port", Duration::from_secs(10), |s| s["state"] == "idle");
     assert!(service.is_running(), "a corrupt user file must not stop the box:\n{}", service.output());
+    let problems = status["config_problems"].to_string();
+    assert!(problems.contains("config.toml:") && problems.contains("kept aside as"), "{status:#}");
     let output = service.output();
     assert!(output.contains("config.toml:") && output.contains("kept aside as"), "{output}");
     let aside: Vec<_> = std::fs::read_dir(service.data_dir())

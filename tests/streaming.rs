@@ -85,12 +85,17 @@ fn rtmps_through_a_tls_proxy_with_a_trusted_test_ca() {
 
 #[test]
 fn rtmps_to_an_untrusted_certificate_is_refused_and_explained() {
+    const KEY: &str = "untrusted-key-5678";
     let server = RtmpServer::start();
     let proxy = TlsProxy::start(server.port);
     let web = free_port();
-    let service = Service::start(&test_settings(web, &[("tls", &proxy.url(), "secure")]), web);
+    let service = Service::start(&test_settings(web, &[("tls", &proxy.url(), KEY)]), web);
     let status = service.wait_for("a TLS error", LIVE_WITHIN, |s| destination(s, "tls")["last_error"].is_string());
-    assert!(!server.wait_publishing("secure", Duration::from_secs(2)));
+    let error = destination(&status, "tls")["last_error"].as_str().unwrap().to_lowercase();
+    // glib-networking says "Failed to connect: Unacceptable TLS certificate".
+    assert!(error.contains("tls") && error.contains("certificate"), "the certificate is named: {status:#}");
+    assert!(!error.contains(KEY) && !service.output().contains(KEY), "{status:#}\n{}", service.output());
+    assert!(!server.wait_publishing(KEY, Duration::from_secs(2)));
     assert_ne!(destination(&status, "tls")["state"], "live");
 }
 

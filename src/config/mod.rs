@@ -16,7 +16,7 @@ use crate::secrets::Secret;
 
 pub use legacy_env::apply_legacy_env;
 pub use load::{Loaded, load, save};
-pub use values::{AudioSource, EncoderChoice, VideoSource, parse_encoder_params};
+pub use values::{AudioSource, EncoderChoice, VideoSource, parse_encoder_params, rtmp_default_port};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

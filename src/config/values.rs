@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use url::Url;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -145,34 +146,42 @@ macro_rules! string_conversions {
 }
 string_conversions!(VideoSource, EncoderChoice, AudioSource);
 
+/// The schemes a destination may use, with the port each connects to when the URL names
+/// none (the url crate knows the defaults of the web's schemes only).
+pub fn rtmp_default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "rtmp" => Some(1935),
+        "rtmps" => Some(443),
+        _ => None,
+    }
+}
+
 /// Accepts `rtmp://host[:port]/app…` and `rtmps://…`; says what is wrong otherwise.
 pub fn check_stream_url(url: &str) -> Result<(), String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err("not a URL; expected rtmp://host/app or rtmps://host/app".into());
-    };
-    if scheme != "rtmp" && scheme != "rtmps" {
-        return Err(format!("scheme {scheme}:// is not supported; only rtmp:// or rtmps://"));
+    const EXPECTED_URL: &str = "expected rtmp://host[:port]/app or rtmps://host[:port]/app";
+    const BAD_PORT: &str = "the port is not a number from 1 to 65535";
+    let parsed = Url::parse(url).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => format!("not a URL; {EXPECTED_URL}"),
+        url::ParseError::InvalidPort => BAD_PORT.to_string(),
+        // The host's faults: empty, a character a host cannot hold, a malformed IP address.
+        other => format!("the host is malformed ({other}); {EXPECTED_URL}"),
+    })?;
+    if !parsed.has_authority() {
+        return Err(format!("not a URL; {EXPECTED_URL}"));
     }
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => match v6.split_once(']') {
-            Some((host, after)) => (host, after.strip_prefix(':')),
-            None => return Err("the IPv6 address lacks its closing ]".into()),
-        },
-        None => match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        },
-    };
-    if let Some(port) = port
-        && !port.parse::<u16>().is_ok_and(|p| p > 0)
-    {
-        return Err(format!("port {port:?} is not a number from 1 to 65535"));
+    if rtmp_default_port(parsed.scheme()).is_none() {
+        return Err(format!("scheme {}:// is not supported; only rtmp:// or rtmps://", parsed.scheme()));
     }
-    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || "@?#".contains(c)) {
-        return Err("the host name is missing or malformed".into());
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("the host name is missing; {EXPECTED_URL}"));
     }
-    if path.trim_matches('/').is_empty() {
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("a user name or password in the URL is not supported; the stream key goes in key".into());
+    }
+    if parsed.port() == Some(0) {
+        return Err(BAD_PORT.into());
+    }
+    if parsed.path().trim_matches('/').is_empty() {
         return Err("the application path is missing (as in rtmp://host/live)".into());
     }
     Ok(())
@@ -235,6 +244,12 @@ mod tests {
         assert!(check_stream_url("rtmp://host").unwrap_err().contains("application path"));
         assert!(check_stream_url("rtmp:///live").unwrap_err().contains("host"));
         assert!(check_stream_url("youtube").unwrap_err().contains("not a URL"));
+        assert!(check_stream_url("localhost:1935/live").unwrap_err().contains("not a URL"));
+        assert!(check_stream_url("rtmp://x:0/live").unwrap_err().contains("port"));
+        assert!(check_stream_url("rtmp://[::1/live").unwrap_err().contains("host is malformed (invalid IPv6"));
+        assert!(check_stream_url("rtmp://my host/live").unwrap_err().contains("host is malformed"));
+        let err = check_stream_url("rtmp://user:pa55@host/live").unwrap_err();
+        assert!(err.contains("user name or password") && !err.contains("pa55"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! One pipeline per destination (`appsrc ! rtmp2sink`), so a destination that fails can
 //! be torn down and rebuilt without touching the camera or the other destinations.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -20,8 +19,7 @@ pub struct DestinationPipeline {
     pub pipeline: gst::Pipeline,
     sink: gst::Element,
     buffers_in: Arc<AtomicU64>,
-    /// The server's addresses, resolved off the control loop (DNS may block).
-    peers: Arc<OnceLock<Vec<SocketAddr>>>,
+    acks: tcp_acks::AckCounter,
 }
 
 impl DestinationPipeline {
@@ -64,16 +62,17 @@ impl DestinationPipeline {
             let peers = peers.clone();
             std::thread::spawn(move || peers.set(tcp_acks::resolve(&address)));
         }
-        Ok(DestinationPipeline { pipeline, sink, buffers_in, peers })
+        Ok(DestinationPipeline { pipeline, sink, buffers_in, acks: tcp_acks::AckCounter::new(peers) })
     }
 
     pub fn buffers_in(&self) -> u64 {
         self.buffers_in.load(Ordering::Relaxed)
     }
 
-    /// Bytes the server acknowledged (TCP), when its connection can be found.
-    pub fn bytes_acked(&self) -> Option<u64> {
-        self.peers.get().and_then(|peers| tcp_acks::bytes_acked_to(peers))
+    /// Bytes the server acknowledged (TCP) on this destination's own connection, while
+    /// it can be found.
+    pub fn bytes_acked(&mut self) -> Option<u64> {
+        self.acks.bytes_acked()
     }
 
     /// Bytes written to the server's socket by this connection.

@@ -2,27 +2,29 @@
 //! process's own sockets. Bytes written to a socket prove nothing: on a black-holed
 //! network the send buffer keeps taking data for many seconds (megabytes, on a link that
 //! was fast); only the peer's ACKs show the stream is getting through.
+//!
+//! Several destinations may stream to one server (same host and port), each over its own
+//! connection of this process. Each destination therefore claims one connection, process
+//! wide, and counts only that one's ACKs: a stalled connection is not hidden by a
+//! flowing one beside it.
 
+use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::RawFd;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use nix::libc;
-use nix::sys::socket::{SockaddrStorage, getpeername};
+use nix::sys::socket::{SockaddrStorage, getpeername, getsockname};
+use url::Url;
+
+use crate::config::rtmp_default_port;
 
 /// `host:port` of an RTMP(S) location, with the schemes' default ports.
 pub fn server_address(location: &str) -> Option<String> {
-    let (scheme, rest) = location.split_once("://")?;
-    let default_port = match scheme {
-        "rtmp" => 1935,
-        "rtmps" => 443,
-        _ => return None,
-    };
-    let authority = rest.split('/').next()?;
-    let has_port = match authority.rfind(']') {
-        Some(end) => authority[end..].contains(':'),
-        None => authority.contains(':'),
-    };
-    Some(if has_port { authority.to_string() } else { format!("{authority}:{default_port}") })
+    let url = Url::parse(location).ok()?;
+    let default_port = rtmp_default_port(url.scheme())?;
+    let host = url.host_str().filter(|h| !h.is_empty())?;
+    Some(format!("{host}:{}", url.port().unwrap_or(default_port)))
 }
 
 /// Resolves `host:port` (in the caller's thread: it may block on DNS).
@@ -30,34 +32,124 @@ pub fn resolve(address: &str) -> Vec<SocketAddr> {
     address.to_socket_addrs().map(|a| a.collect()).unwrap_or_default()
 }
 
-/// Sum of bytes acknowledged on this process's TCP connections to any of `peers`;
-/// `None` when there is no such connection.
-pub fn bytes_acked_to(peers: &[SocketAddr]) -> Option<u64> {
-    let mut total = None;
-    for fd in socket_fds() {
-        let Ok(peer) = getpeername::<SockaddrStorage>(fd) else { continue };
-        if !peers.iter().any(|p| same_address(&peer, p)) {
-            continue;
+/// One TCP connection: the pair of addresses is unique while it lives (the kernel may
+/// give one local port to connections to different servers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Endpoints {
+    local: SocketAddr,
+    peer: SocketAddr,
+}
+
+/// The connections some `AckCounter` counts, process wide.
+static CLAIMED: LazyLock<Mutex<HashSet<Endpoints>>> = LazyLock::new(Mutex::default);
+
+fn claimed() -> MutexGuard<'static, HashSet<Endpoints>> {
+    CLAIMED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The kernel counts the SYN as one byte acknowledged.
+const SYN: u64 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// No connection to the server that is nobody else's has carried data yet.
+    Waiting,
+    Counting(Endpoints),
+    /// The claimed connection closed; another one to the server is someone else's.
+    Gone,
+}
+
+/// Counts the bytes the server acknowledged on one connection: the first to carry data
+/// that no other counter has claimed (not a reachability probe, which carries none).
+/// Dropping the counter releases the claim.
+pub struct AckCounter {
+    /// The server's addresses, once resolved (off the control loop: DNS may block).
+    peers: Arc<OnceLock<Vec<SocketAddr>>>,
+    claim: Claim,
+}
+
+impl AckCounter {
+    pub fn new(peers: Arc<OnceLock<Vec<SocketAddr>>>) -> Self {
+        AckCounter { peers, claim: Claim::Waiting }
+    }
+
+    /// Bytes acknowledged on the claimed connection; `None` before it is found and after
+    /// it closed.
+    pub fn bytes_acked(&mut self) -> Option<u64> {
+        let peers = self.peers.get()?;
+        let connections = connections_to(peers);
+        let mut claimed = claimed();
+        let (claim, acked) = next_claim(self.claim, &connections, &claimed);
+        if claim != self.claim {
+            if let Claim::Counting(mine) = self.claim {
+                claimed.remove(&mine);
+            }
+            if let Claim::Counting(mine) = claim {
+                claimed.insert(mine);
+            }
+            self.claim = claim;
         }
-        if let Some(acked) = tcp_bytes_acked(fd) {
-            *total.get_or_insert(0) += acked;
+        acked
+    }
+}
+
+impl Drop for AckCounter {
+    fn drop(&mut self) {
+        if let Claim::Counting(mine) = self.claim {
+            claimed().remove(&mine);
         }
     }
-    total
+}
+
+/// The pure decision: given this process's connections to the server (in fd order,
+/// which is roughly oldest first) and those claimed by any counter, what `claim` becomes
+/// and what it counts.
+fn next_claim(claim: Claim, connections: &[(Endpoints, u64)], claimed: &HashSet<Endpoints>) -> (Claim, Option<u64>) {
+    match claim {
+        Claim::Waiting => connections
+            .iter()
+            .find(|(c, acked)| *acked > SYN && !claimed.contains(c))
+            .map_or((Claim::Waiting, None), |(c, acked)| (Claim::Counting(*c), Some(*acked))),
+        Claim::Counting(mine) => match connections.iter().find(|(c, _)| *c == mine) {
+            Some((_, acked)) => (claim, Some(*acked)),
+            None => (Claim::Gone, None),
+        },
+        Claim::Gone => (Claim::Gone, None),
+    }
+}
+
+/// This process's TCP connections to any of `peers`, in fd order, with the bytes each
+/// had acknowledged.
+fn connections_to(peers: &[SocketAddr]) -> Vec<(Endpoints, u64)> {
+    socket_fds()
+        .into_iter()
+        .filter_map(|fd| {
+            let peer = socket_addr(&getpeername::<SockaddrStorage>(fd).ok()?)?;
+            if !peers.iter().any(|p| p.ip() == peer.ip() && p.port() == peer.port()) {
+                return None;
+            }
+            let local = socket_addr(&getsockname::<SockaddrStorage>(fd).ok()?)?;
+            Some((Endpoints { local, peer }, tcp_bytes_acked(fd)?))
+        })
+        .collect()
 }
 
 fn socket_fds() -> Vec<RawFd> {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
-    dir.filter_map(|e| e.ok())
+    let mut fds: Vec<RawFd> = dir
+        .filter_map(|e| e.ok())
         .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")))
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect()
+        .collect();
+    fds.sort_unstable();
+    fds
 }
 
-fn same_address(storage: &SockaddrStorage, addr: &SocketAddr) -> bool {
-    match addr {
-        SocketAddr::V4(a) => storage.as_sockaddr_in().is_some_and(|s| s.ip() == *a.ip() && s.port() == a.port()),
-        SocketAddr::V6(a) => storage.as_sockaddr_in6().is_some_and(|s| s.ip() == *a.ip() && s.port() == a.port()),
+fn socket_addr(storage: &SockaddrStorage) -> Option<SocketAddr> {
+    match (storage.as_sockaddr_in(), storage.as_sockaddr_in6()) {
+        (Some(v4), _) => Some(SocketAddr::from(*v4)),
+        (None, Some(v6)) => Some(std::net::SocketAddrV6::from(*v6).into()),
+        (None, None) => None,
     }
 }
 
@@ -82,6 +174,8 @@ fn tcp_bytes_acked(fd: RawFd) -> Option<u64> {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
 
     #[test]
     fn addresses_with_default_ports() {
@@ -89,25 +183,100 @@ mod tests {
         assert_eq!(server_address("rtmps://h/rtmp/KEY").as_deref(), Some("h:443"));
         assert_eq!(server_address("rtmp://127.0.0.1:19350/live").as_deref(), Some("127.0.0.1:19350"));
         assert_eq!(server_address("rtmp://[::1]/live").as_deref(), Some("[::1]:1935"));
+        assert_eq!(server_address("RTMP://user@h:1936/live?k").as_deref(), Some("h:1936"));
         assert_eq!(server_address("http://h/x"), None);
+        assert_eq!(server_address("rtmp:///live"), None);
+    }
+
+    fn endpoints(local_port: u16) -> Endpoints {
+        Endpoints {
+            local: SocketAddr::from(([127, 0, 0, 1], local_port)),
+            peer: SocketAddr::from(([10, 0, 0, 1], 1935)),
+        }
+    }
+
+    #[test]
+    fn claims_the_first_connection_that_carried_data_and_is_nobody_elses() {
+        let (a, b, c) = (endpoints(40001), endpoints(40002), endpoints(40003));
+        let none = HashSet::new();
+        assert_eq!(next_claim(Claim::Waiting, &[], &none), (Claim::Waiting, None));
+        assert_eq!(next_claim(Claim::Waiting, &[(a, SYN)], &none), (Claim::Waiting, None), "no data yet: a probe?");
+        let others = HashSet::from([a]);
+        assert_eq!(next_claim(Claim::Waiting, &[(a, 900), (b, 0), (c, 70)], &others), (Claim::Counting(c), Some(70)));
+        assert_eq!(next_claim(Claim::Counting(c), &[(a, 900), (c, 80)], &others), (Claim::Counting(c), Some(80)));
+    }
+
+    #[test]
+    fn a_closed_connection_is_gone_for_good() {
+        let (a, b) = (endpoints(40001), endpoints(40002));
+        assert_eq!(next_claim(Claim::Counting(a), &[(b, 500)], &HashSet::new()), (Claim::Gone, None));
+        assert_eq!(next_claim(Claim::Gone, &[(a, 500), (b, 500)], &HashSet::new()), (Claim::Gone, None));
+    }
+
+    fn counter_to(server: SocketAddr) -> AckCounter {
+        AckCounter::new(Arc::new(OnceLock::from(vec![server])))
+    }
+
+    /// Writes `n` bytes from `client` and reads them all on `accepted`.
+    fn deliver(client: &mut TcpStream, accepted: &mut TcpStream, n: usize) {
+        client.write_all(&vec![7u8; n]).unwrap();
+        accepted.read_exact(&mut vec![0u8; n]).unwrap();
+    }
+
+    /// Polls until the counter reports `want` (ACKs arrive a moment after the data).
+    fn settles_at(counter: &mut AckCounter, want: Option<u64>) -> Option<u64> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let got = counter.bytes_acked();
+            if got == want || Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]
     fn counts_what_the_peer_acknowledged_on_our_connection() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let server = listener.local_addr().unwrap();
-        assert_eq!(bytes_acked_to(&[server]), None, "no connection yet");
-        let mut client = std::net::TcpStream::connect(server).unwrap();
+        let mut counter = counter_to(server);
+        assert_eq!(counter.bytes_acked(), None, "no connection yet");
+        let mut client = TcpStream::connect(server).unwrap();
         let (mut accepted, _) = listener.accept().unwrap();
-        client.write_all(&[7u8; 10_000]).unwrap();
-        let mut got = vec![0u8; 10_000];
-        accepted.read_exact(&mut got).unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while bytes_acked_to(&[server]).unwrap_or(0) < 10_000 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        assert!(bytes_acked_to(&[server]).unwrap() >= 10_000);
-        let elsewhere: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        assert_eq!(bytes_acked_to(&[elsewhere]), None);
+        deliver(&mut client, &mut accepted, 10_000);
+        assert_eq!(settles_at(&mut counter, Some(SYN + 10_000)), Some(SYN + 10_000));
+        let mut elsewhere = counter_to("127.0.0.1:9".parse().unwrap());
+        assert_eq!(elsewhere.bytes_acked(), None);
+        drop(client);
+        assert_eq!(settles_at(&mut counter, None), None, "the connection closed");
+    }
+
+    #[test]
+    fn two_counters_on_one_server_each_count_their_own_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = listener.local_addr().unwrap();
+        let (mut first, mut second) = (counter_to(server), counter_to(server));
+        let mut one = TcpStream::connect(server).unwrap();
+        let (mut one_accepted, _) = listener.accept().unwrap();
+        deliver(&mut one, &mut one_accepted, 10_000);
+        assert_eq!(
+            settles_at(&mut first, Some(SYN + 10_000)),
+            Some(SYN + 10_000),
+            "the first claims the only connection"
+        );
+        assert_eq!(second.bytes_acked(), None, "the only connection is the first's");
+
+        let mut two = TcpStream::connect(server).unwrap();
+        let (mut two_accepted, _) = listener.accept().unwrap();
+        deliver(&mut two, &mut two_accepted, 50_000);
+        deliver(&mut one, &mut one_accepted, 1_000);
+        assert_eq!(settles_at(&mut second, Some(SYN + 50_000)), Some(SYN + 50_000), "not the sum, not the first's");
+        assert_eq!(settles_at(&mut first, Some(SYN + 11_000)), Some(SYN + 11_000));
+
+        // A counter dropped releases its connection to the next one.
+        drop(first);
+        let mut third = counter_to(server);
+        assert_eq!(settles_at(&mut third, Some(SYN + 11_000)), Some(SYN + 11_000));
+        assert_eq!(second.bytes_acked(), Some(SYN + 50_000));
     }
 }

@@ -41,7 +41,26 @@ impl Service {
 
     /// `wrapper` runs the binary through another program (a mount namespace, say).
     pub fn start_with(settings: &str, web_port: u16, env: &[(&str, &str)], wrapper: Option<Command>) -> Service {
+        Service::spawn(None, settings, web_port, env, wrapper)
+    }
+
+    /// Like `start`, with `defaults` in place of the shipped defaults file.
+    pub fn start_on_defaults(defaults: &str, settings: &str, web_port: u16) -> Service {
+        Service::spawn(Some(defaults), settings, web_port, &[], None)
+    }
+
+    fn spawn(
+        defaults: Option<&str>,
+        settings: &str,
+        web_port: u16,
+        env: &[(&str, &str)],
+        wrapper: Option<Command>,
+    ) -> Service {
         let dir = tempfile::tempdir().unwrap();
+        let defaults = match defaults {
+            Some(text) => write(dir.path(), "defaults.toml", text),
+            None => PathBuf::from(DEFAULTS),
+        };
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
         std::fs::write(data.join("config.toml"), settings).unwrap();
@@ -51,7 +70,9 @@ impl Service {
             command.arg(BIN);
         }
         command
-            .args(["run", "--config", DEFAULTS, "--data-dir"])
+            .args(["run", "--config"])
+            .arg(&defaults)
+            .arg("--data-dir")
             .arg(&data)
             .env_remove("JOURNAL_STREAM")
             .env("RUST_LOG", "info")
