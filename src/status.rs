@@ -4,10 +4,61 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+/// The box's streaming state, as `/api/status` spells it.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BoxState {
+    /// No destination is enabled.
+    #[default]
+    Idle,
+    /// Not live yet since the start.
+    Connecting,
+    /// At least one destination is live.
+    Streaming,
+    /// Was live, no destination is now.
+    Reconnecting,
+}
+
+/// One destination's state, as `/api/status` spells it.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DestinationState {
+    Disabled,
+    /// For the camera/encoder side to run.
+    #[default]
+    Waiting,
+    Connecting,
+    Live,
+    /// Waiting out a retry delay after a failure.
+    Backoff,
+}
+
+impl BoxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BoxState::Idle => "idle",
+            BoxState::Connecting => "connecting",
+            BoxState::Streaming => "streaming",
+            BoxState::Reconnecting => "reconnecting",
+        }
+    }
+}
+
+impl DestinationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestinationState::Disabled => "disabled",
+            DestinationState::Waiting => "waiting",
+            DestinationState::Connecting => "connecting",
+            DestinationState::Live => "live",
+            DestinationState::Backoff => "backoff",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Status {
-    /// `idle`, `connecting`, `streaming` or `reconnecting`.
-    pub state: String,
+    pub state: BoxState,
     /// One human line, as systemd shows it.
     pub summary: String,
     pub version: String,
@@ -24,8 +75,7 @@ pub struct Status {
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct DestinationStatus {
     pub name: String,
-    /// `disabled`, `waiting` (for the camera side), `connecting`, `live` or `backoff`.
-    pub state: String,
+    pub state: DestinationState,
     /// The location with the key masked.
     pub url: String,
     pub bytes_sent: u64,
@@ -39,62 +89,67 @@ pub struct DestinationStatus {
 pub type SharedStatus = Arc<Mutex<Status>>;
 
 /// The box's state from its destinations' states.
-pub fn box_state(destinations: &[DestinationStatus], ever_live: bool) -> &'static str {
-    let enabled = destinations.iter().filter(|d| d.state != "disabled").count();
+pub fn box_state(destinations: &[DestinationStatus], ever_live: bool) -> BoxState {
+    let enabled = destinations.iter().filter(|d| d.state != DestinationState::Disabled).count();
     if enabled == 0 {
-        "idle"
-    } else if destinations.iter().any(|d| d.state == "live") {
-        "streaming"
+        BoxState::Idle
+    } else if destinations.iter().any(|d| d.state == DestinationState::Live) {
+        BoxState::Streaming
     } else if ever_live {
-        "reconnecting"
+        BoxState::Reconnecting
     } else {
-        "connecting"
+        BoxState::Connecting
     }
 }
 
 /// `streaming 1/2: youtube live, twitch backoff (connection refused)`.
-pub fn summary(state: &str, destinations: &[DestinationStatus]) -> String {
-    let enabled: Vec<&DestinationStatus> = destinations.iter().filter(|d| d.state != "disabled").collect();
+pub fn summary(state: BoxState, destinations: &[DestinationStatus]) -> String {
+    let enabled: Vec<&DestinationStatus> =
+        destinations.iter().filter(|d| d.state != DestinationState::Disabled).collect();
     if enabled.is_empty() {
         return "idle: no destination is enabled".into();
     }
-    let live = enabled.iter().filter(|d| d.state == "live").count();
+    let live = enabled.iter().filter(|d| d.state == DestinationState::Live).count();
     let each: Vec<String> = enabled
         .iter()
-        .map(|d| match (&d.state[..], &d.last_error) {
-            ("live", _) | (_, None) => format!("{} {}", d.name, d.state),
-            (_, Some(e)) => format!("{} {} ({e})", d.name, d.state),
+        .map(|d| match (d.state, &d.last_error) {
+            (DestinationState::Live, _) | (_, None) => format!("{} {}", d.name, d.state.as_str()),
+            (_, Some(e)) => format!("{} {} ({e})", d.name, d.state.as_str()),
         })
         .collect();
-    format!("{state} {live}/{}: {}", enabled.len(), each.join(", "))
+    format!("{} {live}/{}: {}", state.as_str(), enabled.len(), each.join(", "))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::BoxState::{Idle, Reconnecting, Streaming};
+    use super::DestinationState::{Backoff, Disabled, Live};
     use super::*;
 
-    fn dest(name: &str, state: &str, error: Option<&str>) -> DestinationStatus {
-        DestinationStatus {
-            name: name.into(),
-            state: state.into(),
-            last_error: error.map(Into::into),
-            ..Default::default()
-        }
+    fn dest(name: &str, state: DestinationState, error: Option<&str>) -> DestinationStatus {
+        DestinationStatus { name: name.into(), state, last_error: error.map(Into::into), ..Default::default() }
     }
 
     #[test]
     fn state_follows_destinations() {
-        assert_eq!(box_state(&[], false), "idle");
-        assert_eq!(box_state(&[dest("a", "disabled", None)], true), "idle");
-        assert_eq!(box_state(&[dest("a", "connecting", None)], false), "connecting");
-        assert_eq!(box_state(&[dest("a", "backoff", None), dest("b", "live", None)], true), "streaming");
-        assert_eq!(box_state(&[dest("a", "backoff", None)], true), "reconnecting");
+        assert_eq!(box_state(&[], false), Idle);
+        assert_eq!(box_state(&[dest("a", Disabled, None)], true), Idle);
+        assert_eq!(box_state(&[dest("a", DestinationState::Connecting, None)], false), BoxState::Connecting);
+        assert_eq!(box_state(&[dest("a", Backoff, None), dest("b", Live, None)], true), Streaming);
+        assert_eq!(box_state(&[dest("a", Backoff, None)], true), Reconnecting);
+    }
+
+    #[test]
+    fn states_are_spelled_as_the_api_always_did() {
+        assert_eq!(serde_json::to_string(&Reconnecting).unwrap(), "\"reconnecting\"");
+        assert_eq!(serde_json::to_string(&Backoff).unwrap(), "\"backoff\"");
+        assert_eq!(Reconnecting.as_str(), "reconnecting");
     }
 
     #[test]
     fn summary_names_each_destination_and_its_trouble() {
-        let d = [dest("yt", "live", None), dest("tw", "backoff", Some("refused")), dest("x", "disabled", None)];
-        assert_eq!(summary("streaming", &d), "streaming 1/2: yt live, tw backoff (refused)");
-        assert_eq!(summary("idle", &[]), "idle: no destination is enabled");
+        let d = [dest("yt", Live, None), dest("tw", Backoff, Some("refused")), dest("x", Disabled, None)];
+        assert_eq!(summary(Streaming, &d), "streaming 1/2: yt live, tw backoff (refused)");
+        assert_eq!(summary(Idle, &[]), "idle: no destination is enabled");
     }
 }

@@ -14,7 +14,7 @@ use crate::media::plan::PlannedDestination;
 use crate::media::producer::Producer;
 use crate::media::{self, discovery, plan};
 use crate::secrets;
-use crate::status::{self, DestinationStatus, SharedStatus, Status};
+use crate::status::{self, DestinationState, DestinationStatus, SharedStatus, Status};
 use gstreamer::prelude::*;
 
 use backoff::Backoff;
@@ -331,7 +331,7 @@ impl Supervisor {
         let state = status::box_state(&destinations, self.ever_live);
         let summary = status::summary(state, &destinations);
         let snapshot = Status {
-            state: state.into(),
+            state,
             summary: summary.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_s: now.saturating_duration_since(self.started).as_secs(),
@@ -348,15 +348,15 @@ impl Supervisor {
 fn slot_status(slot: &Slot, source_running: bool, now: Instant) -> DestinationStatus {
     let live_since = slot.connection.as_ref().and_then(|c| c.progress.live_since());
     let state = match (&slot.connection, live_since, slot.retry_at) {
-        _ if !slot.enabled => "disabled",
-        (Some(_), Some(_), _) => "live",
-        (Some(_), None, _) => "connecting",
-        (None, _, Some(_)) if source_running => "backoff",
-        (None, _, _) => "waiting",
+        _ if !slot.enabled => DestinationState::Disabled,
+        (Some(_), Some(_), _) => DestinationState::Live,
+        (Some(_), None, _) => DestinationState::Connecting,
+        (None, _, Some(_)) if source_running => DestinationState::Backoff,
+        (None, _, _) => DestinationState::Waiting,
     };
     DestinationStatus {
         name: slot.name.clone(),
-        state: state.into(),
+        state,
         url: slot.masked_url.clone(),
         bytes_sent: slot.bytes_before + slot.connection.as_ref().map_or(0, |c| c.pipeline.bytes_out()),
         bitrate_kbps: if live_since.is_some() { slot.rate.kbps() } else { 0 },
