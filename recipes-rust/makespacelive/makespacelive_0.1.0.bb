@@ -42,7 +42,7 @@ do_install:append() {
     done
 }
 
-FILES:${PN} += "${sysconfdir}/NetworkManager/dnsmasq-shared.d"
+FILES:${PN} += "${sysconfdir}/NetworkManager/dnsmasq-shared.d ${sysconfdir}/avahi/services"
 
 # Exactly the GStreamer elements the pipeline plans can name (src/media/plan.rs), the
 # TLS backend rtmp2sink needs for rtmps://, and the CA certificates it checks against.

@@ -314,7 +314,7 @@ class Slot:
         run("systemctl", "--root", self.dir, "--quiet", "enable", "stand-in-var.service")
         # The tests drive the box over SSH with a key of their own.
         self.put("/root/.ssh/authorized_keys", source=test_ssh_key() + ".pub", mode=0o600)
-        self.put("/etc/hostname", "makespacelive\n")
+        self.put("/etc/hostname", layer.hostname() + "\n")
 
     def image(self, out, label="root"):
         """A read-only ext4 image of the slot, a quarter larger than its content."""

@@ -54,6 +54,17 @@ def variables(*paths, machine=MACHINE):
     return plain
 
 
+DISTRO_CONF = os.path.join(META, "conf/distro/makespacelive-os.conf")
+
+
+def hostname():
+    """The box's host name: the distro's `hostname:pn-base-files`."""
+    for item in _items(DISTRO_CONF):
+        if item.VarName == "hostname" and item.SubItems == ["pn-base-files"]:
+            return _value(item)
+    raise KeyError("%s sets no hostname:pn-base-files" % DISTRO_CONF)
+
+
 def layout(machine=MACHINE, upstream=None):
     """The layout values of the distro for a machine, with ${…} references expanded."""
     values = dict(upstream or UPSTREAM)

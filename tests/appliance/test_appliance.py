@@ -141,6 +141,13 @@ class Story(unittest.TestCase):
         self.assertIn("ro", self.box.ssh("findmnt -n -o OPTIONS /").split(","))
         self.assertNotEqual(self.box.run("touch /usr/write-test").returncode, 0, "the root took a write")
         self.healthy("A")
+        # The box announces itself on the LAN (Avahi): its name, and its web pages.
+        name = layer.hostname() + ".local"
+        avahi = "busctl call org.freedesktop.Avahi / org.freedesktop.Avahi.Server "
+        self.assertEqual(self.box.ssh(avahi + "GetHostNameFqdn"), 's "%s"' % name)
+        resolved = self.box.wait_until(avahi + "ResolveService -- iisssiu -1 -1 %s _http._tcp local -1 0" % layer.hostname(), 60)
+        self.assertIn('"%s"' % name, resolved)
+        self.assertRegex(resolved, r'"[0-9a-f.:]+" 80 ', "an address of the box, and the web pages' port 80")
         # The status API answers on the box's port 80, reached through a host port.
         status = json.load(urllib.request.urlopen("http://127.0.0.1:%d/api/status" % self.box.web_port, timeout=30))
         self.assertIn(status["state"], ("idle", "connecting", "streaming", "reconnecting"))
