@@ -4,9 +4,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-/// The box's streaming state, as `/api/status` spells it.
+/// The box's streaming state; `as_str` is how `/api/status` spells it.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[serde(into = "&'static str")]
 pub enum BoxState {
     /// No destination is enabled.
     #[default]
@@ -19,9 +19,9 @@ pub enum BoxState {
     Reconnecting,
 }
 
-/// One destination's state, as `/api/status` spells it.
+/// One destination's state; `as_str` is how `/api/status` spells it.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[serde(into = "&'static str")]
 pub enum DestinationState {
     Disabled,
     /// For the camera/encoder side to run.
@@ -53,6 +53,18 @@ impl DestinationState {
             DestinationState::Live => "live",
             DestinationState::Backoff => "backoff",
         }
+    }
+}
+
+impl From<BoxState> for &'static str {
+    fn from(state: BoxState) -> Self {
+        state.as_str()
+    }
+}
+
+impl From<DestinationState> for &'static str {
+    fn from(state: DestinationState) -> Self {
+        state.as_str()
     }
 }
 
