@@ -6,6 +6,7 @@ mod config;
 mod fsutil;
 mod logging;
 mod media;
+mod network;
 mod notify;
 mod reload;
 mod secrets;
@@ -88,8 +89,9 @@ fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
         tracing::error!("settings: {problem}");
     }
     let status = Arc::new(Mutex::new(status::Status::default()));
+    let network = network::Network::start(&loaded.config.network, status.clone());
     // Streaming matters more than the status page: a busy port is reported, not fatal.
-    if let Err(why) = web::serve(loaded.config.web.listen, status.clone()) {
+    if let Err(why) = web::serve(loaded.config.web.listen, status.clone(), network) {
         tracing::error!("{why}");
     }
     reload::install()?;

@@ -21,3 +21,8 @@ pub fn install() -> Result<(), String> {
 pub fn requested() -> bool {
     REQUESTED.swap(false, Ordering::SeqCst)
 }
+
+/// Asks for a reload from inside the process (the portal after saving settings).
+pub fn request() {
+    REQUESTED.store(true, Ordering::SeqCst);
+}

@@ -82,6 +82,8 @@ pub struct Status {
     /// Settings that were rejected (a kept-aside file, an ignored `AV_*` variable).
     pub config_problems: Vec<String>,
     pub destinations: Vec<DestinationStatus>,
+    /// Written by the network thread only.
+    pub network: crate::network::NetworkStatus,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 
 use crate::status::SharedStatus;
 
-pub fn serve(listen: SocketAddr, status: SharedStatus) -> Result<(), String> {
+pub fn serve(listen: SocketAddr, status: SharedStatus, network: crate::network::Network) -> Result<(), String> {
+    let _ = network;
     let server = tiny_http::Server::http(listen).map_err(|e| format!("web: cannot listen on {listen}: {e}"))?;
     tracing::info!("web: listening on http://{listen}/api/status");
     std::thread::Builder::new()

@@ -9,6 +9,7 @@ mod toml_error;
 mod values;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +17,10 @@ use crate::secrets::Secret;
 
 pub use legacy_env::apply_legacy_env;
 pub use load::{Loaded, load, save};
-pub use values::{AudioSource, EncoderChoice, VideoSource, parse_encoder_params, rtmp_default_port};
+pub use values::{
+    AudioSource, EncoderChoice, VideoSource, check_ssid, check_stream_url, check_wpa_passphrase, parse_encoder_params,
+    rtmp_default_port,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -25,6 +29,7 @@ pub struct Config {
     pub audio: AudioConfig,
     pub destinations: Vec<Destination>,
     pub web: WebConfig,
+    pub network: NetworkConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -68,6 +73,34 @@ fn enabled_by_default() -> bool {
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
     pub listen: SocketAddr,
+    /// The device password of the LAN settings pages as an argon2id PHC string (never the
+    /// password itself); empty until set in the portal.
+    pub password_hash: Secret,
+}
+
+/// Getting the box online: NetworkManager, the "Wifi Connect" access point and the LED.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Off: the service leaves the network to others (hosts, tests, a box wired by hand).
+    pub manage: bool,
+    /// The Wi-Fi device to use; empty: the first one NetworkManager has.
+    pub interface: String,
+    pub ap_ssid: String,
+    /// Empty: an open access point; else WPA2 with this passphrase (8–63 characters).
+    pub ap_passphrase: Secret,
+    /// 2.4 GHz channel of the access point, 1–13.
+    pub ap_channel: u32,
+    /// ISO 3166 country code for the radio's regulatory domain ("GB"); empty: the world domain.
+    pub country: String,
+    /// At start, how long saved networks (Wi-Fi or Ethernet) get before the access point opens.
+    pub saved_wait_s: u32,
+    /// How long one connection attempt from the portal may take.
+    pub connect_timeout_s: u32,
+    /// While the access point waits with no phone on it, saved networks are tried this often.
+    pub retry_saved_every_s: u32,
+    /// The status LED (a sysfs `leds` directory); empty: none.
+    pub led: PathBuf,
 }
 
 impl Default for VideoConfig {
@@ -92,7 +125,24 @@ impl Default for AudioConfig {
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { listen: SocketAddr::from(([0, 0, 0, 0], 80)) }
+        WebConfig { listen: SocketAddr::from(([0, 0, 0, 0], 80)), password_hash: Secret::default() }
+    }
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            manage: true,
+            interface: String::new(),
+            ap_ssid: "Wifi Connect".into(),
+            ap_passphrase: Secret::default(),
+            ap_channel: 6,
+            country: String::new(),
+            saved_wait_s: 30,
+            connect_timeout_s: 45,
+            retry_saved_every_s: 300,
+            led: PathBuf::from("/sys/class/leds/ACT"),
+        }
     }
 }
 
@@ -160,6 +210,25 @@ impl Config {
                 problems.push(format!("{at}.key contains white space: paste the key without spaces"));
             }
         }
+        let n = &self.network;
+        if let Err(e) = values::check_ssid(&n.ap_ssid) {
+            problems.push(format!("network.ap_ssid: {e}"));
+        }
+        if !n.ap_passphrase.is_empty()
+            && let Err(e) = values::check_wpa_passphrase(&n.ap_passphrase)
+        {
+            problems.push(format!("network.ap_passphrase: {e}"));
+        }
+        check_range(&mut problems, "network.ap_channel", n.ap_channel, 1, 13);
+        if !n.country.is_empty() && !(n.country.len() == 2 && n.country.bytes().all(|b| b.is_ascii_uppercase())) {
+            problems.push(format!(
+                "network.country = {:?}: must be a two-letter ISO 3166 code in capitals (as in \"GB\") or empty",
+                n.country
+            ));
+        }
+        check_range(&mut problems, "network.saved_wait_s", n.saved_wait_s, 5, 600);
+        check_range(&mut problems, "network.connect_timeout_s", n.connect_timeout_s, 10, 300);
+        check_range(&mut problems, "network.retry_saved_every_s", n.retry_saved_every_s, 30, 86_400);
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 }
@@ -199,6 +268,17 @@ pub fn explain(config: &Config) -> String {
         lines.push(format!("destination {:?}: {} ({state})", d.name, d.masked_location()));
     }
     lines.push(format!("web: listening on {}", config.web.listen));
+    let n = &config.network;
+    lines.push(if n.manage {
+        format!(
+            "network: managed; access point {:?} ({}) on channel {}",
+            n.ap_ssid,
+            if n.ap_passphrase.is_empty() { "open" } else { "WPA2" },
+            n.ap_channel
+        )
+    } else {
+        "network: left to others (network.manage = false)".into()
+    });
     lines.join("\n")
 }
 

@@ -8,6 +8,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::secrets::Secret;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum VideoSource {
@@ -187,6 +189,29 @@ pub fn check_stream_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A Wi-Fi network name: 1 to 32 bytes (802.11 counts bytes, not characters).
+pub fn check_ssid(ssid: &str) -> Result<(), String> {
+    match ssid.len() {
+        0 => Err("the network name is empty".into()),
+        1..=32 => Ok(()),
+        n => Err(format!("the network name is {n} bytes long; Wi-Fi allows at most 32")),
+    }
+}
+
+/// A WPA2/WPA3 passphrase: 8 to 63 printable ASCII characters, or 64 hexadecimal digits
+/// (the raw key). The error never repeats the passphrase.
+pub fn check_wpa_passphrase(passphrase: &Secret) -> Result<(), String> {
+    let p = passphrase.expose();
+    let printable = p.bytes().all(|b| (0x20..=0x7e).contains(&b));
+    match p.len() {
+        64 if p.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
+        64 => Err("a 64-character password must be hexadecimal digits (a raw key); a passphrase has 8 to 63 characters".into()),
+        8..=63 if printable => Ok(()),
+        8..=63 => Err("the password may hold only printable ASCII characters (letters, digits, punctuation, spaces)".into()),
+        n => Err(format!("the password has {n} characters; Wi-Fi passwords have 8 to 63")),
+    }
+}
+
 /// `AV_H264_ENCODER_PARAMS`-style `name=value name=value` pairs for the encoder element.
 pub fn parse_encoder_params(s: &str) -> Result<Vec<(String, String)>, String> {
     s.split_whitespace()
@@ -250,6 +275,26 @@ mod tests {
         assert!(check_stream_url("rtmp://my host/live").unwrap_err().contains("host is malformed"));
         let err = check_stream_url("rtmp://user:pa55@host/live").unwrap_err();
         assert!(err.contains("user name or password") && !err.contains("pa55"), "{err}");
+    }
+
+    #[test]
+    fn ssids_count_bytes() {
+        assert_eq!(check_ssid("Venue"), Ok(()));
+        assert_eq!(check_ssid(&"é".repeat(16)), Ok(()));
+        assert!(check_ssid(&"é".repeat(17)).unwrap_err().contains("34 bytes long; Wi-Fi allows at most 32"));
+        assert!(check_ssid("").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn wpa_passphrases() {
+        let check = |p: &str| check_wpa_passphrase(&Secret::new(p));
+        assert_eq!(check("12345678"), Ok(()));
+        assert_eq!(check(&"a".repeat(63)), Ok(()));
+        assert_eq!(check(&"0f".repeat(32)), Ok(()));
+        assert!(check("short").unwrap_err().contains("has 5 characters; Wi-Fi passwords have 8 to 63"));
+        assert!(check(&"g".repeat(64)).unwrap_err().contains("hexadecimal"));
+        let err = check("pässwörd1").unwrap_err();
+        assert!(err.contains("printable ASCII") && !err.contains("pässwörd1"), "{err}");
     }
 
     #[test]

@@ -330,7 +330,9 @@ impl Supervisor {
             self.slots.iter().map(|slot| slot_status(slot, self.source.is_some(), now)).collect();
         let state = status::box_state(&destinations, self.ever_live);
         let summary = status::summary(state, &destinations);
-        let snapshot = Status {
+        let mut shared = self.status.lock().expect("status lock");
+        let network = std::mem::take(&mut shared.network);
+        *shared = Status {
             state,
             summary: summary.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -339,8 +341,8 @@ impl Supervisor {
             source_error: self.source_error.clone(),
             config_problems: self.config_problems.clone(),
             destinations,
+            network,
         };
-        *self.status.lock().expect("status lock") = snapshot;
         summary
     }
 }

@@ -21,7 +21,8 @@ pub struct Service {
 pub fn test_settings(web_port: u16, destinations: &[(&str, &str, &str)]) -> String {
     let mut s = format!(
         "[video]\nsource = \"test\"\nwidth = 640\nheight = 360\nbitrate_kbps = 800\n\
-         [audio]\nsource = \"test\"\n[web]\nlisten = \"127.0.0.1:{web_port}\"\n"
+         [audio]\nsource = \"test\"\n[web]\nlisten = \"127.0.0.1:{web_port}\"\n\
+         [network]\nmanage = false\n"
     );
     for (name, url, key) in destinations {
         s.push_str(&format!("[[destinations]]\nname = \"{name}\"\nurl = \"{url}\"\nkey = \"{key}\"\n"));
