@@ -194,6 +194,30 @@ def _make_root(out, names):
     run(*argv)
 
 
+# The test's own peers on the guest's simulated radios (a phone, a venue's access point
+# with DHCP and an RTMP server): never in the firmware's root, an image of their own that
+# the guest mounts and runs through chroot (peers.GuestPeers). busybox-static: udhcpc and
+# nslookup for the phone, and wget/nc as the Yocto image has them, runnable from the
+# box's own root.
+PEERS = ["hostapd", "wpasupplicant", "dnsmasq-base", "iw", "iproute2", "nginx", "libnginx-mod-rtmp", "curl",
+         "busybox-static"]
+
+
+def peers_image():
+    """An ext4 image (label `peers`) of the peers' root: Debian trixie arm64."""
+    def make(out):
+        os.makedirs(out)
+        root = os.path.join(out, "root")
+        argv = ["mmdebstrap", "--arch=arm64", "--variant=essential", "--mode=root", "--format=directory",
+                "--include=" + ",".join(PEERS)]
+        argv += ["--dpkgopt=path-exclude=" + p for p in EXCLUDE]
+        run(*argv, SUITE, root, MIRROR)
+        size = int(subprocess.check_output(["du", "-sm", root]).split()[0])
+        run("mkfs.ext4", "-q", "-F", "-L", "peers", "-d", root, os.path.join(out, "peers.ext4"), "%dM" % (size + 64))
+        shutil.rmtree(root)
+    return os.path.join(cached("peers", [SUITE, PEERS, EXCLUDE, 1], make), "peers.ext4")
+
+
 def sysroot():
     """Debian's arm64 GStreamer and GLib development files with everything they link
     against, unpacked (no maintainer scripts run): what the service is linked against.

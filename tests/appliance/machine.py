@@ -20,8 +20,8 @@ def free_port():
 
 
 class Appliance:
-    def __init__(self, disk, console, bios):
-        self.disk, self.console, self.bios = disk, console, bios
+    def __init__(self, disk, console, bios, peers=None):
+        self.disk, self.console, self.bios, self.peers = disk, console, bios, peers
         self.ssh_port, self.web_port = free_port(), free_port()
         self.process = None
         self.sent = []  # commands started by send(), reaped when the box goes down
@@ -40,6 +40,11 @@ class Appliance:
                  # Appended to, across power cycles (-serial file: would truncate it).
                  "-chardev", "file,id=console,append=on,path=" + self.console, "-serial", "chardev:console",
                  "-netdev", net, "-device", "virtio-net-device,netdev=net0"]
+                # The test's peers (air.py), read-only. Before the card: on virt, a later
+                # virtio-mmio device gets a lower transport, which U-Boot counts first
+                # (`virtio 0`) and Linux names first (/dev/vda), and both must be the card.
+                + (["-drive", "id=peers,file=%s,if=none,format=raw,readonly=on" % self.peers,
+                    "-device", "virtio-blk-device,drive=peers"] if self.peers else [])
                 + shlex.split(qb["QB_ROOTFS_OPT"].replace("@ROOTFS@", self.disk))
                 + shlex.split(qb.get("QB_OPT_APPEND", "")))
 

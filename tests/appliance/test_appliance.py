@@ -4,21 +4,25 @@ install them (see build.py for what is Debian's instead of Yocto's).
 
 The scenarios are one story on one card, in order, as a box lives it: first power-on,
 an update, a broken update, an update whose kernel panics, a hung system, a power
-cut in the middle of an install; then a factory card whose first boots were all cut short. Each asserts what
-a person would see: the box comes back on a good slot and streams.
+cut in the middle of an install; then a factory card whose first boots were all cut short;
+then Wi-Fi on simulated radios (air.py). Each asserts what a person would see: the box
+comes back on a good slot and streams.
 
-The stand-in's only test doubles: x264enc instead of the Pi's GPU encoder and a test
-pattern instead of the camera (neither exists here)."""
+The stand-in's only test doubles: x264enc instead of the Pi's GPU encoder, a test
+pattern instead of the camera, and mac80211_hwsim's radios instead of the Pi's Wi-Fi
+chip (none exists here)."""
 
+import contextlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import time
 import unittest
 import urllib.request
 
-from . import build, layer
+from . import air, build, layer
 from .machine import Appliance
 from .peers import RtmpServer
 
@@ -49,7 +53,7 @@ class Story(unittest.TestCase):
             if undo:
                 undo()
         cls.disk = build.disk(os.path.join(cls.work, "card.img"), cls.images["1.0"])
-        cls.box = Appliance(cls.disk, os.path.join(cls.work, "console.log"), cls.bios)
+        cls.box = Appliance(cls.disk, os.path.join(cls.work, "console.log"), cls.bios, build.peers_image())
 
     @staticmethod
     def break_service(slot):
@@ -232,6 +236,89 @@ class Story(unittest.TestCase):
         self.box.wait_console(r"no slot has boot attempts left", BOOT)
         self.booted("A")
         self.healthy("A")
+
+
+    def test_8_wifi_on_simulated_radios(self):
+        if self.box.process is None:  # run on its own (-k wifi): a new card
+            self.box.power_on()
+            self.booted("A")
+        self.box.wait_until("systemctl is-active makespacelive.service", 300)
+        step = Steps()
+        radios = air.Air(self.box)
+        wlan = radios.power_up()
+        radios.venue_up()
+        step("three radios; the venue's access point, DHCP and nginx-rtmp up")
+        with self.only_wifi_counts():
+            # "Wifi Connect" as NetworkManager serves it in shared mode, on the box's radio:
+            # its dnsmasq (the firmware's) with the service's dnsmasq-shared.d file.
+            self.box.ssh("nmcli connection add type wifi ifname %s con-name %s autoconnect no save no "
+                         "ssid %s 802-11-wireless.mode ap 802-11-wireless.band bg 802-11-wireless.channel 6 "
+                         "ipv4.method shared ipv6.method disabled && nmcli --wait 60 connection up %s"
+                         % (wlan, AP, shlex.quote(air.AP_SSID), AP))
+            step("\"Wifi Connect\" up; NetworkManager says %s"
+                 % self.box.ssh("nmcli -t -f STATE,CONNECTIVITY general"))
+            lease = radios.phone_join()
+            step("the phone associated and has a lease")
+            self.assertEqual((lease["router"], lease["dns"]), (air.PORTAL, air.PORTAL))
+            self.assertEqual(bytes.fromhex(lease["opt114"]).decode(), "http://%s/" % air.PORTAL, "DHCP option 114")
+            for host, path in PROBES:
+                self.assertEqual(radios.phone_resolve(host, lease["dns"]), [air.PORTAL], "the box's DNS for " + host)
+                code, _ = radios.phone_get(host, path, air.PORTAL)
+                self.assertRegex(code, r"^[1-5][0-9][0-9]$", "the box's web server answers %s%s" % (host, path))
+            step("the phone's probes reached the box's web server through its DNS")
+            radios.phone_leave()
+            # The box leaves its access point for the venue's and streams through it.
+            self.box.ssh("nmcli connection delete %s && nmcli connection add type wifi ifname %s con-name %s "
+                         "autoconnect no save no ssid %s wifi-sec.key-mgmt wpa-psk wifi-sec.psk %s && "
+                         "nmcli --wait 90 connection up %s"
+                         % (AP, wlan, VENUE, air.VENUE_SSID, air.VENUE_PASSPHRASE, VENUE))
+            address = self.box.ssh("nmcli -g IP4.ADDRESS device show %s" % wlan)
+            self.assertRegex(address, r"^192\.168\.50\.[0-9]+/24$", "a lease from the venue's DHCP")
+            step("the box joined the venue's network (%s); NetworkManager says %s"
+                 % (address, self.box.ssh("nmcli -t -f STATE,CONNECTIVITY general")))
+            self.box.ssh("runuser -u makespacelive -- env AV_STREAM_URL=rtmp://%s/live AV_STREAM_KEY=%s "
+                         "AV_VIDEO_SOURCE=test AV_VIDEO_WIDTH=320 AV_VIDEO_HEIGHT=180 AV_VIDEO_FRAMERATE=15 "
+                         "makespacelive import-env --config /usr/share/makespacelive/defaults.toml "
+                         "--data-dir /data/makespacelive && systemctl reload makespacelive" % (air.VENUE_ADDRESS, KEY))
+            deadline = time.monotonic() + 300
+            while not radios.venue_streams().get(KEY, {}).get("publishing"):
+                self.assertLess(time.monotonic(), deadline, "the box never published to the venue's nginx-rtmp")
+                time.sleep(3)
+            self.assertEqual(radios.venue_streams()[KEY], {"publishing": True, "video": "H264", "audio": "AAC"})
+            step("the box streams through the venue's Wi-Fi")
+            self.box.ssh("nmcli connection delete %s" % VENUE)
+
+
+    @contextlib.contextmanager
+    def only_wifi_counts(self):
+        """eth0 (QEMU's user network, the tests' way in) out of NetworkManager's hands for a
+        while, its address kept: the box then has no network but what it finds on Wi-Fi.
+        ipv4.never-default is not enough: with no connectivity check configured,
+        NetworkManager still counts eth0's address as limited connectivity."""
+        self.box.ssh("nmcli device set eth0 managed no")
+        try:
+            self.box.wait_until("nmcli -t -f STATE,CONNECTIVITY general | grep -qxF disconnected:none", 60, every=1)
+            yield
+        finally:
+            self.box.ssh("nmcli device set eth0 managed yes")
+
+
+# The connectivity probes of Android and Apple: (Host, path).
+PROBES = [("connectivitycheck.gstatic.com", "/generate_204"), ("captive.apple.com", "/hotspot-detect.html")]
+# NetworkManager connection names the Wi-Fi scenario adds (in memory only).
+AP, VENUE = "wifi-connect", "venue"
+
+
+class Steps:
+    """Prints how long each step of a scenario took, as it goes."""
+
+    def __init__(self):
+        self.start = self.last = time.monotonic()
+
+    def __call__(self, what):
+        now = time.monotonic()
+        print("  %6.1f s (+%5.1f s) %s" % (now - self.start, now - self.last, what), flush=True)
+        self.last = now
 
 
 if __name__ == "__main__":
