@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::config::{self, Config, Destination};
-use crate::network::{Mode, Network, NetworkStatus, ScanEntry};
+use crate::network::{Mode, Network, NetworkStatus, ScanEntry, WifiRequest};
 use crate::status::SharedStatus;
 
 use form::{Context, Field, FieldError, RawForm, Setup};
@@ -50,13 +50,17 @@ pub fn serve(
 ) -> Result<(), String> {
     let server = tiny_http::Server::http(listen).map_err(|e| format!("web: cannot listen on {listen}: {e}"))?;
     tracing::info!("web: listening on http://{listen}/ (portal) and /api/status");
-    let mut portal = Portal { status, network, files, config, prefill: Prefill::default() };
+    let mut portal = Portal { status, network, files, config, prefill: Prefill::default(), connect: None };
     std::thread::Builder::new()
         .name("web".into())
         .spawn(move || {
             for mut request in server.incoming_requests() {
                 let response = portal.handle(&mut request);
                 let _ = request.respond(response);
+                // Only now, with the "Connecting…" page on its way: the access point may go.
+                if let Some(wifi) = portal.connect.take() {
+                    portal.network.connect(wifi);
+                }
             }
         })
         .map_err(|e| format!("web: cannot start its thread: {e}"))?;
@@ -73,6 +77,8 @@ struct Portal {
     config: Config,
     /// The non-secret fields of the last setup submitted, shown again after a failure.
     prefill: Prefill,
+    /// A saved setup's network, handed to `network` once the answer is sent.
+    connect: Option<WifiRequest>,
 }
 
 /// Unconfigured (no enabled destination, or no device password) or on its own access point.
@@ -178,7 +184,7 @@ impl Portal {
                 crate::reload::request();
                 tracing::info!("web: settings saved from the portal; connecting to {:?}", setup.wifi.ssid);
                 let page = page::connecting_page(&setup.wifi.ssid, &self.config.network.ap_ssid);
-                self.network.connect(setup.wifi);
+                self.connect = Some(setup.wifi);
                 html(200, page)
             }
             Err(why) => {

@@ -115,7 +115,7 @@ fn network_item(entry: &ScanEntry, chosen: &str) -> String {
     };
     let (security, usable) = match entry.security {
         Security::Open => ("open", true),
-        Security::Wpa2 => ("🔒", true),
+        Security::Wpa2 => ("🔒 WPA2", true),
         Security::Wpa3 => ("🔒 WPA3", true),
         Security::Enterprise => ("🔒 company login (802.1X): the box cannot join it", false),
     };
@@ -124,7 +124,7 @@ fn network_item(entry: &ScanEntry, chosen: &str) -> String {
     let class = if usable { "" } else { " class=\"off\"" };
     format!(
         "<li{class}><label><input type=\"radio\" name=\"ssid\" value=\"{ssid}\"{checked}{disabled}>\
-         <span class=\"name\">{ssid}</span><span class=\"meta\">{} {security} · {band}</span></label></li>",
+         <span class=\"name\">{ssid}<small class=\"meta\">{} {security} · {band}</small></span></label></li>",
         bars(entry.signal)
     )
 }
