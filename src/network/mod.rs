@@ -13,6 +13,9 @@ use crate::config::NetworkConfig;
 use crate::secrets::Secret;
 use crate::status::SharedStatus;
 
+/// The box's address on its own access point (NetworkManager's shared mode); the portal lives here.
+pub const PORTAL_ADDRESS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 42, 0, 1);
+
 /// Where the box stands in getting online; `as_str` is how `/api/status` spells it.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 #[serde(into = "&'static str")]
