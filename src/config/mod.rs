@@ -99,6 +99,8 @@ pub struct NetworkConfig {
     pub connect_timeout_s: u32,
     /// While the access point waits with no phone on it, saved networks are tried this often.
     pub retry_saved_every_s: u32,
+    /// Online lost for this long (every saved network gone): back to the access point.
+    pub lost_grace_s: u32,
     /// The status LED (a sysfs `leds` directory); empty: none.
     pub led: PathBuf,
 }
@@ -141,6 +143,7 @@ impl Default for NetworkConfig {
             saved_wait_s: 30,
             connect_timeout_s: 45,
             retry_saved_every_s: 300,
+            lost_grace_s: 60,
             led: PathBuf::from("/sys/class/leds/ACT"),
         }
     }
@@ -229,6 +232,7 @@ impl Config {
         check_range(&mut problems, "network.saved_wait_s", n.saved_wait_s, 5, 600);
         check_range(&mut problems, "network.connect_timeout_s", n.connect_timeout_s, 10, 300);
         check_range(&mut problems, "network.retry_saved_every_s", n.retry_saved_every_s, 30, 86_400);
+        check_range(&mut problems, "network.lost_grace_s", n.lost_grace_s, 5, 3600);
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 }

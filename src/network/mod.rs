@@ -165,6 +165,18 @@ impl Network {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_dnsmasq_file_names_the_portal_address() {
+        let conf = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/dnsmasq-shared.d/makespacelive-portal.conf"));
+        assert!(conf.contains(&format!("address=/#/{PORTAL_ADDRESS}\n")), "{conf}");
+        assert!(conf.contains(&format!("dhcp-option=114,\"http://{PORTAL_ADDRESS}/\"")), "{conf}");
+    }
+}
+
 const TICK: Duration = Duration::from_secs(1);
 /// Without NetworkManager, how often it is looked for again (logged once).
 const NM_RETRY: Duration = Duration::from_secs(30);

@@ -33,7 +33,7 @@ impl Timing {
             scan_timeout: Duration::from_secs(15),
             connect_timeout: secs(config.connect_timeout_s),
             retry_saved_every: secs(config.retry_saved_every_s),
-            lost_grace: Duration::from_secs(60),
+            lost_grace: secs(config.lost_grace_s),
             ap_retry: Duration::from_secs(10),
         }
     }
