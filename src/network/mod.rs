@@ -121,6 +121,11 @@ pub struct WifiRequest {
     pub hidden: bool,
 }
 
+/// What `iw reg set` gets for `network.country`: the code, or `00` (the world domain).
+pub fn regulatory_domain(country: &str) -> &str {
+    if country.is_empty() { "00" } else { country }
+}
+
 enum Input {
     Connect(WifiRequest),
     Rescan,
@@ -162,25 +167,6 @@ impl Network {
 
     pub fn rescan(&self) {
         let _ = self.commands.send(Input::Rescan);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_shipped_dnsmasq_file_names_the_portal_address() {
-        let conf =
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/dnsmasq-shared.d/makespacelive-portal.conf"));
-        let addresses: Vec<Ipv4Addr> = conf
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .flat_map(|line| line.split(|c: char| !(c.is_ascii_digit() || c == '.')))
-            .filter_map(|token| token.parse().ok())
-            .collect();
-        assert!(addresses.len() >= 2, "the DNS answer and option 114: {conf}");
-        assert!(addresses.iter().all(|a| *a == PORTAL_ADDRESS), "{addresses:?}");
     }
 }
 
@@ -424,5 +410,30 @@ impl Edge<'_> {
             status.address = self.nm.address().ok().flatten().map(|a| a.to_string());
         }
         status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_dnsmasq_file_names_the_portal_address() {
+        let conf =
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/dnsmasq-shared.d/makespacelive-portal.conf"));
+        let addresses: Vec<Ipv4Addr> = conf
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .flat_map(|line| line.split(|c: char| !(c.is_ascii_digit() || c == '.')))
+            .filter_map(|token| token.parse().ok())
+            .collect();
+        assert!(addresses.len() >= 2, "the DNS answer and option 114: {conf}");
+        assert!(addresses.iter().all(|a| *a == PORTAL_ADDRESS), "{addresses:?}");
+    }
+
+    #[test]
+    fn no_country_is_the_world_domain() {
+        assert_eq!(regulatory_domain(""), "00");
+        assert_eq!(regulatory_domain("GB"), "GB");
     }
 }
