@@ -100,7 +100,8 @@ fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
     let status = Arc::new(Mutex::new(status::Status::default()));
     let network = network::Network::start(&loaded.config.network, status.clone());
     // Streaming matters more than the status page: a busy port is reported, not fatal.
-    if let Err(why) = web::serve(loaded.config.web.listen, status.clone(), network) {
+    let files = web::SettingsFiles { defaults: config.to_path_buf(), data_dir: data_dir.to_path_buf(), env: env_var };
+    if let Err(why) = web::serve(loaded.config.web.listen, status.clone(), network, files, loaded.config.clone()) {
         tracing::error!("{why}");
     }
     reload::install()?;

@@ -223,7 +223,8 @@ impl Config {
             problems.push(format!("network.ap_passphrase: {e}"));
         }
         check_range(&mut problems, "network.ap_channel", n.ap_channel, 1, 13);
-        if !n.country.is_empty() && !(n.country.len() == 2 && n.country.bytes().all(|b| b.is_ascii_uppercase())) {
+        let two_capitals = n.country.len() == 2 && n.country.bytes().all(|b| b.is_ascii_uppercase());
+        if !(n.country.is_empty() || two_capitals) {
             problems.push(format!(
                 "network.country = {:?}: must be a two-letter ISO 3166 code in capitals (as in \"GB\") or empty",
                 n.country
