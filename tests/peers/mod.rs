@@ -2,6 +2,8 @@
 //! proxy in front of it), a test CA made with openssl, and ffprobe to see what arrived.
 #![allow(dead_code)]
 
+pub mod nm;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
