@@ -223,31 +223,31 @@ fn wrong_password_then_the_right_one() {
     assert_eq!(status["network"]["last_failure"], Value::Null);
 }
 
-#[test]
-fn a_network_that_vanished_is_said_so() {
+/// The sentence for a good password on `Venue` scripted with `key = value`.
+fn sentence_when<'a>(key: &str, value: impl Into<zbus::zvariant::Value<'a>>) -> String {
     let nm = NmMock::start();
     let service = on_the_access_point(&nm);
-    nm.set_venue("Venue", "present", false);
-    let sentence = failure_after(&nm, &service, &form("Venue", false, "venue-password", false));
-    assert_eq!(sentence, "“Venue” could not be found. Is it in range, and is the name spelled exactly right?");
+    nm.set_venue("Venue", key, value);
+    failure_after(&nm, &service, &form("Venue", false, "venue-password", false))
+}
+
+#[test]
+fn a_network_that_vanished_is_said_so() {
+    assert_eq!(
+        sentence_when("present", false),
+        "“Venue” could not be found. Is it in range, and is the name spelled exactly right?"
+    );
 }
 
 #[test]
 fn no_dhcp_lease_is_said_so() {
-    let nm = NmMock::start();
-    let service = on_the_access_point(&nm);
-    nm.set_venue("Venue", "dhcp", false);
-    let sentence = failure_after(&nm, &service, &form("Venue", false, "venue-password", false));
+    let sentence = sentence_when("dhcp", false);
     assert!(sentence.contains("gave the box no address (DHCP)"), "{sentence}");
 }
 
 #[test]
 fn an_attempt_that_never_finishes_is_bounded() {
-    let nm = NmMock::start();
-    let service = on_the_access_point(&nm);
-    nm.set_venue("Venue", "hangs", true);
-    let sentence = failure_after(&nm, &service, &form("Venue", false, "venue-password", false));
-    assert_eq!(sentence, "“Venue” did not let the box in within 10 seconds.");
+    assert_eq!(sentence_when("hangs", true), "“Venue” did not let the box in within 10 seconds.");
 }
 
 #[test]
