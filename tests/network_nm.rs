@@ -306,3 +306,63 @@ fn without_network_manager_the_network_is_unmanaged_and_said_once() {
     let output = service.output();
     assert_eq!(output.matches("the network stays unmanaged").count(), 1, "{output}");
 }
+
+/// The image has no polkit: NetworkManager grants whatever reaches it, and the shipped
+/// D-Bus policy decides who reaches it. Checked in a real dbus-daemon, with the rules of
+/// the system bus and of NetworkManager's own policy file it comes after; run as root
+/// (CI does), since it calls as another user.
+#[test]
+fn the_shipped_dbus_policy_lets_only_root_and_the_service_call_network_manager() {
+    const SHIPPED: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/meta-makespacelive/recipes-connectivity/networkmanager/files/makespacelive-networkmanager.conf"
+    );
+    let shipped = std::fs::read_to_string(SHIPPED).unwrap();
+    // The service's user does not exist here: `nobody` stands in for it in one copy.
+    let conf = tempfile::tempdir().unwrap();
+    let as_service = conf.path().join("as-service");
+    let unchanged = conf.path().join("unchanged");
+    for dir in [&as_service, &unchanged] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    std::fs::write(unchanged.join("makespacelive-networkmanager.conf"), &shipped).unwrap();
+    std::fs::write(
+        as_service.join("makespacelive-networkmanager.conf"),
+        shipped.replace(r#"user="makespacelive""#, r#"user="nobody""#),
+    )
+    .unwrap();
+
+    // system.conf's default policy (its essentials); NetworkManager's own file: root owns
+    // the name, everyone may call it; then /etc/dbus-1/system.d, where the image's file is.
+    let policy = |etc: &std::path::Path| {
+        format!(
+            r#"<policy context="default"><allow user="*"/><deny own="*"/><deny send_type="method_call"/>
+<allow send_type="signal"/><allow send_requested_reply="true" send_type="method_return"/>
+<allow send_requested_reply="true" send_type="error"/><allow receive_type="method_call"/>
+<allow receive_type="method_return"/><allow receive_type="error"/><allow receive_type="signal"/>
+<allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/></policy>
+<policy user="root"><allow own="org.freedesktop.NetworkManager"/><allow send_destination="org.freedesktop.NetworkManager"/></policy>
+<policy context="default"><allow send_destination="org.freedesktop.NetworkManager"/></policy>
+<includedir>{}</includedir>"#,
+            etc.display()
+        )
+    };
+    let call = |nm: &NmMock, user: &str| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid", user, "--regid", "nogroup", "--clear-groups", "dbus-send", "--system", "--print-reply"])
+            .args(["--dest=org.freedesktop.NetworkManager", "/org/freedesktop/NetworkManager"])
+            .arg("org.freedesktop.NetworkManager.GetDevices")
+            .env("DBUS_SYSTEM_BUS_ADDRESS", nm.bus_address())
+            .output()
+            .expect("setpriv and dbus-send (scripts/setup)")
+    };
+
+    let nm = NmMock::start_with_policy(&policy(&unchanged));
+    assert!(call(&nm, "root").status.success(), "root may");
+    let other = call(&nm, "nobody");
+    assert!(String::from_utf8_lossy(&other.stderr).contains("AccessDenied"), "{other:?}");
+
+    let nm = NmMock::start_with_policy(&policy(&as_service));
+    let service = call(&nm, "nobody");
+    assert!(service.status.success(), "the service's user may: {service:?}");
+}
