@@ -11,7 +11,8 @@ mod nm;
 mod provisioning;
 
 use std::net::Ipv4Addr;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -215,6 +216,15 @@ fn is_online(connectivity: u32) -> bool {
     connectivity >= 3
 }
 
+/// Marks a session over when dropped.
+struct EndOfSession(Arc<AtomicBool>);
+
+impl Drop for EndOfSession {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
 /// The I/O side of one NetworkManager session: carries out actions, turns polls into events.
 struct Edge<'a> {
     nm: Nm,
@@ -238,8 +248,12 @@ impl Edge<'_> {
         led: &mut Option<led::Led>,
     ) -> String {
         let lost = |e: nm::Error| format!("NetworkManager: {e}");
+        // The subscription threads end at their next signal once this session is over.
+        let session = Arc::new(AtomicBool::new(true));
+        let _over = EndOfSession(session.clone());
         let sender = sender.clone();
-        if let Err(e) = self.nm.subscribe(move |signal| sender.send(Input::Signal(signal)).is_ok()) {
+        let forward = move |signal| session.load(Ordering::Relaxed) && sender.send(Input::Signal(signal)).is_ok();
+        if let Err(e) = self.nm.subscribe(forward) {
             return lost(e);
         }
         let saved = match self.nm.has_saved() {
