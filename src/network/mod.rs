@@ -317,7 +317,8 @@ impl Edge<'_> {
             .unwrap_or(0)
     }
 
-    /// Carries out actions; a refusal becomes the event the machine expects, handled at once.
+    /// Carries out actions; a refusal (or a fact learnt doing it) becomes the event the
+    /// machine expects, handled at once.
     fn execute(&mut self, machine: &mut Machine, actions: Vec<Action>) {
         let mut pending = actions;
         while !pending.is_empty() {
@@ -390,12 +391,13 @@ impl Edge<'_> {
                     }
                 }
             }
-            Action::Forget(ssid) => {
-                if let Err(e) = self.nm.forget(&ssid) {
+            Action::Forget(ssid) => match self.nm.forget(&ssid).and_then(|()| self.nm.has_saved()) {
+                Ok(saved) => Some(Event::Saved(saved)),
+                Err(e) => {
                     tracing::warn!("network: forgetting {ssid:?}: {e}");
+                    None
                 }
-                None
-            }
+            },
             Action::ActivateSaved => {
                 if let Err(e) = self.nm.activate_saved() {
                     tracing::info!("network: no saved network to try: {e}");
