@@ -135,6 +135,8 @@ fn an_unconfigured_box_sends_every_probe_on_every_host_to_the_portal() {
         assert!(page.body.contains("<form method=\"post\" action=\"/setup\">"), "{}", page.body);
         assert!(page.body.len() <= 30 * 1024, "{} bytes", page.body.len());
     }
+    let missing = get(port, "/<script>", "10.42.0.1");
+    assert_eq!((missing.code, missing.header("X-Content-Type-Options")), (404, Some("nosniff")));
     let status = get(port, "/api/status", "10.42.0.1");
     let status: serde_json::Value = serde_json::from_str(&status.body).unwrap();
     assert_eq!(status["network"]["mode"], "unmanaged");

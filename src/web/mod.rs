@@ -281,6 +281,8 @@ fn respond(code: u16, content_type: &str, body: Vec<u8>) -> Response {
         .with_status_code(code)
         .with_header(header("Content-Type", content_type))
         .with_header(header("Cache-Control", "no-store"))
+        // Text answers echo the path asked for: never let a browser take them for HTML.
+        .with_header(header("X-Content-Type-Options", "nosniff"))
 }
 
 fn from_reply(reply: Reply) -> Response {
