@@ -124,10 +124,6 @@ impl NmMock {
             .collect()
     }
 
-    pub fn dir(&self) -> &std::path::Path {
-        self.dir.path()
-    }
-
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("mock.log")).unwrap_or_default()
     }
