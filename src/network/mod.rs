@@ -211,9 +211,11 @@ fn supervise(
     }
 }
 
-/// Full (4) or limited (3) connectivity.
-fn is_online(connectivity: u32) -> bool {
-    connectivity >= 3
+/// Full (4) or limited (3) connectivity; unknown (0, no check has run) counts when
+/// NetworkManager's state is CONNECTED_GLOBAL (70). Portal (2) is not online: the stream
+/// could not pass a venue's login page.
+fn is_online(connectivity: u32, state: u32) -> bool {
+    matches!(connectivity, 3 | 4) || (connectivity == 0 && state == 70)
 }
 
 /// Marks a session over when dropped.
@@ -267,7 +269,10 @@ impl Edge<'_> {
             let events = match inputs.recv_timeout(TICK) {
                 Ok(Input::Connect(request)) => vec![Event::Connect(request)],
                 Ok(Input::Rescan) => vec![Event::Rescan],
-                Ok(Input::Signal(Signal::Connectivity(c))) => vec![Event::Online(is_online(c))],
+                Ok(Input::Signal(Signal::Connectivity)) => match self.online() {
+                    Ok(event) => vec![event],
+                    Err(e) => return lost(e),
+                },
                 Ok(Input::Signal(Signal::DeviceState(state, reason))) if state == nm::DEVICE_FAILED => {
                     vec![if machine.ap_up() { Event::ApFailed } else { Event::DeviceFailed(reason) }]
                 }
@@ -290,9 +295,13 @@ impl Edge<'_> {
         }
     }
 
+    fn online(&self) -> Result<Event, nm::Error> {
+        Ok(Event::Online(is_online(self.nm.connectivity()?, self.nm.state()?)))
+    }
+
     /// The tick: connectivity, a scan that finished, the phones on the access point.
     fn poll(&mut self, machine: &Machine) -> Result<Vec<Event>, nm::Error> {
-        let mut events = vec![Event::Online(is_online(self.nm.connectivity()?)), Event::Tick];
+        let mut events = vec![self.online()?, Event::Tick];
         if let Some(from) = self.scan_from
             && self.nm.last_scan()? != from
         {
@@ -445,6 +454,14 @@ mod tests {
             .collect();
         assert!(addresses.len() >= 2, "the DNS answer and option 114: {conf}");
         assert!(addresses.iter().all(|a| *a == PORTAL_ADDRESS), "{addresses:?}");
+    }
+
+    #[test]
+    fn online_is_full_or_limited_connectivity() {
+        assert!(is_online(4, 70) && is_online(3, 60));
+        assert!(!is_online(2, 60), "a captive portal");
+        assert!(!is_online(1, 50));
+        assert!(is_online(0, 70) && !is_online(0, 50), "no check: the global state decides");
     }
 
     #[test]
