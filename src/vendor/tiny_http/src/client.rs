@@ -13,6 +13,9 @@ use crate::util::RefinedTcpStream;
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
 use crate::Request;
 
+/// The most bytes the request line and headers of one request may take.
+const MAX_HEAD: usize = 32 * 1024;
+
 /// A ClientConnection is an object that will store a socket to a client
 /// and return Request objects.
 pub struct ClientConnection {
@@ -82,8 +85,8 @@ impl ClientConnection {
     /// Reads the next line from self.next_header_source.
     ///
     /// Reads until `CRLF` is reached. The next read will start
-    ///  at the first byte of the new line.
-    fn read_next_line(&mut self) -> IoResult<AsciiString> {
+    ///  at the first byte of the new line. Fails once `budget` bytes are read.
+    fn read_next_line(&mut self, budget: &mut usize) -> IoResult<AsciiString> {
         let mut buf = Vec::new();
         let mut prev_byte_was_cr = false;
 
@@ -103,6 +106,13 @@ impl ClientConnection {
 
             prev_byte_was_cr = byte == b'\r';
 
+            if *budget == 0 {
+                return Err(IoError::new(
+                    ErrorKind::InvalidData,
+                    "request head too large",
+                ));
+            }
+            *budget -= 1;
             buf.push(byte);
         }
     }
@@ -114,10 +124,13 @@ impl ClientConnection {
             return Err(ReadError::ReadIoError(err));
         }
 
+        let mut budget = MAX_HEAD;
         let (method, path, version, headers) = {
             // reading the request line
             let (method, path, version) = {
-                let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                let line = self
+                    .read_next_line(&mut budget)
+                    .map_err(ReadError::ReadIoError)?;
 
                 parse_request_line(
                     line.as_str().trim(), // TODO: remove this conversion
@@ -128,7 +141,9 @@ impl ClientConnection {
             let headers = {
                 let mut headers = Vec::new();
                 loop {
-                    let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                    let line = self
+                        .read_next_line(&mut budget)
+                        .map_err(ReadError::ReadIoError)?;
 
                     if line.is_empty() {
                         break;
