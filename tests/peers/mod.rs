@@ -1,6 +1,9 @@
 //! Real peers on loopback: nginx with the RTMP module (and its stream module as a TLS
-//! proxy in front of it), a test CA made with openssl, and ffprobe to see what arrived.
+//! proxy in front of it), a test CA made with openssl, ffprobe to see what arrived, and a
+//! phone in headless Chromium (`webdriver`).
 #![allow(dead_code)]
+
+pub mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
