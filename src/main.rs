@@ -57,6 +57,14 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// Set the radio's regulatory domain from `network.country` (`iw reg set`; needs root,
+    /// which NetworkManager cannot do for the service).
+    SetCountry {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -66,6 +74,7 @@ fn main() -> ExitCode {
         Command::Probe { config, data_dir } => probe(&config, data_dir.as_deref()),
         Command::CheckConfig { file } => check_config(&file),
         Command::ImportEnv { config, data_dir } => import_env(&config, &data_dir),
+        Command::SetCountry { config, data_dir } => set_country(&config, &data_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,7 +100,8 @@ fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
     let status = Arc::new(Mutex::new(status::Status::default()));
     let network = network::Network::start(&loaded.config.network, status.clone());
     // Streaming matters more than the status page: a busy port is reported, not fatal.
-    if let Err(why) = web::serve(loaded.config.web.listen, status.clone(), network) {
+    let files = web::SettingsFiles { defaults: config.to_path_buf(), data_dir: data_dir.to_path_buf(), env: env_var };
+    if let Err(why) = web::serve(loaded.config.web.listen, status.clone(), network, files, loaded.config.clone()) {
         tracing::error!("{why}");
     }
     reload::install()?;
@@ -145,5 +155,19 @@ fn import_env(config: &Path, data_dir: &Path) -> Result<(), String> {
     }
     let path = config::save(data_dir, &loaded.config)?;
     println!("saved to {} (mode 0600)", path.display());
+    Ok(())
+}
+
+fn set_country(config: &Path, data_dir: &Path) -> Result<(), String> {
+    let loaded = config::load(config, Some(data_dir), env_var)?;
+    let domain = network::regulatory_domain(&loaded.config.network.country);
+    let out = std::process::Command::new("iw")
+        .args(["reg", "set", domain])
+        .output()
+        .map_err(|e| format!("iw reg set {domain}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("iw reg set {domain}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    println!("regulatory domain: {domain}");
     Ok(())
 }

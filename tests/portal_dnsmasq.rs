@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 /// NetworkManager's default address for shared mode: the box, and so the portal.
 const PORTAL: &str = "10.42.0.1";
 const PORTAL_PREFIX: u8 = 24;
-/// What DHCP option 114 (RFC 8910) must carry: the shipped value, the portal's address.
-/// It is the portal page, not an RFC 8908 API: the service serves no such API yet.
-const CAPTIVE_PORTAL_URI: &str = "http://10.42.0.1/";
+/// What DHCP option 114 (RFC 8910) must carry: the URI of the portal's RFC 8908 API
+/// (`web::probes::CAPTIVE_API_PATH` on the portal's address).
+const CAPTIVE_PORTAL_URI: &str = "http://10.42.0.1/captive-portal/api";
 /// Where NetworkManager reads the extra dnsmasq configuration of shared mode.
 const SHARED_CONF_DIR: &str = "/etc/NetworkManager/dnsmasq-shared.d/";
 

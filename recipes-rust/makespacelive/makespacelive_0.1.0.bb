@@ -42,7 +42,7 @@ do_install:append() {
     done
 }
 
-FILES:${PN} += "${sysconfdir}/NetworkManager/dnsmasq-shared.d ${sysconfdir}/avahi/services"
+FILES:${PN} += "${sysconfdir}/NetworkManager/dnsmasq-shared.d ${sysconfdir}/avahi/services ${nonarch_libdir}/tmpfiles.d"
 
 # Exactly the GStreamer elements the pipeline plans can name (src/media/plan.rs), the
 # TLS backend rtmp2sink needs for rtmps://, and the CA certificates it checks against.
@@ -63,6 +63,7 @@ RDEPENDS:${PN} = "\
     gstreamer1.0-plugins-good-flv \
     gstreamer1.0-plugins-good-jpeg \
     gstreamer1.0-plugins-good-video4linux2 \
+    iw \
 "
 # libcamera's GStreamer element for CSI sensors behind unicam.
 RRECOMMENDS:${PN} = "libcamera-gst"

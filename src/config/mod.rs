@@ -99,6 +99,8 @@ pub struct NetworkConfig {
     pub connect_timeout_s: u32,
     /// While the access point waits with no phone on it, saved networks are tried this often.
     pub retry_saved_every_s: u32,
+    /// Online lost for this long (every saved network gone): back to the access point.
+    pub lost_grace_s: u32,
     /// The status LED (a sysfs `leds` directory); empty: none.
     pub led: PathBuf,
 }
@@ -141,6 +143,7 @@ impl Default for NetworkConfig {
             saved_wait_s: 30,
             connect_timeout_s: 45,
             retry_saved_every_s: 300,
+            lost_grace_s: 60,
             led: PathBuf::from("/sys/class/leds/ACT"),
         }
     }
@@ -220,7 +223,8 @@ impl Config {
             problems.push(format!("network.ap_passphrase: {e}"));
         }
         check_range(&mut problems, "network.ap_channel", n.ap_channel, 1, 13);
-        if !n.country.is_empty() && !(n.country.len() == 2 && n.country.bytes().all(|b| b.is_ascii_uppercase())) {
+        let two_capitals = n.country.len() == 2 && n.country.bytes().all(|b| b.is_ascii_uppercase());
+        if !(n.country.is_empty() || two_capitals) {
             problems.push(format!(
                 "network.country = {:?}: must be a two-letter ISO 3166 code in capitals (as in \"GB\") or empty",
                 n.country
@@ -229,6 +233,7 @@ impl Config {
         check_range(&mut problems, "network.saved_wait_s", n.saved_wait_s, 5, 600);
         check_range(&mut problems, "network.connect_timeout_s", n.connect_timeout_s, 10, 300);
         check_range(&mut problems, "network.retry_saved_every_s", n.retry_saved_every_s, 30, 86_400);
+        check_range(&mut problems, "network.lost_grace_s", n.lost_grace_s, 5, 3600);
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 }

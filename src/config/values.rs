@@ -205,9 +205,14 @@ pub fn check_wpa_passphrase(passphrase: &Secret) -> Result<(), String> {
     let printable = p.bytes().all(|b| (0x20..=0x7e).contains(&b));
     match p.len() {
         64 if p.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
-        64 => Err("a 64-character password must be hexadecimal digits (a raw key); a passphrase has 8 to 63 characters".into()),
+        64 => {
+            Err("a 64-character password must be hexadecimal digits (a raw key); a passphrase has 8 to 63 characters"
+                .into())
+        }
         8..=63 if printable => Ok(()),
-        8..=63 => Err("the password may hold only printable ASCII characters (letters, digits, punctuation, spaces)".into()),
+        8..=63 => {
+            Err("the password may hold only printable ASCII characters (letters, digits, punctuation, spaces)".into())
+        }
         n => Err(format!("the password has {n} characters; Wi-Fi passwords have 8 to 63")),
     }
 }

@@ -54,6 +54,7 @@ DEBIAN = {
     "networkmanager": "network-manager",
     "networkmanager-nmcli": "network-manager",
     "wpa-supplicant": "wpasupplicant",
+    "iw": "iw",
     "dnsmasq": "dnsmasq-base",
     "avahi-daemon": "avahi-daemon",
     "kernel-modules": "linux-image-arm64",
@@ -293,6 +294,8 @@ class Slot:
         self.put("/etc/fstab", layer.render(os.path.join(meta, "recipes-core/base-files/files/fstab.in"), self.values))
         self.put("/etc/NetworkManager/conf.d/makespacelive.conf",
                  source=os.path.join(meta, "recipes-connectivity/networkmanager/files/makespacelive.conf"))
+        self.put("/etc/dbus-1/system.d/makespacelive-networkmanager.conf",
+                 source=os.path.join(meta, "recipes-connectivity/networkmanager/files/makespacelive-networkmanager.conf"))
         # The service's user, as useradd.bbclass creates it.
         useradd = layer.recipe(SERVICE_RECIPE)["USERADD_PARAM"]
         run("chroot", self.dir, "useradd", *useradd.split())

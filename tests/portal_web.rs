@@ -1,0 +1,263 @@
+//! The captive portal of the real binary over real HTTP: the OS probes under the host
+//! names phones use, the body limits, and a setup saved whole with its secrets kept.
+//! `[network] manage = false`: no NetworkManager here, so "connect" goes nowhere; the
+//! NetworkManager side of the flow is tested against python-dbusmock and on the QEMU rung.
+
+mod app;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use app::{Service, free_port, test_settings};
+
+struct Reply {
+    code: u16,
+    head: String,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Sends `head` (request line and headers, without the blank line) and `body` as they
+/// are, and reads the answer until the server closes or goes quiet.
+fn exchange(port: u16, head: &str, body: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.write_all(format!("{head}\r\n\r\n").as_bytes()).unwrap();
+    // A server that has answered already may close before taking the whole body.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let mut chunk = [0; 4096];
+    while let Ok(n @ 1..) = stream.read(&mut chunk) {
+        raw.extend_from_slice(&chunk[..n]);
+    }
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {raw:?}"));
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("{head}"));
+    Reply { code, head: head.to_string(), body: body.to_string() }
+}
+
+fn get(port: u16, path: &str, host: &str) -> Reply {
+    exchange(port, &format!("GET {path} HTTP/1.0\r\nHost: {host}"), b"")
+}
+
+fn post_form(port: u16, pairs: &[(&str, &str)]) -> Reply {
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    exchange(
+        port,
+        &format!(
+            "POST /setup HTTP/1.0\r\nHost: 10.42.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}",
+            body.len()
+        ),
+        body.as_bytes(),
+    )
+}
+
+fn start_unconfigured() -> Service {
+    let port = free_port();
+    let service = Service::start(&test_settings(port, &[]), port);
+    service.wait_for("the web server", Duration::from_secs(20), |_| true);
+    service
+}
+
+const PROBES: [&str; 9] = [
+    "/generate_204",
+    "/gen_204",
+    "/hotspot-detect.html",
+    "/library/test/success.html",
+    "/connecttest.txt",
+    "/ncsi.txt",
+    "/redirect",
+    "/canonical.html",
+    "/success.txt",
+];
+
+const PHONE_HOSTS: [&str; 7] = [
+    "connectivitycheck.gstatic.com",
+    "clients3.google.com",
+    "captive.apple.com",
+    "www.msftconnecttest.com",
+    "www.msftncsi.com",
+    "detectportal.firefox.com",
+    "10.42.0.1",
+];
+
+const WIFI_PASSWORD: &str = "wifi-pw-7f3a9c";
+const STREAM_KEY: &str = "key-4b8e-2d61";
+const DEVICE_PASSWORD: &str = "device-pw-91c0";
+
+fn good_form() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("ssid", "Venue"),
+        ("wifi_password", WIFI_PASSWORD),
+        ("preset", "custom"),
+        ("url", "rtmp://127.0.0.1:9/live"),
+        ("key", STREAM_KEY),
+        ("device_password", DEVICE_PASSWORD),
+        ("device_password_confirm", DEVICE_PASSWORD),
+    ]
+}
+
+#[test]
+fn an_unconfigured_box_sends_every_probe_on_every_host_to_the_portal() {
+    let service = start_unconfigured();
+    let port = service.web_port;
+    for path in PROBES {
+        for host in PHONE_HOSTS.iter().copied().chain([format!("127.0.0.1:{port}").as_str()]) {
+            let reply = get(port, path, host);
+            assert_eq!(reply.code, 302, "{path} on {host}: {}", reply.head);
+            assert_eq!(reply.header("Location"), Some("http://10.42.0.1/"), "{path} on {host}");
+            assert_eq!(reply.header("Cache-Control"), Some("no-store"), "{path} on {host}");
+        }
+    }
+    let elsewhere = get(port, "/some/news/article", "www.example.org");
+    assert_eq!((elsewhere.code, elsewhere.header("Location")), (302, Some("http://10.42.0.1/")));
+
+    let api = get(port, "/captive-portal/api", "10.42.0.1");
+    assert_eq!(api.header("Content-Type"), Some("application/captive+json"));
+    let json: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    assert_eq!(json, serde_json::json!({"captive": true, "user-portal-url": "http://10.42.0.1/"}));
+
+    for host in ["10.42.0.1", "makespacelive.local", "localhost"] {
+        let page = get(port, "/", host);
+        assert_eq!(page.code, 200, "{host}");
+        assert_eq!(page.header("Cache-Control"), Some("no-store"));
+        assert!(page.body.contains("<form method=\"post\" action=\"/setup\">"), "{}", page.body);
+        assert!(page.body.len() <= 30 * 1024, "{} bytes", page.body.len());
+    }
+    let missing = get(port, "/<script>", "10.42.0.1");
+    assert_eq!((missing.code, missing.header("X-Content-Type-Options")), (404, Some("nosniff")));
+    let status = get(port, "/api/status", "10.42.0.1");
+    let status: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+    assert_eq!(status["network"]["mode"], "unmanaged");
+    let portal: serde_json::Value = serde_json::from_str(&get(port, "/api/portal", "10.42.0.1").body).unwrap();
+    assert_eq!(portal["captive"], true);
+}
+
+#[test]
+fn bodies_too_large_of_the_wrong_type_or_with_unknown_fields_are_refused() {
+    let service = start_unconfigured();
+    let port = service.web_port;
+    let settings = std::fs::read(service.data_dir().join("config.toml")).unwrap();
+
+    // Declared too large: refused from the headers alone, no body sent.
+    let started = Instant::now();
+    let huge = exchange(
+        port,
+        "POST /setup HTTP/1.0\r\nHost: 10.42.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: 10000000",
+        b"",
+    );
+    assert_eq!(huge.code, 413, "{}", huge.head);
+    assert!(huge.body.contains("larger than 16384 bytes"), "{}", huge.body);
+    assert!(started.elapsed() < Duration::from_secs(4), "answered before any body arrived");
+
+    // Declared nothing (chunked) and sent too much: refused while reading.
+    let chunk = "a".repeat(4096);
+    let chunked: String = (0..5).map(|_| format!("1000\r\n{chunk}\r\n")).collect::<String>() + "0\r\n\r\n";
+    let reply = exchange(
+        port,
+        "POST /setup HTTP/1.1\r\nHost: 10.42.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close",
+        chunked.as_bytes(),
+    );
+    assert_eq!(reply.code, 413, "{}", reply.head);
+
+    let wrong_type = exchange(
+        port,
+        "POST /setup HTTP/1.0\r\nHost: 10.42.0.1\r\nContent-Type: application/json\r\nContent-Length: 2",
+        b"{}",
+    );
+    assert_eq!(wrong_type.code, 415);
+    assert!(wrong_type.body.contains("application/x-www-form-urlencoded, not \"application/json\""));
+
+    let mut unknown = good_form();
+    unknown.push(("admin", "1"));
+    let reply = post_form(port, &unknown);
+    assert_eq!(reply.code, 400);
+    assert!(reply.body.contains("unknown form fields \"admin\"; allowed: ssid"), "{}", reply.body);
+
+    let mut bad = good_form();
+    bad[1].1 = "short";
+    bad[3].1 = "http://example.org/live";
+    let reply = post_form(port, &bad);
+    assert_eq!(reply.code, 400);
+    assert!(reply.body.contains("Wi-Fi passwords have 8 to 63"), "{}", reply.body);
+    assert!(reply.body.contains("only rtmp:// or rtmps://"), "{}", reply.body);
+    assert!(reply.body.contains("value=\"http://example.org/live\""), "the URL stays filled in");
+    assert!(!reply.body.contains(STREAM_KEY) && !reply.body.contains(DEVICE_PASSWORD));
+
+    assert_eq!(std::fs::read(service.data_dir().join("config.toml")).unwrap(), settings, "nothing saved");
+    assert_eq!(get(port, "/api/status", "10.42.0.1").code, 200, "still serving");
+}
+
+#[test]
+fn a_valid_setup_is_saved_whole_with_only_a_hash_of_the_device_password() {
+    let service = start_unconfigured();
+    let port = service.web_port;
+    let path = service.data_dir().join("config.toml");
+
+    let reply = post_form(port, &good_form());
+    assert_eq!(reply.code, 200, "{}", reply.body);
+    assert!(reply.body.contains("Connecting to “Venue”"), "{}", reply.body);
+    assert!(reply.body.contains("http://makespacelive.local/"));
+
+    let saved = std::fs::read_to_string(&path).unwrap();
+    let config: toml::Table = toml::from_str(&saved).unwrap();
+    let destination = &config["destinations"].as_array().unwrap()[0];
+    assert_eq!(destination["url"].as_str(), Some("rtmp://127.0.0.1:9/live"));
+    assert_eq!(destination["key"].as_str(), Some(STREAM_KEY));
+    let hash = config["web"]["password_hash"].as_str().unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    assert!(!saved.contains(DEVICE_PASSWORD) && !saved.contains(WIFI_PASSWORD), "{saved}");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // The supervisor picked the destination up; the box is configured: probes succeed.
+    service.wait_for("the saved destination", Duration::from_secs(20), |s| {
+        app::destination(s, "custom")["url"] == "rtmp://127.0.0.1:9/live/****"
+    });
+    assert_eq!(get(port, "/generate_204", "connectivitycheck.gstatic.com").code, 204);
+    let apple = get(port, "/hotspot-detect.html", "captive.apple.com");
+    assert_eq!(apple.body, "<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>");
+    assert_eq!(get(port, "/connecttest.txt", "www.msftconnecttest.com").body, "Microsoft Connect Test");
+
+    // Changing anything now needs the device password.
+    let mut again: Vec<(&str, &str)> = good_form()[..4].to_vec();
+    let reply = post_form(port, &again);
+    assert_eq!(reply.code, 400);
+    assert!(reply.body.contains("type its current device password"), "{}", reply.body);
+    assert!(reply.body.contains("A key is saved"), "{}", reply.body);
+    again.push(("current_password", "not-the-password"));
+    let reply = post_form(port, &again);
+    assert!(reply.body.contains("this is not the box&#39;s device password"), "{}", reply.body);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), saved, "nothing saved");
+
+    again.pop();
+    again.push(("current_password", DEVICE_PASSWORD));
+    again[3].1 = "rtmp://127.0.0.1:9/other";
+    let reply = post_form(port, &again);
+    assert_eq!(reply.code, 200, "{}", reply.body);
+    let resaved: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let destination = &resaved["destinations"].as_array().unwrap()[0];
+    assert_eq!(destination["url"].as_str(), Some("rtmp://127.0.0.1:9/other"));
+    assert_eq!(destination["key"].as_str(), Some(STREAM_KEY), "an empty key field keeps the saved key");
+    assert_eq!(resaved["web"]["password_hash"].as_str(), Some(hash), "an empty new password keeps the hash");
+
+    let output = service.output();
+    for secret in [WIFI_PASSWORD, STREAM_KEY, DEVICE_PASSWORD] {
+        assert!(!output.contains(secret), "{secret} in the service's output:\n{output}");
+        assert!(!reply.body.contains(secret));
+        assert!(!get(port, "/", "10.42.0.1").body.contains(secret));
+        assert!(!get(port, "/api/status", "10.42.0.1").body.contains(secret));
+    }
+}
