@@ -22,6 +22,8 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// An iPhone 15's screen in CSS pixels, and its browser's user agent.
 pub const PHONE_WIDTH: u32 = 390;
 pub const PHONE_HEIGHT: u32 = 844;
+/// How W3C WebDriver marks an element reference in JSON.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 const PHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 \
                         (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
 
@@ -48,7 +50,8 @@ pub struct Element<'a> {
 
 impl Phone {
     /// Chromium at a phone's viewport, JavaScript on or off; screenshots are named
-    /// `{prefix}-NN-{step}.png`. Fails, never skips, when Chromium is not installed.
+    /// `{prefix}-NN-{step}.png` (older ones of that prefix are removed). Fails, never
+    /// skips, when Chromium is not installed.
     pub fn start(javascript: bool, prefix: &str) -> Phone {
         for program in [CHROMIUM, CHROMEDRIVER] {
             assert!(
@@ -57,6 +60,11 @@ impl Phone {
             );
         }
         std::fs::create_dir_all(artifacts_dir()).unwrap();
+        for old in std::fs::read_dir(artifacts_dir()).unwrap().flatten() {
+            if old.file_name().to_string_lossy().starts_with(&format!("{prefix}-")) {
+                let _ = std::fs::remove_file(old.path());
+            }
+        }
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -81,6 +89,9 @@ impl Phone {
             "--disable-background-networking".into(),
             "--disable-component-update".into(),
             "--disable-sync".into(),
+            // Whatever a page asks for beyond loopback goes to a proxy that is not there:
+            // the browser reaches nothing but the box under test.
+            "--proxy-server=127.0.0.1:9".into(),
             format!("--user-data-dir={}", phone._profile.path().display()),
         ];
         // Chromium refuses to start as root with its sandbox on (the tests run as root).
@@ -124,9 +135,16 @@ impl Phone {
         self.session_command("GET", "/source", None).as_str().unwrap_or_default().to_string()
     }
 
-    /// The visible text of the whole page.
+    /// The visible text of the whole page (read again if it changed while being read).
     pub fn text(&self) -> String {
-        self.find("body").text()
+        for _ in 0..50 {
+            let body = self.try_find("body").map(|body| body.call("GET", "/text", None));
+            if let Some(Ok(Value::String(text))) = body {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the page at {} has no text to read", self.url())
     }
 
     pub fn find(&self, css: &str) -> Element<'_> {
@@ -179,7 +197,7 @@ impl Phone {
     }
 
     fn element(&self, value: &Value) -> Element<'_> {
-        let id = value.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).expect("an element id");
+        let id = value[ELEMENT_KEY].as_str().unwrap_or_else(|| panic!("not an element: {value}"));
         Element { phone: self, id: id.to_string() }
     }
 
@@ -242,9 +260,8 @@ impl Drop for Phone {
 }
 
 impl Element<'_> {
-    /// A finger's tap on the element's centre, scrolled into view first.
+    /// A finger's tap on the element's centre (chromedriver scrolls it into view).
     pub fn tap(&self) {
-        self.phone.execute("arguments[0].scrollIntoView({block: 'center'})", json!([self.reference()]));
         let finger = json!({ "actions": [{
             "type": "pointer", "id": "finger", "parameters": { "pointerType": "touch" },
             "actions": [
@@ -285,11 +302,15 @@ impl Element<'_> {
     }
 
     fn reference(&self) -> Value {
-        json!({ "element-6066-11e4-a52e-4f735466cecc": self.id })
+        json!({ ELEMENT_KEY: self.id })
     }
 
     fn command(&self, method: &str, rest: &str, body: Option<Value>) -> Value {
         self.phone.session_command(method, &format!("/element/{}{rest}", self.id), body)
+    }
+
+    fn call(&self, method: &str, rest: &str, body: Option<Value>) -> Result<Value, String> {
+        self.phone.call(method, &self.phone.path(&format!("/element/{}{rest}", self.id)), body)
     }
 }
 
