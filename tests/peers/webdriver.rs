@@ -218,14 +218,14 @@ impl Phone {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
         stream.set_read_timeout(Some(Duration::from_secs(120))).map_err(|e| e.to_string())?;
-        write!(
-            stream,
+        // One write: in pieces, Nagle's algorithm would hold the body back for an ACK.
+        let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json; charset=utf-8\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             self.port,
             body.len()
-        )
-        .map_err(|e| e.to_string())?;
+        );
+        stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
         // chromedriver says "Connection: close" and keeps it open: read what Content-Length says.
         let mut reader = BufReader::new(stream);
         let (mut status, mut length, mut line) = (String::new(), 0, String::new());
