@@ -12,7 +12,7 @@ mod peers;
 
 use std::time::Duration;
 
-use app::{Service, free_port, test_settings};
+use app::{Service, free_port, http_post_form, test_settings};
 use peers::nm::NmMock;
 use serde_json::{Value, json};
 
@@ -133,6 +133,167 @@ fn online_lost_goes_back_to_the_access_point_and_retries_the_saved_network() {
     assert_eq!(nm.calls_of("ActivateConnection")[0][0], "/", "NetworkManager picks the saved profile");
 }
 
+const DEVICE_PASSWORD: &str = "device-pw-91c0";
+
+/// The portal's form for `ssid` (or a hidden one), with a stream destination; `retry`
+/// adds the device password set by the first submit.
+fn form<'a>(ssid: &'a str, hidden: bool, password: &'a str, retry: bool) -> Vec<(&'a str, &'a str)> {
+    let mut pairs = vec![
+        (if hidden { "hidden_ssid" } else { "ssid" }, ssid),
+        ("wifi_password", password),
+        ("preset", "custom"),
+        ("url", "rtmp://127.0.0.1:9/live"),
+        ("key", "key-4b8e-2d61"),
+        ("device_password", DEVICE_PASSWORD),
+        ("device_password_confirm", DEVICE_PASSWORD),
+    ];
+    if retry {
+        pairs.push(("current_password", DEVICE_PASSWORD));
+    }
+    pairs
+}
+
+/// A service on its access point, with `Venue` (WPA2, `venue-password`) in range.
+fn on_the_access_point(nm: &NmMock) -> Service {
+    nm.add_venue("Venue", "venue-password", "wpa2", 70, 2437);
+    let service = start(nm, "");
+    service.wait_for("the access point", Duration::from_secs(20), |s| mode(s) == "access-point");
+    service
+}
+
+fn submit(service: &Service, pairs: &[(&str, &str)]) {
+    let (code, body) = http_post_form(service.web_port, "/setup", pairs).expect("the portal answers");
+    assert_eq!(code, 200, "{body}");
+}
+
+/// Submits, then waits until the attempt is over: the access point added again (after the
+/// client connection), and a failure on the status.
+fn failure_after(nm: &NmMock, service: &Service, pairs: &[(&str, &str)]) -> String {
+    let added = nm.calls_of("AddAndActivateConnection2").len();
+    submit(service, pairs);
+    let status = service.wait_for("the failure", Duration::from_secs(30), |s| {
+        nm.calls_of("AddAndActivateConnection2").len() >= added + 2
+            && mode(s) == "access-point"
+            && s["network"]["last_failure"].is_string()
+    });
+    status["network"]["last_failure"].as_str().unwrap().to_string()
+}
+
+/// The settings dict of the last client connection the service added.
+fn last_client(nm: &NmMock) -> Vec<Value> {
+    nm.calls_of("AddAndActivateConnection2").into_iter().rfind(|c| c[0]["802-11-wireless"]["mode"] != "ap").unwrap()
+}
+
+#[test]
+fn wrong_password_then_the_right_one() {
+    let nm = NmMock::start();
+    let service = on_the_access_point(&nm);
+    let sentence = failure_after(&nm, &service, &form("Venue", false, "wrong-password", false));
+    assert_eq!(sentence, "The password for “Venue” was not accepted. Check it and try again.");
+    let status = service.status().unwrap();
+    assert_eq!(status["network"]["ssid"], "Wifi Connect", "the access point is back");
+
+    let call = last_client(&nm);
+    assert_eq!(call[2], json!({"persist": "disk"}));
+    assert_eq!(
+        call[0],
+        json!({
+            "connection": {"type": "802-11-wireless", "id": "Venue", "autoconnect": true, "autoconnect-priority": 10, "auth-retries": 1},
+            "802-11-wireless": {"ssid": "Venue", "mode": "infrastructure"},
+            "802-11-wireless-security": {"key-mgmt": "wpa-psk", "psk": "wrong-password"},
+        })
+    );
+    assert_eq!(
+        methods(&nm),
+        [
+            "RequestScan",
+            "AddAndActivateConnection2", // the access point
+            "DeactivateConnection",      // closed for the attempt
+            "AddAndActivateConnection2", // Venue
+            "Delete",                    // its profile: a wrong password is not kept
+            "AddAndActivateConnection2", // the access point again
+        ]
+    );
+    assert!(!service.output().contains("wrong-password"), "the Wi-Fi password never reaches the log");
+
+    submit(&service, &form("Venue", false, "venue-password", true));
+    let status = service.wait_for("online", Duration::from_secs(20), |s| mode(s) == "online");
+    assert_eq!(status["network"]["ssid"], "Venue");
+    assert_eq!(status["network"]["address"], "192.168.77.50");
+    assert_eq!(status["network"]["last_failure"], Value::Null);
+}
+
+/// The sentence for a good password on `Venue` scripted with `key = value`.
+fn sentence_when<'a>(key: &str, value: impl Into<zbus::zvariant::Value<'a>>) -> String {
+    let nm = NmMock::start();
+    let service = on_the_access_point(&nm);
+    nm.set_venue("Venue", key, value);
+    failure_after(&nm, &service, &form("Venue", false, "venue-password", false))
+}
+
+#[test]
+fn a_network_that_vanished_is_said_so() {
+    assert_eq!(
+        sentence_when("present", false),
+        "“Venue” could not be found. Is it in range, and is the name spelled exactly right?"
+    );
+}
+
+#[test]
+fn no_dhcp_lease_is_said_so() {
+    let sentence = sentence_when("dhcp", false);
+    assert!(sentence.contains("gave the box no address (DHCP)"), "{sentence}");
+}
+
+#[test]
+fn an_attempt_that_never_finishes_is_bounded() {
+    assert_eq!(sentence_when("hangs", true), "“Venue” did not let the box in within 10 seconds.");
+}
+
+#[test]
+fn wpa3_only_is_sae_transition_mode_is_psk_and_a_hidden_network_is_hidden() {
+    let nm = NmMock::start();
+    nm.add_venue("Lab", "lab-password", "wpa3", 60, 2412);
+    nm.add_venue("Mixed", "mixed-password", "transition", 50, 2412);
+    let service = on_the_access_point(&nm);
+
+    failure_after(&nm, &service, &form("Lab", false, "not-the-password", false));
+    assert_eq!(last_client(&nm)[0]["802-11-wireless-security"]["key-mgmt"], "sae");
+    failure_after(&nm, &service, &form("Mixed", false, "not-the-password", true));
+    assert_eq!(last_client(&nm)[0]["802-11-wireless-security"]["key-mgmt"], "wpa-psk");
+    failure_after(&nm, &service, &form("Backstage", true, "not-the-password", true));
+    let hidden = last_client(&nm);
+    assert_eq!(hidden[0]["802-11-wireless"], json!({"ssid": "Backstage", "mode": "infrastructure", "hidden": true}));
+    assert_eq!(hidden[0]["802-11-wireless-security"]["key-mgmt"], "wpa-psk");
+}
+
+#[test]
+fn rescan_closes_the_access_point_only_when_the_radio_cannot_scan_beside_it() {
+    let nm = NmMock::start();
+    let service = on_the_access_point(&nm);
+    nm.add_venue("Late", "", "open", 20, 2412);
+
+    // NetworkManager refuses to scan on a device serving an access point.
+    assert_eq!(http_post_form(service.web_port, "/rescan", &[]).unwrap().0, 303);
+    let status = service.wait_for("the new list", Duration::from_secs(20), |s| {
+        mode(s) == "access-point" && s["network"]["networks"].as_array().unwrap().len() == 2
+    });
+    assert!(status["network"]["notice"].as_str().unwrap().contains("closed for a few seconds"), "{status:#?}");
+    assert_eq!(
+        methods(&nm)[2..],
+        ["RequestScan", "DeactivateConnection", "RequestScan", "AddAndActivateConnection2"],
+        "refused, closed, scanned, reopened"
+    );
+
+    // A radio that can: the access point stays.
+    nm.set_scan_in_ap(true);
+    let before = methods(&nm).len();
+    http_post_form(service.web_port, "/rescan", &[]).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(methods(&nm)[before..], ["RequestScan"]);
+    assert_eq!(mode(&service.status().unwrap()), "access-point");
+}
+
 #[test]
 fn without_network_manager_the_network_is_unmanaged_and_said_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,4 +305,64 @@ fn without_network_manager_the_network_is_unmanaged_and_said_once() {
     std::thread::sleep(Duration::from_secs(1));
     let output = service.output();
     assert_eq!(output.matches("the network stays unmanaged").count(), 1, "{output}");
+}
+
+/// The image has no polkit: NetworkManager grants whatever reaches it, and the shipped
+/// D-Bus policy decides who reaches it. Checked in a real dbus-daemon, with the rules of
+/// the system bus and of NetworkManager's own policy file it comes after; run as root
+/// (CI does), since it calls as another user.
+#[test]
+fn the_shipped_dbus_policy_lets_only_root_and_the_service_call_network_manager() {
+    const SHIPPED: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/meta-makespacelive/recipes-connectivity/networkmanager/files/makespacelive-networkmanager.conf"
+    );
+    let shipped = std::fs::read_to_string(SHIPPED).unwrap();
+    // The service's user does not exist here: `nobody` stands in for it in one copy.
+    let conf = tempfile::tempdir().unwrap();
+    let as_service = conf.path().join("as-service");
+    let unchanged = conf.path().join("unchanged");
+    for dir in [&as_service, &unchanged] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    std::fs::write(unchanged.join("makespacelive-networkmanager.conf"), &shipped).unwrap();
+    std::fs::write(
+        as_service.join("makespacelive-networkmanager.conf"),
+        shipped.replace(r#"user="makespacelive""#, r#"user="nobody""#),
+    )
+    .unwrap();
+
+    // system.conf's default policy (its essentials); NetworkManager's own file: root owns
+    // the name, everyone may call it; then /etc/dbus-1/system.d, where the image's file is.
+    let policy = |etc: &std::path::Path| {
+        format!(
+            r#"<policy context="default"><allow user="*"/><deny own="*"/><deny send_type="method_call"/>
+<allow send_type="signal"/><allow send_requested_reply="true" send_type="method_return"/>
+<allow send_requested_reply="true" send_type="error"/><allow receive_type="method_call"/>
+<allow receive_type="method_return"/><allow receive_type="error"/><allow receive_type="signal"/>
+<allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/></policy>
+<policy user="root"><allow own="org.freedesktop.NetworkManager"/><allow send_destination="org.freedesktop.NetworkManager"/></policy>
+<policy context="default"><allow send_destination="org.freedesktop.NetworkManager"/></policy>
+<includedir>{}</includedir>"#,
+            etc.display()
+        )
+    };
+    let call = |nm: &NmMock, user: &str| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid", user, "--regid", "nogroup", "--clear-groups", "dbus-send", "--system", "--print-reply"])
+            .args(["--dest=org.freedesktop.NetworkManager", "/org/freedesktop/NetworkManager"])
+            .arg("org.freedesktop.NetworkManager.GetDevices")
+            .env("DBUS_SYSTEM_BUS_ADDRESS", nm.bus_address())
+            .output()
+            .expect("setpriv and dbus-send (scripts/setup)")
+    };
+
+    let nm = NmMock::start_with_policy(&policy(&unchanged));
+    assert!(call(&nm, "root").status.success(), "root may");
+    let other = call(&nm, "nobody");
+    assert!(String::from_utf8_lossy(&other.stderr).contains("AccessDenied"), "{other:?}");
+
+    let nm = NmMock::start_with_policy(&policy(&as_service));
+    let service = call(&nm, "nobody");
+    assert!(service.status.success(), "the service's user may: {service:?}");
 }

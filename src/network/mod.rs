@@ -11,7 +11,8 @@ mod nm;
 mod provisioning;
 
 use std::net::Ipv4Addr;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -210,9 +211,20 @@ fn supervise(
     }
 }
 
-/// Full (4) or limited (3) connectivity.
-fn is_online(connectivity: u32) -> bool {
-    connectivity >= 3
+/// Full (4) or limited (3) connectivity; unknown (0, no check has run) counts when
+/// NetworkManager's state is CONNECTED_GLOBAL (70). Portal (2) is not online: the stream
+/// could not pass a venue's login page.
+fn is_online(connectivity: u32, state: u32) -> bool {
+    matches!(connectivity, 3 | 4) || (connectivity == 0 && state == 70)
+}
+
+/// Marks a session over when dropped.
+struct EndOfSession(Arc<AtomicBool>);
+
+impl Drop for EndOfSession {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 /// The I/O side of one NetworkManager session: carries out actions, turns polls into events.
@@ -238,8 +250,12 @@ impl Edge<'_> {
         led: &mut Option<led::Led>,
     ) -> String {
         let lost = |e: nm::Error| format!("NetworkManager: {e}");
+        // The subscription threads end at their next signal once this session is over.
+        let session = Arc::new(AtomicBool::new(true));
+        let _over = EndOfSession(session.clone());
         let sender = sender.clone();
-        if let Err(e) = self.nm.subscribe(move |signal| sender.send(Input::Signal(signal)).is_ok()) {
+        let forward = move |signal| session.load(Ordering::Relaxed) && sender.send(Input::Signal(signal)).is_ok();
+        if let Err(e) = self.nm.subscribe(forward) {
             return lost(e);
         }
         let saved = match self.nm.has_saved() {
@@ -253,7 +269,10 @@ impl Edge<'_> {
             let events = match inputs.recv_timeout(TICK) {
                 Ok(Input::Connect(request)) => vec![Event::Connect(request)],
                 Ok(Input::Rescan) => vec![Event::Rescan],
-                Ok(Input::Signal(Signal::Connectivity(c))) => vec![Event::Online(is_online(c))],
+                Ok(Input::Signal(Signal::Connectivity)) => match self.online() {
+                    Ok(event) => vec![event],
+                    Err(e) => return lost(e),
+                },
                 Ok(Input::Signal(Signal::DeviceState(state, reason))) if state == nm::DEVICE_FAILED => {
                     vec![if machine.ap_up() { Event::ApFailed } else { Event::DeviceFailed(reason) }]
                 }
@@ -276,9 +295,13 @@ impl Edge<'_> {
         }
     }
 
+    fn online(&self) -> Result<Event, nm::Error> {
+        Ok(Event::Online(is_online(self.nm.connectivity()?, self.nm.state()?)))
+    }
+
     /// The tick: connectivity, a scan that finished, the phones on the access point.
     fn poll(&mut self, machine: &Machine) -> Result<Vec<Event>, nm::Error> {
-        let mut events = vec![Event::Online(is_online(self.nm.connectivity()?)), Event::Tick];
+        let mut events = vec![self.online()?, Event::Tick];
         if let Some(from) = self.scan_from
             && self.nm.last_scan()? != from
         {
@@ -303,7 +326,8 @@ impl Edge<'_> {
             .unwrap_or(0)
     }
 
-    /// Carries out actions; a refusal becomes the event the machine expects, handled at once.
+    /// Carries out actions; a refusal (or a fact learnt doing it) becomes the event the
+    /// machine expects, handled at once.
     fn execute(&mut self, machine: &mut Machine, actions: Vec<Action>) {
         let mut pending = actions;
         while !pending.is_empty() {
@@ -376,12 +400,13 @@ impl Edge<'_> {
                     }
                 }
             }
-            Action::Forget(ssid) => {
-                if let Err(e) = self.nm.forget(&ssid) {
+            Action::Forget(ssid) => match self.nm.forget(&ssid).and_then(|()| self.nm.has_saved()) {
+                Ok(saved) => Some(Event::Saved(saved)),
+                Err(e) => {
                     tracing::warn!("network: forgetting {ssid:?}: {e}");
+                    None
                 }
-                None
-            }
+            },
             Action::ActivateSaved => {
                 if let Err(e) = self.nm.activate_saved() {
                     tracing::info!("network: no saved network to try: {e}");
@@ -429,6 +454,14 @@ mod tests {
             .collect();
         assert!(addresses.len() >= 2, "the DNS answer and option 114: {conf}");
         assert!(addresses.iter().all(|a| *a == PORTAL_ADDRESS), "{addresses:?}");
+    }
+
+    #[test]
+    fn online_is_full_or_limited_connectivity() {
+        assert!(is_online(4, 70) && is_online(3, 60));
+        assert!(!is_online(2, 60), "a captive portal");
+        assert!(!is_online(1, 50));
+        assert!(is_online(0, 70) && !is_online(0, 50), "no check: the global state decides");
     }
 
     #[test]

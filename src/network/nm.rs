@@ -190,8 +190,8 @@ pub fn count_stations(iw_output: &str) -> usize {
 pub enum Signal {
     /// Device `StateChanged`: new state and reason.
     DeviceState(u32, u32),
-    /// NetworkManager's `Connectivity` property changed.
-    Connectivity(u32),
+    /// NetworkManager's `Connectivity` or `State` property changed.
+    Connectivity,
 }
 
 /// A connection to NetworkManager and the Wi-Fi device it drives.
@@ -255,8 +255,8 @@ impl Nm {
                 else {
                     continue;
                 };
-                if let Some(connectivity) = changed.get("Connectivity").and_then(|v| u32::try_from(v).ok())
-                    && !to_changes(Signal::Connectivity(connectivity))
+                if (changed.contains_key("Connectivity") || changed.contains_key("State"))
+                    && !to_changes(Signal::Connectivity)
                 {
                     return;
                 }
@@ -267,6 +267,11 @@ impl Nm {
 
     pub fn connectivity(&self) -> Result<u32, Error> {
         get(&self.conn, NM_PATH, NM, "Connectivity")
+    }
+
+    /// `NMState`: 70 is CONNECTED_GLOBAL.
+    pub fn state(&self) -> Result<u32, Error> {
+        get(&self.conn, NM_PATH, NM, "State")
     }
 
     /// Saved profiles NetworkManager would bring up by itself (Wi-Fi clients and Ethernet).

@@ -95,6 +95,8 @@ pub enum Event {
     ApFailed,
     /// Phones associated with the access point.
     Stations(usize),
+    /// Whether NetworkManager holds saved networks (after one was forgotten).
+    Saved(bool),
     /// The Wi-Fi device went to FAILED with this `NMDeviceStateReason`.
     DeviceFailed(u32),
     Connect(WifiRequest),
@@ -220,6 +222,10 @@ impl Machine {
             }
             Event::Stations(count) => {
                 self.stations = count;
+                Vec::new()
+            }
+            Event::Saved(saved) => {
+                self.saved = saved;
                 Vec::new()
             }
             Event::DeviceFailed(reason) => self.device_failed(reason, now),
@@ -543,6 +549,12 @@ mod tests {
         let mut run = Run::on_ap();
         assert!(run.at(1000, Event::Tick).is_empty());
         assert_eq!(run.machine.mode(), Mode::AccessPoint);
+
+        // The portal's network failed and was forgotten: still nothing to retry.
+        run.at(1010, Event::Connect(request("Venue")));
+        run.at(1020, Event::DeviceFailed(7));
+        run.at(1020, Event::Saved(false));
+        assert!(run.at(2000, Event::Tick).is_empty());
     }
 
     #[test]

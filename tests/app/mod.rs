@@ -156,6 +156,24 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     response.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
 }
 
+/// POSTs a form to the portal as a phone does; the status code and the body.
+pub fn http_post_form(port: u16, path: &str, pairs: &[(&str, &str)]) -> Option<(u16, String)> {
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.0\r\nHost: 10.42.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    response.split_once("\r\n\r\n").map(|(_, body)| (code, body.to_string()))
+}
+
 /// Runs a one-shot command of the binary with the given environment only.
 pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(BIN);

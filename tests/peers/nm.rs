@@ -22,9 +22,19 @@ pub struct NmMock {
     conn: Connection,
 }
 
+/// A bus that lets everyone do anything (the NetworkManager tests).
+const OPEN_POLICY: &str = r#"<policy context="default"><allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/></policy>"#;
+
 impl NmMock {
     pub fn start() -> NmMock {
+        NmMock::start_with_policy(OPEN_POLICY)
+    }
+
+    /// With `policy` (D-Bus `busconfig` elements) in place of a bus open to all. The bus's
+    /// directory is readable by all, for clients running as other users.
+    pub fn start_with_policy(policy: &str) -> NmMock {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let socket = dir.path().join("system_bus_socket");
         let config = dir.path().join("bus.conf");
         std::fs::write(
@@ -33,7 +43,7 @@ impl NmMock {
                 r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig><type>system</type><listen>unix:path={}</listen><auth>EXTERNAL</auth>
-<policy context="default"><allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/></policy>
+{policy}
 </busconfig>"#,
                 socket.display()
             ),
