@@ -29,6 +29,13 @@ fn mode(status: &Value) -> &str {
     status["network"]["mode"].as_str().unwrap_or_default()
 }
 
+/// The Wi-Fi password in the last client connection the service asked NetworkManager for.
+fn last_psk_sent(nm: &NmMock) -> Value {
+    let calls = nm.calls_of("AddAndActivateConnection2");
+    let client = calls.iter().rfind(|c| c[0]["802-11-wireless"]["mode"] != "ap").expect("a client connection");
+    client[0]["802-11-wireless-security"]["psk"].clone()
+}
+
 fn first_destination_live(status: &Value) -> bool {
     status["destinations"][0]["state"] == "live"
 }
@@ -135,6 +142,7 @@ fn a_phone_sets_up_the_box_a_wrong_password_first_then_it_streams() {
     });
     let sentence = status["network"]["last_failure"].as_str().unwrap().to_string();
     assert!(sentence.starts_with("The password for “Makerspace” was not accepted."), "{sentence}");
+    assert_eq!(last_psk_sent(&nm), WRONG_WIFI_PASSWORD, "what the phone typed reached NetworkManager");
     let saved = std::fs::read_to_string(service.data_dir().join("config.toml")).unwrap();
     assert!(saved.contains("url = \"rtmp://a.rtmp.youtube.com/live2\""), "YouTube's ingest URL is saved:\n{saved}");
     assert!(saved.contains("$argon2id$"), "the device password is saved as its hash:\n{saved}");
@@ -167,6 +175,7 @@ fn a_phone_sets_up_the_box_a_wrong_password_first_then_it_streams() {
         .wait_for("online and live", Duration::from_secs(60), |s| mode(s) == "online" && first_destination_live(s));
     assert_eq!(status["network"]["ssid"], "Makerspace");
     assert_eq!(status["network"]["last_failure"], Value::Null);
+    assert_eq!(last_psk_sent(&nm), WIFI_PASSWORD);
     assert!(server.wait_publishing(NGINX_KEY, Duration::from_secs(10)), "the stream reaches nginx-rtmp");
     phone.open(&portal);
     pages.push(phone.source());
