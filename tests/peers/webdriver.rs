@@ -121,11 +121,6 @@ impl Phone {
         self.session_command("POST", "/url", Some(json!({ "url": url })));
     }
 
-    /// As a phone does when it rejoins: the same URL loaded again.
-    pub fn reload(&self) {
-        self.session_command("POST", "/refresh", Some(json!({})));
-    }
-
     pub fn url(&self) -> String {
         self.session_command("GET", "/url", None).as_str().unwrap_or_default().to_string()
     }
