@@ -170,6 +170,7 @@ fn a_phone_sets_up_the_box_a_wrong_password_first_then_it_streams() {
     phone.screenshot("filled-right-password");
     submit_and_see_connecting(&phone, "Makerspace");
     pages.push(phone.source());
+    phone.screenshot("connecting-again");
 
     let status = service
         .wait_for("online and live", Duration::from_secs(60), |s| mode(s) == "online" && first_destination_live(s));
@@ -219,6 +220,7 @@ fn without_javascript_the_form_still_submits_and_the_box_streams() {
     fill(&phone, "key", NGINX_KEY);
     fill(&phone, "device_password", DEVICE_PASSWORD);
     fill(&phone, "device_password_confirm", DEVICE_PASSWORD);
+    phone.screenshot("filled");
     submit_and_see_connecting(&phone, "Workshop");
     let connecting = phone.source();
     phone.screenshot("connecting");
