@@ -48,7 +48,14 @@ pub fn serve(
     files: SettingsFiles,
     config: Config,
 ) -> Result<(), String> {
-    let server = tiny_http::Server::http(listen).map_err(|e| format!("web: cannot listen on {listen}: {e}"))?;
+    let cannot_listen = |e: &dyn std::fmt::Display| format!("web: cannot listen on {listen}: {e}");
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| cannot_listen(&e))?;
+    // tiny_http writes an answer's head and body apart: with Nagle's algorithm on, a
+    // keep-alive client waited its delayed ACK (40 ms) for every answer over 1 KB.
+    // Accepted connections inherit TCP_NODELAY from the listener (Linux).
+    nix::sys::socket::setsockopt(&listener, nix::sys::socket::sockopt::TcpNoDelay, &true)
+        .map_err(|e| cannot_listen(&e))?;
+    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| cannot_listen(&e))?;
     tracing::info!("web: listening on http://{listen}/ (portal) and /api/status");
     let mut portal = Portal { status, network, files, config, prefill: Prefill::default(), connect: None };
     std::thread::Builder::new()

@@ -1,8 +1,10 @@
 //! Real peers on loopback: nginx with the RTMP module (and its stream module as a TLS
-//! proxy in front of it), a test CA made with openssl, and ffprobe to see what arrived.
+//! proxy in front of it), a test CA made with openssl, ffprobe to see what arrived,
+//! NetworkManager's D-Bus API (`nm`) and a phone in headless Chromium (`webdriver`).
 #![allow(dead_code)]
 
 pub mod nm;
+pub mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -246,6 +248,21 @@ pub fn command_trusting_ca(ca: &Path) -> Command {
     let mut text = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
     text.push_str(&std::fs::read_to_string(ca).unwrap());
     std::fs::write(&bundle, text).unwrap();
+    command_with_files(&[(&bundle, "/etc/ssl/certs/ca-certificates.crt")])
+}
+
+/// A command that runs the service where names resolve only through `/etc/hosts`: its
+/// resolver is loopback, where none answers. A test that saves a real service's URL
+/// (YouTube's) can then never reach it.
+pub fn command_without_dns(dir: &Path) -> Command {
+    let resolv = dir.join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n").unwrap();
+    command_with_files(&[(&resolv, "/etc/resolv.conf")])
+}
+
+/// A command that runs what is appended to it in a private mount namespace where each
+/// file is bind-mounted over a system path: nothing on the host changes.
+fn command_with_files(binds: &[(&Path, &str)]) -> Command {
     let mut command = Command::new("unshare");
     command.args([
         "--mount",
@@ -253,9 +270,13 @@ pub fn command_trusting_ca(ca: &Path) -> Command {
         "private",
         "sh",
         "-c",
-        r#"mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@""#,
+        r#"while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@""#,
+        "sh",
     ]);
-    command.arg(bundle);
+    for (file, over) in binds {
+        command.arg(file).arg(over);
+    }
+    command.arg("--");
     command
 }
 

@@ -1,0 +1,168 @@
+"""What the benchmarks (bench-stream, bench-web) share: a private network namespace, their
+own nginx-rtmp with its statistics page, the release build of the service, /proc readings
+and the table they print."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "makespacelive")
+DEFAULTS = os.path.join(ROOT, "conf", "defaults.toml")
+NAME = os.path.basename(sys.argv[0])
+
+
+def in_private_netns(why):
+    """Builds the release binary, then re-executes this script under `unshare --net` with
+    loopback up (the re-executed copy returns at once)."""
+    if os.environ.get("MSL_BENCH_NETNS") == "1":
+        sh("ip", "link", "set", "lo", "up")
+        return
+    if os.geteuid() != 0:
+        sys.exit(f"{NAME}: needs root ({why})")
+    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
+    env = dict(os.environ, MSL_BENCH_NETNS="1")
+    os.execvpe("unshare", ["unshare", "--net", sys.executable] + sys.argv, env)
+
+
+def sh(*args, check=True):
+    return subprocess.run(args, check=check, capture_output=True, text=True)
+
+
+class Nginx:
+    """nginx-rtmp on 127.0.0.1, with its statistics and control pages over HTTP."""
+
+    def __init__(self, work, key, rtmp_port=1935, stat_port=8088):
+        self.work, self.key, self.rtmp_port, self.stat_port = work, key, rtmp_port, stat_port
+        self.conf = os.path.join(work, "nginx.conf")
+        os.makedirs(os.path.join(work, "tmp"), exist_ok=True)
+        with open(self.conf, "w") as f:
+            f.write(f"""
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx.log;
+events {{}}
+rtmp {{
+  server {{
+    listen 127.0.0.1:{rtmp_port};
+    # A real server forgets a publisher whose network vanished; without this a
+    # republish after a black hole is refused until the old session times out.
+    drop_idle_publisher 3s;
+    application live {{ live on; record off; }}
+  }}
+}}
+http {{
+  access_log off;
+  client_body_temp_path {work}/tmp; proxy_temp_path {work}/tmp; fastcgi_temp_path {work}/tmp;
+  uwsgi_temp_path {work}/tmp; scgi_temp_path {work}/tmp;
+  server {{
+    listen 127.0.0.1:{stat_port};
+    location /stat {{ rtmp_stat all; }}
+    location /control {{ rtmp_control all; }}
+  }}
+}}
+""")
+        self.proc = None
+
+    def url(self):
+        return f"rtmp://127.0.0.1:{self.rtmp_port}/live"
+
+    def start(self):
+        self.proc = subprocess.Popen(["nginx", "-p", self.work, "-c", self.conf])
+        wait_until(lambda: port_open(self.rtmp_port), 10, "nginx to listen")
+        return time.monotonic()
+
+    def stop(self):
+        if self.proc:
+            self.proc.send_signal(signal.SIGTERM)  # fast shutdown: drops clients at once
+            self.proc.wait(10)
+            self.proc = None
+
+    def drop_publisher(self):
+        urllib.request.urlopen(f"http://127.0.0.1:{self.stat_port}/control/drop/publisher?app=live&name={self.key}",
+                               timeout=2).read()
+
+    def _stream(self):
+        """The statistics block of our stream while it is published, else None."""
+        try:
+            xml = urllib.request.urlopen(f"http://127.0.0.1:{self.stat_port}/stat", timeout=1).read().decode()
+        except OSError:
+            return None
+        for stream in re.findall(r"<stream>(.*?)</stream>", xml, re.S):
+            if f"<name>{self.key}</name>" in stream and "<publishing/>" in stream:
+                return stream
+        return None
+
+    def publishing(self):
+        return self._stream() is not None
+
+    def bytes_in(self):
+        """Bytes received for our stream so far (None while it is not published)."""
+        stream = self._stream()
+        found = stream and re.search(r"<bytes_in>(\d+)</bytes_in>", stream)
+        return int(found.group(1)) if found else None
+
+
+def port_open(port):
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_until(predicate, timeout, what, every=0.005):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        time.sleep(every)
+    raise SystemExit(f"{NAME}: timed out waiting for {what}")
+
+
+def start_service(data_dir, log, env=None):
+    return subprocess.Popen([BIN, "run", "--config", DEFAULTS, "--data-dir", data_dir],
+                            stdout=log, stderr=log, env=dict(os.environ, RUST_LOG="warn", **(env or {})))
+
+
+def status(web_port):
+    try:
+        return json.load(urllib.request.urlopen(f"http://127.0.0.1:{web_port}/api/status", timeout=1))
+    except OSError:
+        return None
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def cpu_seconds(stat_path):
+    """User + system CPU seconds from a /proc/…/stat file."""
+    with open(stat_path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_and_rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return cpu_seconds(f"/proc/{pid}/stat"), rss / 1024.0
+
+
+def print_table(rows):
+    width = max(len(r[0]) for r in rows)
+    vwidth = max(len(r[1]) for r in rows)
+    print(f"{'figure':<{width}}  {'measured':<{vwidth}}  target")
+    print(f"{'-' * width}  {'-' * vwidth}  {'-' * 22}")
+    for name, value, target in rows:
+        print(f"{name:<{width}}  {value:<{vwidth}}  {target}")
