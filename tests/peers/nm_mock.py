@@ -259,6 +259,11 @@ def finish(path, state, reason, venue=None):
     device_state(ACTIVATED, 0)
     if venue is not None:
         set_online(True)
+    else:
+        # What NetworkManager 1.52 says for its own shared access point (seen on the QEMU
+        # rung): limited connectivity, CONNECTED_LOCAL. Not a network to stream over.
+        obj(NM_PATH).SetConnectivity(dbus.UInt32(3))
+        obj(NM_PATH).SetGlobalConnectionState(dbus.UInt32(50))
 
 
 def drop(path):
@@ -269,11 +274,12 @@ def drop(path):
     nm.Set(nmt.MANAGER_IFACE, 'ActiveConnections', dbus.Array(actives, signature='o'))
     nm.RemoveObject(path)
     WORLD['active'] = None
-    if WORLD['ap'] == path:
+    was_ap = WORLD['ap'] == path
+    if was_ap:
         WORLD['ap'] = None
     obj(DEV).Set(nmt.DEVICE_IFACE, 'ActiveConnection', dbus.ObjectPath('/'))
     obj(DEV).Set(nmt.WIRELESS_DEVICE_IFACE, 'ActiveAccessPoint', dbus.ObjectPath('/'))
-    if nm.Get(nmt.MANAGER_IFACE, 'PrimaryConnection') == path:
+    if nm.Get(nmt.MANAGER_IFACE, 'PrimaryConnection') == path or was_ap:
         nm.Set(nmt.MANAGER_IFACE, 'PrimaryConnection', dbus.ObjectPath('/'))
         set_online(False)
     if getattr(obj(profile), 'volatile', False):
