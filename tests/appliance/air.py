@@ -87,13 +87,17 @@ class Air:
         self.box.ssh("mkdir -p $(dirname %s%s) && cat > %s%s && chmod %s %s%s"
                      % (PEERS, path, PEERS, path, mode, PEERS, path), stdin=text)
 
-    def power_up(self):
-        """Mounts the peers' image, loads three simulated radios and hands the phone's and
-        the venue's to their namespaces. Returns the box's Wi-Fi interface."""
+    def mount(self):
+        """The peers' image at /run/peers, ready to chroot into (again: nothing done twice)."""
         mounts = [("-o ro /dev/disk/by-label/peers", ""), ("-t proc proc", "/proc"), ("-t sysfs sysfs", "/sys"),
                   ("--bind /dev", "/dev"), ("-t tmpfs tmpfs", "/run"), ("-t tmpfs tmpfs", "/tmp")]
         self.box.ssh("mkdir -p %s && " % PEERS + " && ".join(
             "{ mountpoint -q %s%s || mount %s %s%s; }" % (PEERS, where, what, PEERS, where) for what, where in mounts))
+
+    def power_up(self):
+        """Loads three simulated radios and hands the phone's and the venue's to their
+        namespaces. Returns the box's Wi-Fi interface."""
+        self.mount()
         self.box.ssh("modprobe mac80211_hwsim radios=%d" % len(RADIOS))
         phys = dict(line.split() for line in self.box.ssh(
             "for p in /sys/class/ieee80211/*; do echo $(cat $p/macaddress) ${p##*/}; done").splitlines())
@@ -127,7 +131,7 @@ class Air:
     def venue_down(self):
         """The venue's access point disappears (nginx stays: the AP is what goes)."""
         self.on("venue", "kill $(cat /run/venue/hostapd.pid /run/venue/dnsmasq.pid) && "
-                "rm /run/venue/hostapd.pid /run/venue/dnsmasq.pid")
+                "rm -f /run/venue/hostapd.pid /run/venue/dnsmasq.pid")  # each removes its own as it ends
 
     def venue_streams(self):
         """{stream name: {"publishing": bool, "video": codec, "audio": codec}} from nginx-rtmp's stat page."""
@@ -169,6 +173,17 @@ class Air:
         out = self.on("phone", "busybox nslookup -type=a %s %s" % (name, server), check=False)
         answer = out.split("Name:", 1)[1] if "Name:" in out else ""
         return re.findall(r"Address:\s*([0-9.]+)", answer)
+
+    def phone_page(self, path):
+        """The portal's page at `path`, as the phone's browser gets it."""
+        return self.on("phone", "curl -s -f -m 30 http://%s%s" % (PORTAL, path))
+
+    def phone_post(self, path, form):
+        """The phone sends `form` (application/x-www-form-urlencoded) to the portal: (status, page)."""
+        fields = " ".join("--data-urlencode %s" % shlex.quote("%s=%s" % item) for item in form.items())
+        out = self.on("phone", "curl -s -m 30 -w '\\n%%{http_code}' %s http://%s%s" % (fields, PORTAL, path))
+        page, _, code = out.rpartition("\n")
+        return code, page
 
     def phone_get(self, host, path, address):
         """What the phone's browser gets first for http://host/path when `host` resolves to
