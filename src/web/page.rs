@@ -147,13 +147,15 @@ pub fn setup_page(page: &SetupPage) -> String {
         let _ = write!(out, "<p class=\"notice\">{}</p>", escape(notice));
     }
     out.push_str("<form id=\"rescan\" method=\"post\" action=\"/rescan\"></form>");
-    out.push_str("<form method=\"post\" action=\"/setup\"><fieldset><legend>1. The venue's Wi-Fi</legend>");
+    out.push_str("<form method=\"post\" action=\"/setup\">");
     if network.mode == Mode::Unmanaged {
+        out.push_str("<fieldset><legend>1. Network</legend>");
         out.push_str("<p class=\"hint\">The network is managed elsewhere: this box sets up no Wi-Fi.</p>");
         for field in [Field::Ssid, Field::HiddenSsid, Field::WifiPassword] {
             out.push_str(&field_error(errors, field));
         }
     } else {
+        out.push_str("<fieldset><legend>1. The venue's Wi-Fi</legend>");
         wifi_fields(&mut out, network, prefill, errors);
     }
     out.push_str("</fieldset><fieldset><legend>2. Where to stream</legend>");
