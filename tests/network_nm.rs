@@ -13,12 +13,17 @@ mod peers;
 use std::time::Duration;
 
 use app::{Service, free_port, http_post_form, test_settings};
+use peers::RtmpServer;
 use peers::nm::NmMock;
 use serde_json::{Value, json};
 
 /// Settings with the network managed, short timers, and no LED.
 fn settings(port: u16, extra: &str) -> String {
-    test_settings(port, &[]).replace(
+    settings_streaming_to(port, &[], extra)
+}
+
+fn settings_streaming_to(port: u16, destinations: &[(&str, &str, &str)], extra: &str) -> String {
+    test_settings(port, destinations).replace(
         "manage = false\n",
         &format!(
             "manage = true\nled = \"\"\nsaved_wait_s = 5\nconnect_timeout_s = 10\nretry_saved_every_s = 30\nlost_grace_s = 5\n{extra}"
@@ -119,14 +124,26 @@ fn online_lost_goes_back_to_the_access_point_and_retries_the_saved_network() {
     let nm = NmMock::start();
     nm.add_venue("Venue", "venue-password", "wpa2", 70, 2437);
     nm.add_saved_network("Venue", "venue-password");
-    let service = start(&nm, "");
+    // nginx-rtmp on loopback stands for the venue's uplink: the mock's "online" is what
+    // decides whether the service streams.
+    let server = RtmpServer::start();
+    let port = free_port();
+    let settings = settings_streaming_to(port, &[("local", &server.url(), "held-key")], "");
+    let service = Service::start_with(&settings, port, &[("DBUS_SYSTEM_BUS_ADDRESS", nm.bus_address())], None);
     service.wait_for("online", Duration::from_secs(20), |s| mode(s) == "online");
+    assert!(server.wait_publishing("held-key", Duration::from_secs(20)), "online: it streams");
     nm.set_venue("Venue", "present", false);
     service.wait_for("the access point after lost_grace", Duration::from_secs(15), |s| mode(s) == "access-point");
+    // Serving "Wifi Connect", it has no network to stream on: the pipelines wait (and leave
+    // the CPU to the portal) instead of failing and backing off.
+    assert!(server.wait_not_publishing("held-key", Duration::from_secs(10)), "on the access point: no stream");
+    let held = service.status().unwrap();
+    assert!(held["summary"].as_str().unwrap().starts_with("waiting for a network (access-point)"), "{held}");
     nm.set_venue("Venue", "present", true);
     // The radio serves the access point, so NetworkManager cannot find the venue by itself:
     // the retry (every 30 s, no phone on the access point) closes it and tries saved networks.
     service.wait_for("online again", Duration::from_secs(45), |s| mode(s) == "online");
+    assert!(server.wait_publishing("held-key", Duration::from_secs(20)), "online again: it streams again");
     let calls = methods(&nm);
     let tail: Vec<&str> = calls.iter().rev().take(2).rev().map(String::as_str).collect();
     assert_eq!(tail, ["DeactivateConnection", "ActivateConnection"], "{calls:?}");

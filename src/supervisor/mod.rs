@@ -13,8 +13,9 @@ use crate::media::destination::DestinationPipeline;
 use crate::media::plan::PlannedDestination;
 use crate::media::producer::Producer;
 use crate::media::{self, discovery, plan};
+use crate::network::Mode;
 use crate::secrets;
-use crate::status::{self, DestinationState, DestinationStatus, SharedStatus, Status};
+use crate::status::{self, BoxState, DestinationState, DestinationStatus, SharedStatus, Status};
 use gstreamer::prelude::*;
 
 use backoff::Backoff;
@@ -175,6 +176,20 @@ impl Supervisor {
     }
 
     fn tick(&mut self, now: Instant) {
+        let mode = self.status.lock().expect("status lock").network.mode;
+        if !streams_in(mode) {
+            if self.source.is_some() {
+                tracing::info!("no network to stream on ({}): the pipelines wait for one", mode.as_str());
+                self.stop_all();
+            }
+            // Whatever failed while offline says nothing about the network to come.
+            self.source_retry_at = now;
+            self.source_backoff.reset();
+            for slot in &mut self.slots {
+                slot.backoff.reset();
+            }
+            return;
+        }
         if self.slots.iter().any(|s| s.enabled) {
             self.tend_source(now);
         }
@@ -329,9 +344,14 @@ impl Supervisor {
         let destinations: Vec<DestinationStatus> =
             self.slots.iter().map(|slot| slot_status(slot, self.source.is_some(), now)).collect();
         let state = status::box_state(&destinations, self.ever_live);
-        let summary = status::summary(state, &destinations);
         let mut shared = self.status.lock().expect("status lock");
         let network = std::mem::take(&mut shared.network);
+        let summary = match network.mode {
+            mode if !streams_in(mode) && state != BoxState::Idle => {
+                format!("waiting for a network ({}): {}", mode.as_str(), status::summary(state, &destinations))
+            }
+            _ => status::summary(state, &destinations),
+        };
         *shared = Status {
             state,
             summary: summary.clone(),
@@ -345,6 +365,14 @@ impl Supervisor {
         };
         summary
     }
+}
+
+/// Streaming waits while the box has no network of its own to stream on: scanning, or
+/// serving "Wifi Connect" (encoding then would only take the CPU the portal needs).
+/// Starting and connecting stream: a saved network may come up any moment, and the
+/// pipelines' reconnect logic covers the gap.
+fn streams_in(mode: Mode) -> bool {
+    !matches!(mode, Mode::Scanning | Mode::AccessPoint)
 }
 
 fn slot_status(slot: &Slot, source_running: bool, now: Instant) -> DestinationStatus {
@@ -369,5 +397,20 @@ fn slot_status(slot: &Slot, source_running: bool, now: Instant) -> DestinationSt
             .retry_at
             .filter(|_| slot.connection.is_none())
             .map(|t| (t.saturating_duration_since(now).as_secs_f64() * 10.0).round() / 10.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Mode, streams_in};
+
+    #[test]
+    fn streams_only_with_a_network_to_stream_on() {
+        for mode in [Mode::Unmanaged, Mode::Starting, Mode::Connecting, Mode::Online] {
+            assert!(streams_in(mode), "{mode:?}");
+        }
+        for mode in [Mode::Scanning, Mode::AccessPoint] {
+            assert!(!streams_in(mode), "{mode:?}");
+        }
     }
 }
