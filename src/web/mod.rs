@@ -52,7 +52,7 @@ pub struct SettingsFiles {
     pub env: fn(&str) -> Option<String>,
 }
 
-/// Starts the web thread. `config` is the settings in force at start; the portal keeps
+/// Starts the `WORKERS` handler threads. `config` is the settings in force at start; the portal keeps
 /// its own copy up to date with what it saves.
 pub fn serve(
     listen: SocketAddr,
