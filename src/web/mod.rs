@@ -156,7 +156,8 @@ impl Portal {
             (_, "/" | "/setup" | "/rescan" | "/api/status" | "/api/portal") => {
                 text(405, format!("{} is not allowed on {path}\n", request.method()))
             }
-            _ => text(404, format!("{path} is not here; the setup page is /\n")),
+            // The path is not repeated: a mistyped URL can hold a pasted key.
+            _ => text(404, "no such page here; the setup page is /\n".to_string()),
         };
         (response, None)
     }
