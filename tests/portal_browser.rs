@@ -157,6 +157,9 @@ fn a_phone_sets_up_the_box_a_wrong_password_first_then_it_streams() {
         assert_eq!(phone.find(&format!("#{secret}")).value(), "", "{secret} is never filled in again");
     }
     assert!(phone.text().contains("A key is saved"), "the saved key is mentioned, not shown");
+    let text = phone.text();
+    assert!(text.contains("Device password (the one you chose for this box)"), "{text}");
+    assert!(!text.contains("set up already") && !text.contains("Current device password"), "{text}");
     assert_fits_the_phone(&phone);
     pages.push(phone.source());
     phone.screenshot("wrong-password-sentence");
@@ -189,8 +192,8 @@ fn a_phone_sets_up_the_box_a_wrong_password_first_then_it_streams() {
     assert_no_secret_in("/api/status", &service.status_text().unwrap());
 }
 
-/// The demo's case: the network is not the service's (`manage = false`), the portal still
-/// sets the box up, with JavaScript off.
+/// The demo's case: the network is managed elsewhere (`manage = false`): the portal asks
+/// for no Wi-Fi and still sets the box up, with JavaScript off.
 #[test]
 fn without_javascript_the_form_still_submits_and_the_box_streams() {
     let server = RtmpServer::start();
@@ -201,33 +204,33 @@ fn without_javascript_the_form_still_submits_and_the_box_streams() {
 
     let mut phone = Phone::start(false, "nojs");
     phone.open(&portal);
-    assert_eq!(phone.find("button[data-for=wifi_password]").property("hidden"), true, "no Show without JS");
-    assert!(phone.text().contains("No networks found yet."));
+    assert_eq!(phone.find("button[data-for=key]").property("hidden"), true, "no Show without JS");
+    assert!(phone.text().contains("The network is managed elsewhere"));
+    assert!(phone.find_all("input[name=ssid], #hidden_ssid, #wifi_password").is_empty(), "no Wi-Fi fields");
     phone.screenshot("unmanaged");
 
     phone.find("button.go").tap();
     phone.wait_until("the form's errors", Duration::from_secs(10), |p| !p.find_all(".err").is_empty());
     let errors: Vec<String> = phone.find_all(".err").iter().map(|e| e.text()).collect();
-    assert!(errors.iter().any(|e| e.starts_with("pick a network")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.starts_with("paste the stream key")), "{errors:?}");
     assert!(errors.iter().any(|e| e.starts_with("choose a device password")), "{errors:?}");
     assert_fits_the_phone(&phone);
     phone.screenshot("errors");
 
-    fill(&phone, "hidden_ssid", "Workshop");
-    fill(&phone, "wifi_password", WIFI_PASSWORD);
     choose(&phone, "#preset", "Another server", "custom");
     fill(&phone, "url", &server.url());
     fill(&phone, "key", NGINX_KEY);
     fill(&phone, "device_password", DEVICE_PASSWORD);
     fill(&phone, "device_password_confirm", DEVICE_PASSWORD);
     phone.screenshot("filled");
-    submit_and_see_connecting(&phone, "Workshop");
-    let connecting = phone.source();
-    phone.screenshot("connecting");
+    phone.find("button.go").tap();
+    phone.wait_until("the Saved page", Duration::from_secs(10), |p| p.text().contains("The settings are saved"));
+    let saved = phone.source();
+    phone.screenshot("saved");
 
     assert!(server.wait_publishing(NGINX_KEY, Duration::from_secs(30)), "the stream reaches nginx-rtmp");
     service.wait_for("live", Duration::from_secs(10), first_destination_live);
-    assert_no_secret_in("the Connecting page", &connecting);
+    assert_no_secret_in("the Saved page", &saved);
     assert_no_secret_in("the service's output", &service.output());
     assert_no_secret_in("/api/status", &service.status_text().unwrap());
 }

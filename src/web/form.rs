@@ -146,6 +146,9 @@ pub fn parse(body: &[u8]) -> Result<RawForm, ParseError> {
 /// What the form is judged against besides itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
+    /// The box joins Wi-Fi networks: false when the network is managed elsewhere
+    /// (`Mode::Unmanaged`), and the Wi-Fi fields must then be left out.
+    pub wifi: bool,
     /// The last scan: an open network needs no password, an enterprise one cannot be set up.
     pub networks: &'a [ScanEntry],
     /// A stream key is saved already: an empty key field keeps it.
@@ -157,7 +160,8 @@ pub struct Context<'a> {
 /// A valid form, as the box acts on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Setup {
-    pub wifi: WifiRequest,
+    /// `None`: the network is managed elsewhere.
+    pub wifi: Option<WifiRequest>,
     pub preset: &'static Preset,
     pub url: String,
     /// `None`: keep the saved key.
@@ -184,19 +188,27 @@ pub fn validate(form: &RawForm, context: &Context) -> Result<Setup, Vec<FieldErr
     let hidden = !form.hidden_ssid.is_empty();
     let (ssid_field, ssid) = if hidden { (Field::HiddenSsid, &form.hidden_ssid) } else { (Field::Ssid, &form.ssid) };
     let scanned = context.networks.iter().find(|n| n.ssid == *ssid && !hidden);
-    if ssid.is_empty() {
-        fail(Field::Ssid, "pick a network from the list, or type the name of a hidden one below".into());
-    } else if let Err(e) = check_ssid(ssid) {
-        fail(ssid_field, e);
-    } else if scanned.is_some_and(|n| n.security == Security::Enterprise) {
-        fail(ssid_field, "this network uses company logins (802.1X), which the box cannot join; pick another".into());
-    }
-    if !form.wifi_password.is_empty() {
-        if let Err(e) = check_wpa_passphrase(&form.wifi_password) {
-            fail(Field::WifiPassword, e);
+    if context.wifi {
+        if ssid.is_empty() {
+            fail(Field::Ssid, "pick a network from the list, or type the name of a hidden one below".into());
+        } else if let Err(e) = check_ssid(ssid) {
+            fail(ssid_field, e);
+        } else if scanned.is_some_and(|n| n.security == Security::Enterprise) {
+            fail(
+                ssid_field,
+                "this network uses company logins (802.1X), which the box cannot join; pick another".into(),
+            );
         }
-    } else if scanned.is_some_and(|n| n.security != Security::Open) {
-        fail(Field::WifiPassword, "this network is protected: type its Wi-Fi password".into());
+        if !form.wifi_password.is_empty() {
+            if let Err(e) = check_wpa_passphrase(&form.wifi_password) {
+                fail(Field::WifiPassword, e);
+            }
+        } else if scanned.is_some_and(|n| n.security != Security::Open) {
+            fail(Field::WifiPassword, "this network is protected: type its Wi-Fi password".into());
+        }
+    } else if !ssid.is_empty() || !form.wifi_password.is_empty() {
+        let message = "the network is managed elsewhere: the box joins no Wi-Fi network; leave the Wi-Fi fields out";
+        fail(ssid_field, message.into());
     }
 
     let preset = presets::by_id(&form.preset);
@@ -242,14 +254,14 @@ pub fn validate(form: &RawForm, context: &Context) -> Result<Setup, Vec<FieldErr
         fail(Field::DevicePasswordConfirm, "the two device passwords differ; type the same one twice".into());
     }
     if context.password_set && form.current_password.is_empty() {
-        fail(Field::CurrentPassword, "this box is set up already: type its current device password".into());
+        fail(Field::CurrentPassword, "type the device password you chose for this box".into());
     }
 
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(Setup {
-        wifi: WifiRequest { ssid: ssid.clone(), passphrase: form.wifi_password.clone(), hidden },
+        wifi: context.wifi.then(|| WifiRequest { ssid: ssid.clone(), passphrase: form.wifi_password.clone(), hidden }),
         preset: preset.expect("checked above"),
         url,
         key: (!key.is_empty()).then(|| Secret::new(key)),
@@ -274,7 +286,7 @@ mod tests {
         ]
     }
 
-    const FRESH: Context<'static> = Context { networks: &[], key_saved: false, password_set: false };
+    const FRESH: Context<'static> = Context { wifi: true, networks: &[], key_saved: false, password_set: false };
 
     fn encode(pairs: &[(&str, &str)]) -> Vec<u8> {
         form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish().into_bytes()
@@ -318,12 +330,18 @@ mod tests {
         let setup = validate(&parse(&encode(&good())).unwrap(), &context).unwrap();
         assert_eq!(
             setup.wifi,
-            WifiRequest { ssid: "Venue".into(), passphrase: Secret::new("correct horse"), hidden: false }
+            Some(WifiRequest { ssid: "Venue".into(), passphrase: Secret::new("correct horse"), hidden: false })
         );
         assert_eq!((setup.preset.id, setup.url.as_str()), ("youtube", "rtmp://a.rtmp.youtube.com/live2"));
         assert_eq!(setup.key, Some(Secret::new("abcd-1234-efgh")));
         assert_eq!(setup.new_password, Some(Secret::new("box password")));
         assert_eq!(setup.current_password, None);
+
+        let wired = Context { wifi: false, ..FRESH };
+        let setup = validate(&parse(&encode(&with(&[("ssid", ""), ("wifi_password", "")]))).unwrap(), &wired).unwrap();
+        assert_eq!(setup.wifi, None, "the network is managed elsewhere");
+        assert_eq!(setup.key, Some(Secret::new("abcd-1234-efgh")));
+        assert_eq!(setup.new_password, Some(Secret::new("box password")));
     }
 
     /// The form's fields, the context, and the expected (field, part of its message) errors.
@@ -333,7 +351,8 @@ mod tests {
     fn the_validation_table() {
         let nets = networks();
         let scanned = Context { networks: &nets, ..FRESH };
-        let set_up = Context { networks: &nets, key_saved: true, password_set: true };
+        let set_up = Context { wifi: true, networks: &nets, key_saved: true, password_set: true };
+        let wired = Context { wifi: false, ..FRESH };
         let long_ssid = "x".repeat(33);
         let long_hidden = "é".repeat(17);
         let hex64 = "ab".repeat(32);
@@ -365,10 +384,15 @@ mod tests {
             (with(&[("device_password", ""), ("device_password_confirm", "")]), &scanned, vec![("device_password", "at least 8 characters")]),
             (with(&[("device_password", "1234567"), ("device_password_confirm", "1234567")]), &scanned, vec![("device_password", "has 7 characters; use at least 8")]),
             (with(&[("device_password_confirm", "box passwort")]), &scanned, vec![("device_password_confirm", "differ")]),
-            (with(&[("key", ""), ("device_password", ""), ("device_password_confirm", "")]), &set_up, vec![("current_password", "current device password")]),
+            (with(&[("key", ""), ("device_password", ""), ("device_password_confirm", "")]), &set_up, vec![("current_password", "the device password you chose for this box")]),
             (with(&[("key", ""), ("device_password", ""), ("device_password_confirm", ""), ("current_password", "old one!")]), &set_up, vec![]),
             (with(&[("ssid", ""), ("preset", "custom"), ("key", ""), ("device_password", "")]), &scanned,
              vec![("ssid", "pick"), ("url", "URL"), ("key", "paste"), ("device_password", "at least 8")]),
+            (with(&[("ssid", ""), ("wifi_password", "")]), &wired, vec![]),
+            (with(&[("ssid", "")]), &wired, vec![("ssid", "managed elsewhere")]),
+            (with(&[("ssid", ""), ("wifi_password", ""), ("hidden_ssid", "Back room")]), &wired, vec![("hidden_ssid", "leave the Wi-Fi fields out")]),
+            (with(&[("wifi_password", "")]), &wired, vec![("ssid", "managed elsewhere")]),
+            (with(&[("ssid", ""), ("wifi_password", ""), ("key", "")]), &wired, vec![("key", "paste the stream key")]),
         ];
         for (pairs, context, expected) in table {
             let got = errors(&pairs, context);
@@ -412,7 +436,7 @@ mod tests {
         fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
             if let Ok(form) = parse(&body) {
                 let nets = networks();
-                for context in [FRESH, Context { networks: &nets, key_saved: true, password_set: true }] {
+                for context in [FRESH, Context { wifi: false, ..FRESH }, Context { wifi: true, networks: &nets, key_saved: true, password_set: true }] {
                     let _ = validate(&form, &context);
                 }
             }
@@ -444,7 +468,7 @@ mod tests {
                 ("key", key.as_str()), ("device_password", device.as_str()), ("device_password_confirm", device.as_str()),
             ];
             let setup = validate(&parse(&encode(&pairs)).unwrap(), &FRESH).expect("valid");
-            prop_assert_eq!(setup.wifi, WifiRequest { ssid, passphrase: Secret::new(wifi), hidden: false });
+            prop_assert_eq!(setup.wifi, Some(WifiRequest { ssid, passphrase: Secret::new(wifi), hidden: false }));
             prop_assert_eq!(setup.preset.id, preset_id);
             prop_assert_eq!(setup.key, Some(Secret::new(key)));
             prop_assert_eq!(setup.new_password, Some(Secret::new(device)));

@@ -1,11 +1,14 @@
-//! The HTTP side (tiny_http, one thread): the captive portal that sets the box up from a
-//! phone, and the JSON API.
+//! The HTTP side (tiny_http, `WORKERS` handler threads sharing one `Portal`): the captive
+//! portal that sets the box up from a phone, and the JSON API.
 //!
 //! Invariants: every answer carries `Cache-Control: no-store`; the OS probes and the
 //! RFC 8908 API are answered on any `Host`, and while the box is captive (unconfigured,
 //! or on its own access point) every other page under a foreign `Host` redirects to the
 //! portal; a setup is saved whole or not at all, and saved before the box leaves its
-//! access point; passwords and keys never appear in a response or the log.
+//! access point; passwords and keys never appear in a response or the log; a request's
+//! body is read, and a password hashed, without the portal's lock (one slow client holds
+//! one handler thread, never the others), and no connection waits on a client longer than
+//! `IO_TIMEOUT`.
 //! API boundary: `serve` (main.rs); deciding lives in `probes`, `form`, `page` (pure).
 
 mod device_password;
@@ -14,14 +17,17 @@ mod page;
 mod presets;
 mod probes;
 
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::config::{self, Config, Destination};
 use crate::network::{Mode, Network, NetworkStatus, ScanEntry, WifiRequest};
+use crate::secrets::Secret;
 use crate::status::SharedStatus;
 
 use form::{Context, Field, FieldError, RawForm, Setup};
@@ -32,6 +38,13 @@ use probes::{OwnHost, Reply};
 /// while reading (a chunked body declares none).
 pub const BODY_LIMIT: usize = 16 * 1024;
 
+/// Threads answering requests; a client that stalls mid-request holds one of them.
+const WORKERS: usize = 4;
+
+/// How long any read or write on a connection may wait on its client (a body that does
+/// not come, an answer not taken), after which the connection is closed.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Where the settings are read from and saved to, as `main` loads them.
 pub struct SettingsFiles {
     pub defaults: PathBuf,
@@ -39,7 +52,7 @@ pub struct SettingsFiles {
     pub env: fn(&str) -> Option<String>,
 }
 
-/// Starts the web thread. `config` is the settings in force at start; the portal keeps
+/// Starts the `WORKERS` handler threads. `config` is the settings in force at start; the portal keeps
 /// its own copy up to date with what it saves.
 pub fn serve(
     listen: SocketAddr,
@@ -55,22 +68,30 @@ pub fn serve(
     // Accepted connections inherit TCP_NODELAY from the listener (Linux).
     nix::sys::socket::setsockopt(&listener, nix::sys::socket::sockopt::TcpNoDelay, &true)
         .map_err(|e| cannot_listen(&e))?;
-    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| cannot_listen(&e))?;
+    // Set on each accepted connection (vendored tiny_http): on the listener, SO_RCVTIMEO
+    // would also time out `accept`, and tiny_http stops accepting on its first error.
+    let server = tiny_http::Server::from_listener_with_timeout(listener, None, Some(IO_TIMEOUT))
+        .map_err(|e| cannot_listen(&e))?;
     tracing::info!("web: listening on http://{listen}/ (portal) and /api/status");
-    let mut portal = Portal { status, network, files, config, prefill: Prefill::default(), connect: None };
-    std::thread::Builder::new()
-        .name("web".into())
-        .spawn(move || {
-            for mut request in server.incoming_requests() {
-                let response = portal.handle(&mut request);
-                let _ = request.respond(response);
-                // Only now, with the "Connecting…" page on its way: the access point may go.
-                if let Some(wifi) = portal.connect.take() {
-                    portal.network.connect(wifi);
+    let server = Arc::new(server);
+    let state = Mutex::new(State { config, prefill: Prefill::default() });
+    let portal = Arc::new(Portal { status, network, files, state });
+    for n in 0..WORKERS {
+        let (server, portal) = (server.clone(), portal.clone());
+        std::thread::Builder::new()
+            .name(format!("web-{n}"))
+            .spawn(move || {
+                while let Ok(mut request) = server.recv() {
+                    let (response, connect) = portal.handle(&mut request);
+                    let _ = request.respond(response);
+                    // Only now, with the "Connecting…" page on its way: the access point may go.
+                    if let Some(wifi) = connect {
+                        portal.network.connect(wifi);
+                    }
                 }
-            }
-        })
-        .map_err(|e| format!("web: cannot start its thread: {e}"))?;
+            })
+            .map_err(|e| format!("web: cannot start its threads: {e}"))?;
+    }
     Ok(())
 }
 
@@ -80,12 +101,16 @@ struct Portal {
     status: SharedStatus,
     network: Network,
     files: SettingsFiles,
+    state: Mutex<State>,
+}
+
+/// What the handler threads share and change; locked only briefly (never while a body
+/// is read or a password hashed).
+struct State {
     /// The settings as last loaded or saved here.
     config: Config,
     /// The non-secret fields of the last setup submitted, shown again after a failure.
     prefill: Prefill,
-    /// A saved setup's network, handed to `network` once the answer is sent.
-    connect: Option<WifiRequest>,
 }
 
 /// Unconfigured (no enabled destination, or no device password) or on its own access point.
@@ -95,18 +120,23 @@ fn is_captive(config: &Config, mode: Mode) -> bool {
 }
 
 impl Portal {
-    fn handle(&mut self, request: &mut tiny_http::Request) -> Response {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("portal lock")
+    }
+
+    /// The answer, and the network a saved setup asks for (to join once it is sent).
+    fn handle(&self, request: &mut tiny_http::Request) -> (Response, Option<WifiRequest>) {
         let path = request.url().split('?').next().unwrap_or_default().to_string();
         let network = self.network.status();
-        let captive = is_captive(&self.config, network.mode);
+        let captive = is_captive(&self.state().config, network.mode);
         let own = own_host().is_own(header(request, "Host").as_deref());
         if let Some(reply) = probes::intercept(&path, own, captive) {
-            return from_reply(reply);
+            return (from_reply(reply), None);
         }
         use tiny_http::Method::{Get, Head, Post};
-        match (request.method(), path.as_str()) {
-            (Get | Head, "/") => html(200, self.setup_page(&network, &[], None)),
-            (Post, "/setup") => self.submit(request, &network),
+        let response = match (request.method(), path.as_str()) {
+            (Get | Head, "/") => html(200, self.state().setup_page(&network, &[], None)),
+            (Post, "/setup") => return self.submit(request, &network),
             (Get | Head, "/setup" | "/rescan") => from_reply(probes::redirect_to("/")),
             (Post, "/rescan") => {
                 self.network.rescan();
@@ -126,8 +156,86 @@ impl Portal {
             (_, "/" | "/setup" | "/rescan" | "/api/status" | "/api/portal") => {
                 text(405, format!("{} is not allowed on {path}\n", request.method()))
             }
-            _ => text(404, format!("{path} is not here; the setup page is /\n")),
+            // The path is not repeated: a mistyped URL can hold a pasted key.
+            _ => text(404, "no such page here; the setup page is /\n".to_string()),
+        };
+        (response, None)
+    }
+
+    fn submit(&self, request: &mut tiny_http::Request, network: &NetworkStatus) -> (Response, Option<WifiRequest>) {
+        let media_type = header(request, "Content-Type").unwrap_or_default();
+        let media_type = media_type.split(';').next().unwrap_or_default().trim();
+        if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            let why = format!("the setup form is sent as application/x-www-form-urlencoded, not {media_type:?}\n");
+            return (text(415, why), None);
         }
+        let body = match read_body(request) {
+            Ok(body) => body,
+            Err(response) => return (response, None),
+        };
+        let raw = match form::parse(&body) {
+            Ok(raw) => raw,
+            Err(e) => return (text(400, format!("{e}\n")), None),
+        };
+        let (key_saved, hash) = {
+            let mut state = self.state();
+            state.prefill = Prefill {
+                ssid: raw.ssid.clone(),
+                hidden_ssid: raw.hidden_ssid.clone(),
+                preset: raw.preset.clone(),
+                url: raw.url.clone(),
+            };
+            (state.key_saved(), state.config.web.password_hash.clone())
+        };
+        let context = Context {
+            wifi: network.mode != Mode::Unmanaged,
+            networks: &network.networks,
+            key_saved,
+            password_set: !hash.is_empty(),
+        };
+        let setup = match check(&raw, &context, &hash) {
+            Ok(setup) => setup,
+            Err(errors) => return (html(400, self.state().setup_page(network, &errors, None)), None),
+        };
+        // Hashed without the lock: argon2 takes about a second on a Pi Zero.
+        let new_hash = match setup.new_password.as_ref().map(device_password::hash).transpose() {
+            Ok(new_hash) => new_hash,
+            Err(why) => return (self.state().not_saved(network, &why), None),
+        };
+        let mut state = self.state();
+        if state.config.web.password_hash != hash {
+            let why = "the device password was changed from another phone meanwhile; type it and send again";
+            return (html(409, state.setup_page(network, &[], Some(why))), None);
+        }
+        match save(&self.files, &setup, new_hash) {
+            Ok(config) => {
+                state.config = config;
+                crate::reload::request();
+                let page = match &setup.wifi {
+                    Some(wifi) => {
+                        tracing::info!("web: settings saved from the portal; connecting to {:?}", wifi.ssid);
+                        page::connecting_page(&wifi.ssid, &state.config.network.ap_ssid)
+                    }
+                    None => {
+                        tracing::info!("web: settings saved from the portal (the network is managed elsewhere)");
+                        page::saved_page()
+                    }
+                };
+                (html(200, page), setup.wifi)
+            }
+            Err(why) => (state.not_saved(network, &why), None),
+        }
+    }
+}
+
+impl State {
+    fn key_saved(&self) -> bool {
+        self.saved_destination().is_some_and(|d| !d.key.is_empty())
+    }
+
+    fn not_saved(&self, network: &NetworkStatus, why: &str) -> Response {
+        tracing::error!("web: the portal's settings were not saved: {why}");
+        html(500, self.setup_page(network, &[], Some(why)))
     }
 
     fn saved_destination(&self) -> Option<&Destination> {
@@ -147,93 +255,45 @@ impl Portal {
             network,
             prefill: &prefill,
             errors,
-            key_saved: self.saved_destination().is_some_and(|d| !d.key.is_empty()),
+            key_saved: self.key_saved(),
             password_set: !self.config.web.password_hash.is_empty(),
             problem,
         })
     }
+}
 
-    fn submit(&mut self, request: &mut tiny_http::Request, network: &NetworkStatus) -> Response {
-        let media_type = header(request, "Content-Type").unwrap_or_default();
-        let media_type = media_type.split(';').next().unwrap_or_default().trim();
-        if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            return text(
-                415,
-                format!("the setup form is sent as application/x-www-form-urlencoded, not {media_type:?}\n"),
-            );
-        }
-        let body = match read_body(request) {
-            Ok(body) => body,
-            Err(response) => return response,
-        };
-        let raw = match form::parse(&body) {
-            Ok(raw) => raw,
-            Err(e) => return text(400, format!("{e}\n")),
-        };
-        self.prefill = Prefill {
-            ssid: raw.ssid.clone(),
-            hidden_ssid: raw.hidden_ssid.clone(),
-            preset: raw.preset.clone(),
-            url: raw.url.clone(),
-        };
-        let context = Context {
-            networks: &network.networks,
-            key_saved: self.saved_destination().is_some_and(|d| !d.key.is_empty()),
-            password_set: !self.config.web.password_hash.is_empty(),
-        };
-        let setup = match self.check(&raw, &context) {
-            Ok(setup) => setup,
-            Err(errors) => return html(400, self.setup_page(network, &errors, None)),
-        };
-        match self.save(&setup) {
-            Ok(config) => {
-                self.config = config;
-                crate::reload::request();
-                tracing::info!("web: settings saved from the portal; connecting to {:?}", setup.wifi.ssid);
-                let page = page::connecting_page(&setup.wifi.ssid, &self.config.network.ap_ssid);
-                self.connect = Some(setup.wifi);
-                html(200, page)
-            }
-            Err(why) => {
-                tracing::error!("web: the portal's settings were not saved: {why}");
-                html(500, self.setup_page(network, &[], Some(&why)))
-            }
-        }
+/// The form's own rules, then the device password typed against `hash` (the one set).
+fn check(raw: &RawForm, context: &Context, hash: &Secret) -> Result<Setup, Vec<FieldError>> {
+    let setup = form::validate(raw, context)?;
+    match &setup.current_password {
+        Some(typed) if !device_password::verify(typed, hash) => Err(vec![FieldError {
+            field: Field::CurrentPassword,
+            message: "this is not the device password chosen for this box".into(),
+        }]),
+        _ => Ok(setup),
     }
+}
 
-    /// The form's own rules, then the current device password against its hash.
-    fn check(&self, raw: &RawForm, context: &Context) -> Result<Setup, Vec<FieldError>> {
-        let setup = form::validate(raw, context)?;
-        match &setup.current_password {
-            Some(typed) if !device_password::verify(typed, &self.config.web.password_hash) => Err(vec![FieldError {
-                field: Field::CurrentPassword,
-                message: "this is not the box's device password".into(),
-            }]),
-            _ => Ok(setup),
-        }
+/// Loads the settings afresh, applies the setup (and the new password's hash, if any),
+/// validates and saves them atomically.
+fn save(files: &SettingsFiles, setup: &Setup, new_hash: Option<Secret>) -> Result<Config, String> {
+    let mut config = config::load(&files.defaults, Some(&files.data_dir), files.env)?.config;
+    let key = match &setup.key {
+        Some(key) => key.clone(),
+        None => config.destinations.first().map(|d| d.key.clone()).unwrap_or_default(),
+    };
+    let name = config.destinations.first().map_or_else(|| setup.preset.id.to_string(), |d| d.name.clone());
+    let destination = Destination { name, url: setup.url.clone(), key, enabled: true };
+    match config.destinations.first_mut() {
+        Some(first) => *first = destination,
+        None => config.destinations.push(destination),
     }
-
-    /// Loads the settings afresh, applies the setup, validates and saves them atomically.
-    fn save(&self, setup: &Setup) -> Result<Config, String> {
-        let files = &self.files;
-        let mut config = config::load(&files.defaults, Some(&files.data_dir), files.env)?.config;
-        let key = match &setup.key {
-            Some(key) => key.clone(),
-            None => config.destinations.first().map(|d| d.key.clone()).unwrap_or_default(),
-        };
-        let name = config.destinations.first().map_or_else(|| setup.preset.id.to_string(), |d| d.name.clone());
-        let destination = Destination { name, url: setup.url.clone(), key, enabled: true };
-        match config.destinations.first_mut() {
-            Some(first) => *first = destination,
-            None => config.destinations.push(destination),
-        }
-        if let Some(password) = &setup.new_password {
-            config.web.password_hash = device_password::hash(password)?;
-        }
-        config.validate().map_err(|problems| problems.join("; "))?;
-        config::save(&files.data_dir, &config)?;
-        Ok(config)
+    if let Some(hash) = new_hash {
+        config.web.password_hash = hash;
     }
+    config.validate().map_err(|problems| problems.join("; "))?;
+    config::save(&files.data_dir, &config)?;
+    Ok(config)
 }
 
 #[derive(Serialize)]
@@ -252,11 +312,13 @@ fn read_body(request: &mut tiny_http::Request) -> Result<Vec<u8>, Response> {
         return Err(too_large());
     }
     let mut body = Vec::new();
-    request
-        .as_reader()
-        .take(BODY_LIMIT as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| text(400, format!("the form could not be read: {e}\n")))?;
+    request.as_reader().take(BODY_LIMIT as u64 + 1).read_to_end(&mut body).map_err(|e| match e.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => {
+            let waited = IO_TIMEOUT.as_secs();
+            text(408, format!("the form did not arrive within {waited} s; nothing was saved\n"))
+        }
+        _ => text(400, format!("the form could not be read: {e}\n")),
+    })?;
     if body.len() > BODY_LIMIT { Err(too_large()) } else { Ok(body) }
 }
 
@@ -322,7 +384,6 @@ fn json(value: &impl Serialize) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secrets::Secret;
 
     #[test]
     fn captive_until_configured_and_whenever_on_the_access_point() {

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::network::{Band, NetworkStatus, ScanEntry, Security};
+use crate::network::{Band, Mode, NetworkStatus, ScanEntry, Security};
 
 use super::form::{DEVICE_PASSWORD_MIN, Field, FieldError};
 use super::presets::{self, PRESETS};
@@ -147,21 +147,17 @@ pub fn setup_page(page: &SetupPage) -> String {
         let _ = write!(out, "<p class=\"notice\">{}</p>", escape(notice));
     }
     out.push_str("<form id=\"rescan\" method=\"post\" action=\"/rescan\"></form>");
-    out.push_str("<form method=\"post\" action=\"/setup\"><fieldset><legend>1. The venue's Wi-Fi</legend>");
-    if network.networks.is_empty() {
-        out.push_str("<p class=\"hint\">No networks found yet.</p>");
-    } else {
-        out.push_str("<ul class=\"nets\">");
-        for entry in network.networks.iter().take(MAX_NETWORKS) {
-            out.push_str(&network_item(entry, &prefill.ssid));
+    out.push_str("<form method=\"post\" action=\"/setup\">");
+    if network.mode == Mode::Unmanaged {
+        out.push_str("<fieldset><legend>1. Network</legend>");
+        out.push_str("<p class=\"hint\">The network is managed elsewhere: this box sets up no Wi-Fi.</p>");
+        for field in [Field::Ssid, Field::HiddenSsid, Field::WifiPassword] {
+            out.push_str(&field_error(errors, field));
         }
-        out.push_str("</ul>");
+    } else {
+        out.push_str("<fieldset><legend>1. The venue's Wi-Fi</legend>");
+        wifi_fields(&mut out, network, prefill, errors);
     }
-    out.push_str(&field_error(errors, Field::Ssid));
-    out.push_str("<p><button type=\"submit\" form=\"rescan\">Rescan</button></p>");
-    input(&mut out, errors, Field::HiddenSsid, "Or a hidden network's name", "text", &prefill.hidden_ssid, "");
-    input(&mut out, errors, Field::WifiPassword, "Wi-Fi password", "password", "", "Leave empty for an open network.");
-
     out.push_str("</fieldset><fieldset><legend>2. Where to stream</legend>");
     out.push_str("<label for=\"preset\">Service</label><select id=\"preset\" name=\"preset\">");
     let chosen = presets::by_id(&prefill.preset).map_or(PRESETS[0].id, |p| p.id);
@@ -194,24 +190,53 @@ pub fn setup_page(page: &SetupPage) -> String {
             &mut out,
             errors,
             Field::CurrentPassword,
-            "Current device password",
+            "Device password (the one you chose for this box)",
             "password",
             "",
-            "This box is set up already.",
+            "Needed to change the settings.",
         );
     }
-    let new_label = if password_set { "New device password (empty: keep it)" } else { "Device password" };
+    let new_label =
+        if password_set { "New device password (empty: keep the one you chose)" } else { "Device password" };
     let rule = format!("Protects the box's settings pages. At least {DEVICE_PASSWORD_MIN} characters.");
     input(&mut out, errors, Field::DevicePassword, new_label, "password", "", &rule);
     input(&mut out, errors, Field::DevicePasswordConfirm, "The same again", "password", "", "");
     out.push_str("</fieldset>");
 
+    let go = if network.mode == Mode::Unmanaged { "Save and stream" } else { "Connect and stream" };
     let _ = write!(
         out,
         "<p class=\"where\">Once online, the box is at <b>{LAN_URL}</b> on the venue's network.</p>\
-         <p><button type=\"submit\" class=\"go\">Connect and stream</button></p></form>"
+         <p><button type=\"submit\" class=\"go\">{go}</button></p></form>"
     );
     document("Set up makespacelive", &out)
+}
+
+fn wifi_fields(out: &mut String, network: &NetworkStatus, prefill: &Prefill, errors: &[FieldError]) {
+    if network.networks.is_empty() {
+        out.push_str("<p class=\"hint\">No networks found yet.</p>");
+    } else {
+        out.push_str("<ul class=\"nets\">");
+        for entry in network.networks.iter().take(MAX_NETWORKS) {
+            out.push_str(&network_item(entry, &prefill.ssid));
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str(&field_error(errors, Field::Ssid));
+    out.push_str("<p><button type=\"submit\" form=\"rescan\">Rescan</button></p>");
+    input(out, errors, Field::HiddenSsid, "Or a hidden network's name", "text", &prefill.hidden_ssid, "");
+    input(out, errors, Field::WifiPassword, "Wi-Fi password", "password", "", "Leave empty for an open network.");
+}
+
+/// The answer to a good submit when the network is managed elsewhere.
+pub fn saved_page() -> String {
+    document(
+        "Saved",
+        &format!(
+            "<h1>Saved</h1><p>The settings are saved and the stream starts in a moment.</p>\
+             <p>The box is at <a href=\"{LAN_URL}\">{LAN_URL}</a>.</p>"
+        ),
+    )
 }
 
 /// The answer to a good submit, before the box leaves its access point.
@@ -287,7 +312,7 @@ mod tests {
 
     #[test]
     fn nothing_on_the_page_leaves_the_box() {
-        for page in [heaviest(), connecting_page("Venue", "Wifi Connect")] {
+        for page in [heaviest(), connecting_page("Venue", "Wifi Connect"), saved_page()] {
             let mut rest = page.as_str();
             while let Some(at) = rest.find("http") {
                 rest = &rest[at..];
@@ -317,7 +342,8 @@ mod tests {
         assert!(page.contains("<option value=\"custom\" selected>"));
         assert!(page.contains(&"u".repeat(200)));
         assert!(page.contains("A key is saved"));
-        assert!(page.contains("Current device password"));
+        assert!(page.contains("Device password (the one you chose for this box)"));
+        assert!(!page.contains("set up already") && !page.contains("Current"), "no wording of a stranger's box");
         assert!(page.contains("The password for “Venue” was not accepted."));
         assert!(page.contains("disabled><span class=\"name\">03-"), "enterprise networks cannot be picked");
         assert!(page.contains("http://makespacelive.local/"));
@@ -331,7 +357,7 @@ mod tests {
 
     #[test]
     fn a_fresh_box_asks_for_a_new_password_only() {
-        let network = NetworkStatus::default();
+        let network = NetworkStatus { mode: Mode::AccessPoint, ..Default::default() };
         let page = setup_page(&SetupPage {
             network: &network,
             prefill: &Prefill::default(),
@@ -344,6 +370,28 @@ mod tests {
         assert!(page.contains("No networks found yet."));
         assert!(page.contains("<option value=\"youtube\" selected>"));
         assert!(!page.contains("role=\"alert\""));
+    }
+
+    #[test]
+    fn a_box_whose_network_is_managed_elsewhere_asks_for_no_wifi() {
+        let network = NetworkStatus { mode: Mode::Unmanaged, networks: scan(3), ..Default::default() };
+        let errors = all_errors();
+        let page = setup_page(&SetupPage {
+            network: &network,
+            prefill: &Prefill::default(),
+            errors: &errors,
+            key_saved: false,
+            password_set: false,
+            problem: None,
+        });
+        assert!(page.contains("The network is managed elsewhere"));
+        for wifi in [Field::Ssid, Field::HiddenSsid, Field::WifiPassword] {
+            assert!(!page.contains(&format!("name=\"{}\"", wifi.name())), "{wifi:?} is not asked for");
+            assert!(page.contains(&format!("bad {} &lt;x&gt;", wifi.name())), "{wifi:?}'s error is still shown");
+        }
+        assert!(!page.contains("No networks found") && !page.contains("Rescan"));
+        assert!(page.contains("name=\"key\"") && page.contains("name=\"device_password\""));
+        assert!(page.contains(">Save and stream</button>"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::os::unix::net as unix_net;
 use std::{
     net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs},
     path::PathBuf,
+    time::Duration,
 };
 
 /// Unified listener. Either a [`TcpListener`] or [`std::os::unix::net::UnixListener`]
@@ -92,6 +93,16 @@ impl Connection {
             Self::Tcp(s) => s.shutdown(how),
             #[cfg(unix)]
             Self::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    /// Bounds every read and write (`None`: wait forever). A listener's own
+    /// SO_RCVTIMEO would also bound `accept`, whose error ends the accept loop.
+    pub(crate) fn set_timeouts(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_read_timeout(timeout).and(s.set_write_timeout(timeout)),
+            #[cfg(unix)]
+            Self::Unix(s) => s.set_read_timeout(timeout).and(s.set_write_timeout(timeout)),
         }
     }
 

@@ -16,6 +16,8 @@ where
 {
     reader: R,
     size: usize,
+    /// A read failed (a timeout, say): the drop reads no more.
+    failed: bool,
     last_read_signal: Sender<IoResult<()>>,
 }
 
@@ -29,6 +31,7 @@ where
         let r = EqualReader {
             reader,
             size,
+            failed: false,
             last_read_signal: tx,
         };
 
@@ -56,7 +59,10 @@ where
                 self.size -= len;
                 Ok(len)
             }
-            err @ Err(_) => err,
+            Err(err) => {
+                self.failed |= err.kind() != ErrorKind::Interrupted;
+                Err(err)
+            }
         }
     }
 }
@@ -71,6 +77,11 @@ where
     fn drop(&mut self) {
         let mut remaining_to_read = self.size;
 
+        if self.failed {
+            let err = IoError::new(ErrorKind::InvalidData, "request body read failed");
+            self.last_read_signal.send(Err(err)).ok();
+            return;
+        }
         if remaining_to_read > MAX_DRAIN {
             let err = IoError::new(ErrorKind::InvalidData, "request body too large to drain");
             self.last_read_signal.send(Err(err)).ok();
