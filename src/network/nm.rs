@@ -351,10 +351,25 @@ impl Nm {
         Ok(())
     }
 
-    /// Lets NetworkManager pick the best saved profile for the device.
+    /// Activates the saved Wi-Fi profile used last. Named, not "/": right after the access
+    /// point closes, NetworkManager's own pick is still its profile (seen on the QEMU rung),
+    /// and its scan list is stale from the access point's time.
     pub fn activate_saved(&self) -> Result<(), Error> {
+        let last_used = self
+            .saved()?
+            .into_iter()
+            .filter(|(_, settings)| {
+                text(settings, "connection", "type") == "802-11-wireless"
+                    && text(settings, "802-11-wireless", "mode") != "ap"
+            })
+            .max_by_key(|(_, settings)| {
+                settings.get("connection").and_then(|c| c.get("timestamp")).and_then(|v| u64::try_from(v).ok())
+            });
+        let Some((profile, _)) = last_used else {
+            return Err(Error::Failure("no saved Wi-Fi network".into()));
+        };
         let root = ObjectPath::from_static_str_unchecked("/");
-        call::<OwnedObjectPath>(&self.conn, NM_PATH, NM, "ActivateConnection", &(&root, &self.device, &root))?;
+        call::<OwnedObjectPath>(&self.conn, NM_PATH, NM, "ActivateConnection", &(&profile, &self.device, &root))?;
         Ok(())
     }
 

@@ -296,9 +296,12 @@ class Story(unittest.TestCase):
             radios.venue_down()
             self.network_mode("access-point", 180)
             step("the venue's access point went: \"Wifi Connect\" is back")
-            # Not yet: the venue comes back and the box rejoins it by itself. The retry's
-            # ActivateConnection("/") lets NetworkManager pick the profile, and it picks
-            # the access point's again (still there: its deactivation is not over).
+            # The venue comes back: with no phone on "Wifi Connect", the retry of saved
+            # networks (retry_saved_every_s) closes it and rejoins the venue by itself.
+            radios.venue_up()
+            self.network_mode("online", 240)
+            self.streams_through_the_venue(radios)
+            step("the venue came back: the box rejoined it by itself and streams again")
 
     def test_9_the_layers_oeqa_cases(self):
         # The layer's OEQA runtime cases, as testimage runs them on a Yocto build, here

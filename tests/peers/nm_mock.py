@@ -13,7 +13,7 @@ with DBUS_SYSTEM_BUS_ADDRESS pointing at a private dbus-daemon. One Wi-Fi device
 
 Added to NetworkManager's API (as NetworkManager 1.4x behaves):
   Manager  AddAndActivateConnection2(a{sa{sv}} settings, o device, o ap, a{sv} options)
-           ActivateConnection("/", device, "/")  -> best saved profile for a network in range
+           ActivateConnection(o profile, device, "/") -> that profile ("/": the best saved one in range)
            DeactivateConnection(o)               -> volatile profiles are deleted
            properties Connectivity, State, PrimaryConnection follow the device
   Device   StateChanged(u new, u old, u reason) through PREPARE, CONFIG, NEED_AUTH,
@@ -186,6 +186,8 @@ def best_saved():
 
 def activate_saved(connection, device):
     record('ActivateConnection', connection, device)
+    if connection != '/':
+        return activate(connection)
     profile = best_saved()
     if profile is None:
         raise dbus.exceptions.DBusException('No suitable connection found',
