@@ -94,9 +94,7 @@ fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
     logging::init();
     gstreamer::init().map_err(|e| format!("GStreamer: {e}"))?;
     let loaded = config::load(config, Some(data_dir), env_var)?;
-    for problem in &loaded.problems {
-        tracing::error!("settings: {problem}");
-    }
+    loaded.log();
     let status = Arc::new(Mutex::new(status::Status::default()));
     let network = network::Network::start(&loaded.config.network, status.clone());
     // Streaming matters more than the status page: a busy port is reported, not fatal.
@@ -106,7 +104,7 @@ fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
     }
     reload::install()?;
     let reread = || config::load(config, Some(data_dir), env_var);
-    supervisor::Supervisor::new(loaded.config, loaded.problems, status).run(reread)
+    supervisor::Supervisor::new(loaded.config.clone(), loaded.notes(), status).run(reread)
 }
 
 /// glibc gives each new thread its own heap arena up to 8 per core; GStreamer starts new
@@ -123,7 +121,7 @@ fn limit_malloc_arenas() {
 fn probe(config: &Path, data_dir: Option<&Path>) -> Result<(), String> {
     gstreamer::init().map_err(|e| format!("GStreamer: {e}"))?;
     let loaded = config::load(config, data_dir, env_var)?;
-    for problem in &loaded.problems {
+    for problem in loaded.notes() {
         println!("settings problem: {problem}");
     }
     let found = media::discovery::discover();
@@ -153,8 +151,11 @@ fn import_env(config: &Path, data_dir: &Path) -> Result<(), String> {
     if !loaded.problems.is_empty() {
         return Err(format!("nothing saved:\n{}", loaded.problems.join("\n")));
     }
-    let path = config::save(data_dir, &loaded.config)?;
-    println!("saved to {} (mode 0600)", path.display());
+    config::save_change(config, data_dir, |c| {
+        *c = config::apply_legacy_env(c, env_var).0;
+        Ok(())
+    })?;
+    println!("saved to {} (mode 0600)", config::user_config_path(data_dir).display());
     Ok(())
 }
 

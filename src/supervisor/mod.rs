@@ -146,11 +146,9 @@ impl Supervisor {
         match reload() {
             Ok(loaded) => {
                 tracing::info!("settings reloaded: rebuilding the pipelines");
-                for problem in &loaded.problems {
-                    tracing::error!("settings: {problem}");
-                }
+                loaded.log();
                 self.stop_all();
-                let mut next = Supervisor::new(loaded.config, loaded.problems, self.status.clone());
+                let mut next = Supervisor::new(loaded.config.clone(), loaded.notes(), self.status.clone());
                 next.started = self.started;
                 next.last_summary = self.last_summary;
                 next
