@@ -342,6 +342,21 @@ class Slot:
         # The tests drive the box over SSH with a key of their own.
         self.put("/root/.ssh/authorized_keys", source=test_ssh_key() + ".pub", mode=0o600)
         self.put("/etc/hostname", layer.hostname() + "\n")
+        self.os_release(layer.distro()["DISTRO_VERSION"])
+
+    def os_release(self, version):
+        """/usr/lib/os-release as oe-core's os-release recipe writes it (VERSION_ID is
+        DISTRO_VERSION, as the bundle's version is), /etc/os-release a link to it."""
+        distro = layer.distro()
+        fields = [("ID", distro["DISTRO"], False), ("NAME", distro["DISTRO_NAME"], True),
+                  ("VERSION", "%s (%s)" % (version, distro["DISTRO_CODENAME"]), True), ("VERSION_ID", version, False),
+                  ("VERSION_CODENAME", distro["DISTRO_CODENAME"], False),
+                  ("PRETTY_NAME", "%s %s (%s)" % (distro["DISTRO_NAME"], version, distro["DISTRO_CODENAME"]), True)]
+        self.put("/usr/lib/os-release", "".join('%s="%s"\n' % (k, v) if quoted else "%s=%s\n" % (k, v)
+                                                for k, v, quoted in fields))
+        if os.path.lexists(self.path("/etc/os-release")):
+            os.unlink(self.path("/etc/os-release"))
+        os.symlink("../usr/lib/os-release", self.path("/etc/os-release"))
 
     def image(self, out, label="root"):
         """A read-only ext4 image of the slot, a quarter larger than its content."""
@@ -398,8 +413,11 @@ def disk(out, slot_a, grow_mb=1024):
     return out
 
 
-def bundle(slot_image, version, out):
-    """A signed verity bundle of a slot image, as makespacelive-bundle makes it."""
+def bundle(slot_image, version, out, fast=True):
+    """A signed verity bundle of a slot image, as makespacelive-bundle makes it; `fast`:
+    lz4 instead of mksquashfs's default (gzip, the layer's), which only gooseBit needs:
+    it reads the bundle's manifest with PySquashfsImage, whose lz4 support cannot read
+    squashfs's lz4 blocks."""
     work = tempfile.mkdtemp(dir=CACHE)
     shutil.copyfile(slot_image, os.path.join(work, "rootfs.ext4"))
     with open(os.path.join(work, "manifest.raucm"), "w") as f:
@@ -409,7 +427,7 @@ def bundle(slot_image, version, out):
     if os.path.exists(out):
         os.unlink(out)
     run("rauc", "bundle", "--cert", os.path.join(keys, "signing.cert.pem"), "--key", os.path.join(keys, "signing.key.pem"),
-        "--keyring", os.path.join(keys, "ca.cert.pem"), "--mksquashfs-args=-comp lz4", work, out,
+        "--keyring", os.path.join(keys, "ca.cert.pem"), *(["--mksquashfs-args=-comp lz4"] if fast else []), work, out,
         stdout=subprocess.DEVNULL)
     shutil.rmtree(work)
     return out

@@ -65,6 +65,17 @@ def hostname():
     raise KeyError("%s sets no hostname:pn-base-files" % DISTRO_CONF)
 
 
+def distro():
+    """The distro's identity as oe-core's os-release recipe reads it: DISTRO, DISTRO_NAME,
+    DISTRO_VERSION, DISTRO_CODENAME."""
+    names = ("DISTRO", "DISTRO_NAME", "DISTRO_VERSION", "DISTRO_CODENAME")
+    found = {item.VarName: _value(item) for item in _items(DISTRO_CONF) if item.VarName in names and not item.SubItems}
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise KeyError("%s sets no %s" % (DISTRO_CONF, ", ".join(missing)))
+    return found
+
+
 def layout(machine=MACHINE, upstream=None):
     """The layout values of the distro for a machine, with ${…} references expanded."""
     values = dict(upstream or UPSTREAM)

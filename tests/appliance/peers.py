@@ -1,5 +1,6 @@
-"""The host's side of the rung: nginx with the RTMP module (the guest reaches the host as
-10.0.2.2 through QEMU's user network) and ffprobe to check what arrived."""
+"""The host's side of the rung: nginx with the RTMP module and gooseBit, the update server
+(the guest reaches the host's loopback as 10.0.2.2 through QEMU's user network), and
+ffprobe to check what arrived."""
 
 import json
 import os
@@ -9,6 +10,7 @@ import tempfile
 import time
 import urllib.request
 
+from . import layer
 from .machine import free_port
 
 RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
@@ -27,7 +29,11 @@ class RtmpServer:
                     "  uwsgi_temp_path %s; scgi_temp_path %s;\n"
                     "  server { listen 127.0.0.1:%d; location /stat { rtmp_stat all; } } }\n"
                     % (RTMP_MODULE, d, d, self.port, d, d, d, d, d, self.stat_port))
-        self.process = subprocess.Popen(["nginx", "-p", d, "-c", os.path.join(d, "nginx.conf")])
+        self.start()
+
+    def start(self):
+        """Starts nginx (again: the same ports, as a server back from a restart)."""
+        self.process = subprocess.Popen(["nginx", "-p", self.dir, "-c", os.path.join(self.dir, "nginx.conf")])
         time.sleep(0.5)
 
     def guest_url(self):
@@ -56,7 +62,58 @@ class RtmpServer:
                              capture_output=True, text=True, timeout=60)
         return json.loads(out.stdout or "{}").get("streams", [])
 
+    def halt(self):
+        """Stops nginx, keeping its configuration for start()."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait()
+
+    def stop(self):
+        self.halt()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+GOOSEBIT = os.path.join(layer.ROOT, "tests/peers/goosebit.py")
+
+
+class GooseBit:
+    """gooseBit on a host loopback port, driven by tests/peers/goosebit.py (its database
+    and artifacts in a directory of its own)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.dir = tempfile.mkdtemp(prefix="appliance-goosebit-")
+        self.command("prepare", self.dir)
+        self.log = open(os.path.join(self.dir, "goosebit.log"), "w")
+        self.process = subprocess.Popen(["python3", GOOSEBIT, "serve", self.dir, "127.0.0.1", str(self.port)],
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        self.command("wait", self.url, "120")
+
+    def command(self, *argv):
+        out = subprocess.run(["python3", GOOSEBIT, *argv], capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            raise AssertionError("goosebit.py %s: %s%s" % (argv[0], out.stdout, out.stderr))
+        return json.loads(out.stdout)
+
+    def guest_url(self):
+        return "http://10.0.2.2:%d" % self.port
+
+    def upload(self, bundle):
+        """The software gooseBit made of a bundle: {"id", "version", ...}."""
+        return self.command("upload", self.url, bundle)
+
+    def assign(self, device, software):
+        self.command("assign", self.url, device, str(software["id"]))
+
+    def device(self, device):
+        """What gooseBit shows of a device ({"state", "sw_version", "log", ...}); None
+        before it first polled."""
+        out = subprocess.run(["python3", GOOSEBIT, "device", self.url, device], capture_output=True, text=True, timeout=120)
+        return json.loads(out.stdout) if out.returncode == 0 else None
+
     def stop(self):
         self.process.terminate()
         self.process.wait()
+        self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)

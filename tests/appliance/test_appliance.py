@@ -5,8 +5,9 @@ install them (see build.py for what is Debian's instead of Yocto's).
 The scenarios are one story on one card, in order, as a box lives it: first power-on,
 an update, a broken update, an update whose kernel panics, a hung system, a power
 cut in the middle of an install; then a factory card whose first boots were all cut short;
-then Wi-Fi on simulated radios (air.py). Each asserts what a person would see: the box
-comes back on a good slot and streams.
+then Wi-Fi on simulated radios (air.py); then updates the box fetches itself from
+gooseBit on the host, a good one and one whose streaming never comes up. Each asserts
+what a person would see: the box comes back on a good slot and streams.
 
 The stand-in's only test doubles: x264enc instead of the Pi's GPU encoder, a test
 pattern instead of the camera, and mac80211_hwsim's radios instead of the Pi's Wi-Fi
@@ -26,11 +27,15 @@ import urllib.request
 
 from . import air, build, layer, oeqa
 from .machine import Appliance
-from .peers import RtmpServer
+from .peers import GooseBit, RtmpServer
 
 KEY = "appliance"
 BOOT = 900  # s: power-on to SSH under TCG on a busy 2-core machine
 VERSION_FILE = "/etc/makespacelive-build"  # the stand-in's marker of which build a slot holds
+# The update from gooseBit, and the one after it whose streaming never comes up: newer than
+# the card's DISTRO_VERSION (0.1.0), semantic versions as gooseBit requires.
+GOOD, UNHEALTHY = "0.2.0", "0.3.0"
+PENDING = "/data/makespacelive/update/pending.json"
 
 
 class Story(unittest.TestCase):
@@ -43,15 +48,21 @@ class Story(unittest.TestCase):
         shutil.rmtree(cls.work, ignore_errors=True)
         os.makedirs(cls.work)
         cls.values = layer.layout()
+        cls.distro_version = layer.distro()["DISTRO_VERSION"]
         cls.server = RtmpServer()
+        cls.goosebit = GooseBit()
         cls.bios = build.uboot()
         slot = build.Slot(cls.work)
         cls.images = {}
         for name, change in (("1.0", None), ("2.0", None), ("3.0", None),
-                             ("broken", cls.break_service), ("panic", cls.panic_kernel)):
+                             ("broken", cls.break_service), ("panic", cls.panic_kernel),
+                             (GOOD, None), (UNHEALTHY, cls.lose_rtmp)):
             undo = change(slot) if change else None
             slot.put(VERSION_FILE, name + "\n")
+            if name in (GOOD, UNHEALTHY):
+                slot.os_release(name)
             cls.images[name] = slot.image(os.path.join(cls.work, "slot-%s.ext4" % name))
+            slot.os_release(cls.distro_version)
             if undo:
                 undo()
         cls.disk = build.disk(os.path.join(cls.work, "card.img"), cls.images["1.0"])
@@ -78,10 +89,19 @@ class Story(unittest.TestCase):
             os.symlink(target, init)
         return undo
 
+    @staticmethod
+    def lose_rtmp(slot):
+        """A build that lost GStreamer's RTMP plugin (rtmp2sink) in packaging: the service
+        starts and is ready, but no destination ever publishes."""
+        plugin = slot.path("/usr/lib/aarch64-linux-gnu/gstreamer-1.0/libgstrtmp2.so")
+        os.rename(plugin, plugin + ".lost")
+        return lambda: os.replace(plugin + ".lost", plugin)
+
     @classmethod
     def tearDownClass(cls):
         cls.box.power_cut()
         cls.server.stop()
+        cls.goosebit.stop()
 
     def setUp(self):
         if Story.failed:
@@ -313,6 +333,143 @@ class Story(unittest.TestCase):
         self.assertTrue(result.wasSuccessful(), "the layer's OEQA cases failed on the box (above)")
         self.assertTrue(result.testsRun, "no OEQA case ran")
 
+    def test_10_update_from_gooseBit(self):
+        # The fleet's server: gooseBit on the host, reached as 10.0.2.2. The box polls it,
+        # downloads the bundle, installs it, and waits for its stream to end before it
+        # reboots; only the new system, healthy, reports success.
+        if self.box.process is None:  # run on its own (-k gooseBit): a new card
+            self.box.power_on()
+            self.booted("A")
+        step = Steps()
+        old = self.slot()
+        new = "B" if old == "A" else "A"
+        self.box.wait_until("systemctl is-active makespacelive.service", 300)
+        self.settings()
+        self.box.ssh("systemctl restart makespacelive")
+        self.streaming()
+        self.live()
+        step("streaming from slot %s with the [update] settings, a future key among them" % old)
+        self.assign(GOOD)
+        step("%s uploaded to gooseBit and assigned to the box" % GOOD)
+        self.installed(GOOD, old)
+        step("downloaded and installed; gooseBit shows it proceeding, not finished")
+        self.stream_ends_and_box_reboots(new)
+        step("the stream ended: the box rebooted into slot %s" % new)
+        self.assertEqual(self.build(), GOOD)
+        self.assertEqual(self.box.ssh(". /etc/os-release && echo $VERSION_ID"), GOOD)
+        device = self.goosebit_state("Finished", 600)
+        self.assertEqual(device["sw_version"], GOOD)
+        step("healthy: gooseBit shows success")
+        self.assertEqual(self.slot_state(new), "good")
+        self.box.wait_until("! test -e " + PENDING, 60)
+        self.settings_kept()
+        self.streaming()
+        print("  makespacelive update status:\n%s" % self.box.ssh("makespacelive update status"), flush=True)
+        step("slot %s marked good, the settings kept, streaming" % new)
+
+    def test_11_unhealthy_update_from_gooseBit_rolls_back(self):
+        # A new version whose streaming never comes up (a build that lost its RTMP plugin):
+        # the service's own health check fails it within health_window_s, the box goes back
+        # to the slot it came from, and that one tells gooseBit why.
+        step = Steps()
+        old = self.slot()
+        new = "B" if old == "A" else "A"
+        self.live()
+        self.assign(UNHEALTHY)
+        step("%s (no RTMP plugin) uploaded to gooseBit and assigned to the box" % UNHEALTHY)
+        self.installed(UNHEALTHY, old)
+        step("downloaded and installed; gooseBit shows it proceeding")
+        self.stream_ends_and_box_reboots(new)
+        step("the stream ended: the box rebooted into slot %s" % new)
+        self.box.wait_console(r"makespacelive: booting slot %s " % old, BOOT + HEALTH_WINDOW)
+        self.booted(old)
+        step("the health check failed: the box is back on slot %s" % old)
+        self.assertEqual(self.build(), GOOD)
+        device = self.goosebit_state("Error", 600)
+        self.assertNotEqual(device["sw_version"], UNHEALTHY)
+        self.assertIn("rtmp2sink", device["log"] or "", "gooseBit's log of the box says why: %s" % device)
+        step("gooseBit shows the failure: %s" % (device["log"] or "").strip().splitlines()[-1])
+        self.assertEqual(self.slot_state(new), "bad")
+        self.box.wait_until("! test -e " + PENDING, 60)
+        self.settings_kept()
+        self.streaming()
+        print("  makespacelive update status:\n%s" % self.box.ssh("makespacelive update status"), flush=True)
+        step("the settings kept, streaming again")
+
+    # --- updates from gooseBit ----------------------------------------------------------------
+
+    def slot(self):
+        """The booted slot, A or B."""
+        return next(w for w in self.box.ssh("cat /proc/cmdline").split() if w.startswith("rauc.slot="))[-1]
+
+    def slot_state(self, slot):
+        """RAUC's boot state of a slot: good or bad."""
+        status = json.loads(self.box.ssh("rauc status --output-format=json"))
+        return next(s for entry in status["slots"] for s in entry.values() if s["bootname"] == slot)["boot_status"]
+
+    def settings(self):
+        """The user's settings: the stream, a key only a newer firmware knows, and gooseBit."""
+        self.box.ssh("runuser -u makespacelive -- sh -c 'umask 077 && cat > /data/makespacelive/config.toml'",
+                     stdin=SETTINGS % {"url": self.server.guest_url(), "key": KEY, "hawkbit": self.goosebit.guest_url(),
+                                       "window": HEALTH_WINDOW})
+
+    def settings_kept(self):
+        saved = self.box.ssh("cat /data/makespacelive/config.toml")
+        self.assertIn("future_knob = 3", saved, "the newer firmware's key was dropped")
+        self.assertIn(KEY, saved, "the stream key was lost")
+
+    def live(self):
+        deadline = time.monotonic() + 300
+        while [d.get("state") for d in self.status().get("destinations", [])] != ["live"]:
+            self.assertLess(time.monotonic(), deadline, "the destination never live: %s" % self.status())
+            time.sleep(2)
+
+    def assign(self, version):
+        """A bundle of the layer's kind (mksquashfs's default compression: gooseBit reads it)
+        uploaded to gooseBit and assigned to the box once the box has told its hardware."""
+        bundle = build.bundle(self.images[version], version, os.path.join(self.work, "goosebit.raucb"), fast=False)
+        software = self.goosebit.upload(bundle)
+        self.assertEqual(software["version"], version)
+        deadline = time.monotonic() + 300
+        while (self.goosebit.device(layer.hostname()) or {}).get("hardware", {}).get("model") != "makespacelive-" + layer.MACHINE:
+            self.assertLess(time.monotonic(), deadline, "the box never told gooseBit its hardware: %s"
+                            % self.goosebit.device(layer.hostname()))
+            time.sleep(2)
+        self.goosebit.assign(layer.hostname(), software)
+
+    def installed(self, version, slot):
+        """Waits for the install (the pending record written); checks that gooseBit shows it
+        proceeding, not finished, while the box is still on `slot`, streaming, for a while."""
+        self.box.wait_until("test -s " + PENDING, 1800, every=5)
+        self.assertIn(version, self.box.ssh("cat " + PENDING))
+        device = self.goosebit_state("Running", 60)
+        for _ in range(6):
+            self.assertEqual(self.slot(), slot, "the box rebooted while its stream was live")
+            self.assertEqual(self.goosebit.device(layer.hostname())["last_state"], "Running",
+                             "gooseBit shows an outcome before the box rebooted")
+            time.sleep(5)
+        self.live()
+        return device
+
+    def stream_ends_and_box_reboots(self, slot):
+        """The stream's server goes away (the event is over): with no destination live the
+        box reboots into `slot`; the server is back before the new system streams."""
+        self.server.halt()
+        try:
+            self.box.wait_console(r"makespacelive: booting slot %s " % slot, 600)
+        finally:
+            self.server.start()
+        self.booted(slot)
+
+    def goosebit_state(self, state, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            device = self.goosebit.device(layer.hostname()) or {}
+            if device.get("last_state") == state:
+                return device
+            self.assertLess(time.monotonic(), deadline, "gooseBit never showed %s: %s" % (state, device))
+            time.sleep(3)
+
     def network_mode(self, mode, timeout, failed=False):
         """Waits for /api/status's network mode (and, if `failed`, a last failure); returns the network part."""
         deadline = time.monotonic() + timeout
@@ -354,6 +511,28 @@ class Story(unittest.TestCase):
             self.box.ssh("nmcli device set eth0 managed yes")
 
 
+# The user's settings for the gooseBit scenarios: a test pattern streamed to the host's
+# nginx-rtmp, a key only a newer firmware knows (kept by every version), and the update
+# server. The health window is shorter than the shipped one, so CI does not sit through it.
+HEALTH_WINDOW = 180
+SETTINGS = """[video]
+source = "test"
+width = 320
+height = 180
+framerate = 15
+future_knob = 3
+
+[[destinations]]
+name = "host"
+url = "%(url)s"
+key = "%(key)s"
+
+[update]
+source = "hawkbit"
+hawkbit_url = "%(hawkbit)s"
+health_window_s = %(window)d
+"""
+
 # The connectivity probes of Android and Apple: (Host, path).
 PROBES = [("connectivitycheck.gstatic.com", "/generate_204"), ("captive.apple.com", "/hotspot-detect.html")]
 DEVICE_PASSWORD = "box-password-1"
@@ -375,6 +554,14 @@ class Steps:
         now = time.monotonic()
         print("  %6.1f s (+%5.1f s) %s" % (now - self.start, now - self.last, what), flush=True)
         self.last = now
+
+
+def load_tests(loader, tests, pattern):
+    """The story in the order of its numbers (unittest's own order puts test_10 before test_2)."""
+    def cases(suite):
+        for test in suite:
+            yield from cases(test) if isinstance(test, unittest.TestSuite) else [test]
+    return unittest.TestSuite(sorted(cases(tests), key=lambda t: int(t.id().rpartition(".")[2].split("_")[1])))
 
 
 if __name__ == "__main__":
