@@ -12,6 +12,7 @@ mod reload;
 mod secrets;
 mod status;
 mod supervisor;
+mod update;
 mod web;
 
 use std::path::{Path, PathBuf};
