@@ -1,2 +1,5 @@
+// Wired into the service next (the update thread).
+#[allow(dead_code)]
 pub mod record;
+#[allow(dead_code)]
 pub mod verdict;
