@@ -23,6 +23,7 @@ use clap::{Parser, Subcommand};
 
 const DEFAULT_CONFIG: &str = "/usr/share/makespacelive/defaults.toml";
 const DEFAULT_DATA_DIR: &str = "/data/makespacelive";
+const DEFAULT_RUNTIME_DIR: &str = "/run/makespacelive";
 
 #[derive(Parser)]
 #[command(version, about = "Livestreaming appliance service: camera to H.264/AAC to RTMP(S)")]
@@ -41,6 +42,9 @@ enum Command {
         /// Where the user's config.toml lives (writable, persistent).
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// Where the service asks for a reboot (volatile; makespacelive-reboot.path watches it).
+        #[arg(long, default_value = DEFAULT_RUNTIME_DIR)]
+        runtime_dir: PathBuf,
     },
     /// Show the cameras, microphones and encoders found, and the pipeline that would run.
     Probe {
@@ -71,7 +75,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, data_dir } => run(&config, &data_dir),
+        Command::Run { config, data_dir, runtime_dir } => run(&config, &data_dir, &runtime_dir),
         Command::Probe { config, data_dir } => probe(&config, data_dir.as_deref()),
         Command::CheckConfig { file } => check_config(&file),
         Command::ImportEnv { config, data_dir } => import_env(&config, &data_dir),
@@ -90,7 +94,7 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
+fn run(config: &Path, data_dir: &Path, _runtime_dir: &Path) -> Result<(), String> {
     limit_malloc_arenas();
     logging::init();
     gstreamer::init().map_err(|e| format!("GStreamer: {e}"))?;

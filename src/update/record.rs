@@ -25,6 +25,9 @@ pub struct Pending {
     /// The kernel's boot id at the install: the same id means no reboot yet.
     pub boot_id: String,
     pub installed_at: u64,
+    /// The boot id and uptime (s) at which the new version's health check began.
+    #[serde(default)]
+    pub verifying: Option<(String, u64)>,
     /// Why the new system was judged unhealthy, written before it rolls back.
     #[serde(default)]
     pub failure: Option<String>,
@@ -137,6 +140,7 @@ mod tests {
             expect_slot: "B".into(),
             boot_id: "b1".into(),
             installed_at: 1,
+            verifying: None,
             failure: None,
             outcome: None,
         }

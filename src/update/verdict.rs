@@ -117,15 +117,14 @@ pub fn judge(seen: &Seen, elapsed: Duration, window: Duration) -> Health {
     Health::Unhealthy(format!("not healthy within {} s: {}", window.as_secs(), missing.join("; ")))
 }
 
-/// Whether an installed update may reboot the box now: by policy, and never in the
-/// middle of a live stream unless the policy says "now" or a person asked.
-pub fn may_reboot(policy: RebootPolicy, state: BoxState, asked: bool) -> bool {
-    asked
-        || match policy {
-            RebootPolicy::Now => true,
-            RebootPolicy::WhenIdle => state != BoxState::Streaming,
-            RebootPolicy::Never => false,
-        }
+/// Whether an installed update may reboot the box now: never in the middle of a live
+/// stream unless the policy says "now" (a person reboots with `makespacelive update reboot`).
+pub fn may_reboot(policy: RebootPolicy, state: BoxState) -> bool {
+    match policy {
+        RebootPolicy::Now => true,
+        RebootPolicy::WhenIdle => state != BoxState::Streaming,
+        RebootPolicy::Never => false,
+    }
 }
 
 #[cfg(test)]
@@ -143,6 +142,7 @@ mod tests {
             expect_slot: "B".into(),
             boot_id: "boot-1".into(),
             installed_at: 0,
+            verifying: None,
             failure: None,
             outcome: None,
         }
@@ -235,14 +235,12 @@ mod tests {
     }
 
     #[test]
-    fn reboots_wait_for_the_stream_to_end_unless_told() {
+    fn reboots_wait_for_the_stream_to_end_unless_the_policy_says_now() {
         use RebootPolicy::*;
-        assert!(may_reboot(WhenIdle, BoxState::Idle, false));
-        assert!(may_reboot(WhenIdle, BoxState::Reconnecting, false));
-        assert!(!may_reboot(WhenIdle, BoxState::Streaming, false));
-        assert!(may_reboot(WhenIdle, BoxState::Streaming, true));
-        assert!(may_reboot(Now, BoxState::Streaming, false));
-        assert!(!may_reboot(Never, BoxState::Idle, false));
-        assert!(may_reboot(Never, BoxState::Idle, true));
+        assert!(may_reboot(WhenIdle, BoxState::Idle));
+        assert!(may_reboot(WhenIdle, BoxState::Reconnecting));
+        assert!(!may_reboot(WhenIdle, BoxState::Streaming));
+        assert!(may_reboot(Now, BoxState::Streaming));
+        assert!(!may_reboot(Never, BoxState::Idle));
     }
 }
