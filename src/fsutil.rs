@@ -35,7 +35,11 @@ fn temp_prefix(name: &std::ffi::OsStr) -> String {
 pub fn remove_stale_temps(path: &Path) -> io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let prefix = temp_prefix(path.file_name().ok_or_else(|| io::Error::other("path has no file name"))?);
-    for entry in fs::read_dir(dir)? {
+    let entries = match fs::read_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        other => other?,
+    };
+    for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
         let pid = name.to_str().and_then(|n| n.strip_prefix(&prefix)).and_then(|p| p.parse::<u32>().ok());

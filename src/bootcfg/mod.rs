@@ -289,8 +289,7 @@ fn set(settings: &[String], paths: &Paths) -> Result<(), String> {
         println!("nothing to change: already in force on the {board}");
         return Ok(());
     }
-    store::write_config(&paths.config(), edited.text.as_bytes())?;
-    store::mark_reboot_needed(&paths.runtime_dir, &edited.changes)?;
+    store::write_config_marked(&paths.config(), edited.text.as_bytes(), &paths.runtime_dir, &edited.changes)?;
     for change in &edited.changes {
         println!("{change}");
     }

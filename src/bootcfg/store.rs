@@ -14,7 +14,31 @@ use crate::fsutil;
 /// In the runtime directory: one line per config.txt change since boot.
 pub const REBOOT_NEEDED: &str = "reboot-needed";
 
-pub fn write_config(path: &Path, contents: &[u8]) -> Result<(), String> {
+/// The marker first: a writer killed in between leaves a marker for a change not made
+/// (a harmless reboot), never a change without one. A failed write restores the marker.
+pub fn write_config_marked(path: &Path, contents: &[u8], runtime_dir: &Path, changes: &[String]) -> Result<(), String> {
+    let marker = runtime_dir.join(REBOOT_NEEDED);
+    let before = std::fs::read_to_string(&marker).ok();
+    let mut text = before.clone().unwrap_or_default();
+    for change in changes {
+        text.push_str(change);
+        text.push('\n');
+    }
+    let write_marker = |text: &str| {
+        fsutil::remove_stale_temps(&marker)
+            .and_then(|()| fsutil::write_atomic(&marker, text.as_bytes(), 0o644))
+            .map_err(|e| format!("{}: {e}", marker.display()))
+    };
+    write_marker(&text)?;
+    write_config(path, contents).inspect_err(|_| {
+        let _ = match &before {
+            Some(text) => write_marker(text),
+            None => std::fs::remove_file(&marker).map_err(|e| e.to_string()),
+        };
+    })
+}
+
+fn write_config(path: &Path, contents: &[u8]) -> Result<(), String> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let fail = |e: io::Error| format!("{}: {e}", path.display());
     let stat = statvfs(dir).map_err(|e| fail(e.into()))?;
@@ -32,17 +56,6 @@ pub fn write_config(path: &Path, contents: &[u8]) -> Result<(), String> {
     };
     written.map_err(fail)?;
     again
-}
-
-/// Appends the changes to the marker (several `set`s before a reboot add up).
-pub fn mark_reboot_needed(runtime_dir: &Path, changes: &[String]) -> Result<(), String> {
-    let path = runtime_dir.join(REBOOT_NEEDED);
-    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
-    for change in changes {
-        text.push_str(change);
-        text.push('\n');
-    }
-    fsutil::write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// A remount replaces the per-mount flags: carry over the ones statvfs shows.
@@ -123,10 +136,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.txt");
         std::fs::write(&path, "old").unwrap();
-        write_config(&path, b"new").unwrap();
+        let run = dir.path().join("run");
+        write_config_marked(&path, b"new", &run, &["one".into()]).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
-        mark_reboot_needed(dir.path(), &["one".into()]).unwrap();
-        mark_reboot_needed(dir.path(), &["two".into()]).unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join(REBOOT_NEEDED)).unwrap(), "one\ntwo\n");
+        write_config_marked(&path, b"newer", &run, &["two".into()]).unwrap();
+        assert_eq!(std::fs::read_to_string(run.join(REBOOT_NEEDED)).unwrap(), "one\ntwo\n");
+        // A write that fails leaves the marker as it was.
+        let missing = dir.path().join("no-such-dir/config.txt");
+        assert!(write_config_marked(&missing, b"x", &run, &["three".into()]).is_err());
+        assert_eq!(std::fs::read_to_string(run.join(REBOOT_NEEDED)).unwrap(), "one\ntwo\n");
     }
 }
