@@ -198,3 +198,50 @@ fn a_killed_writer_leaves_the_old_or_the_new_file() {
     assert_eq!(std::fs::read_to_string(boot.config()).unwrap(), *after);
     assert_eq!(temp_files(&boot.dir.path().join("boot")), Vec::<String>::new());
 }
+
+/// The boot partition mounted read-only (a tmpfs in a private mount namespace: this machine
+/// has no vfat driver) is remounted read-write for the write and read-only again, with its
+/// other flags kept; one mounted read-write stays so. Needs root and `unshare` (util-linux).
+#[test]
+fn a_read_only_boot_partition_is_remounted_and_put_back() {
+    for read_only in [true, false] {
+        let boot = Boot::new(PI3, SHIPPED);
+        let dir = boot.dir.path();
+        let mount_dir = dir.join("mnt");
+        std::fs::create_dir(&mount_dir).unwrap();
+        let mut args = boot.args(&["set", "gpu_mem=192"]);
+        let at = args.iter().position(|a| a == "--boot-dir").unwrap();
+        args[at + 1] = mount_dir.to_str().unwrap().to_string();
+        let script = format!(
+            "set -e\n\
+             mount -t tmpfs -o size=4m,nodev,noexec tmpfs \"$1\"\n\
+             cp \"$2\" \"$1/config.txt\"\n\
+             {remount}\n\
+             shift 3\n\
+             \"$@\"\n\
+             awk -v d=\"$MNT\" '$5 == d {{ print $6 }}' /proc/self/mountinfo > \"$OUT.flags\"\n\
+             cp \"$MNT/config.txt\" \"$OUT\"\n",
+            remount = if read_only { "mount -o remount,ro \"$1\"" } else { ":" },
+        );
+        let out = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script, "sh"])
+            .arg(&mount_dir)
+            .arg(boot.config())
+            .arg("-")
+            .arg(BIN)
+            .args(&args)
+            .env("MNT", &mount_dir)
+            .env("OUT", dir.join("out"))
+            .output()
+            .expect("run unshare (util-linux)");
+        let said = text(&out);
+        assert!(out.status.success(), "read_only={read_only}: {said}");
+        assert!(said.contains("line 2: gpu_mem=128 → gpu_mem=192"), "{said}");
+        let written = std::fs::read_to_string(dir.join("out")).unwrap();
+        assert_eq!(written, SHIPPED.replace("gpu_mem=128", "gpu_mem=192"));
+        let flags = std::fs::read_to_string(dir.join("out.flags")).unwrap();
+        let flags: Vec<&str> = flags.trim().split(',').collect();
+        assert_eq!(flags.contains(&"ro"), read_only, "{flags:?}");
+        assert!(flags.contains(&"nodev") && flags.contains(&"noexec"), "{flags:?}");
+    }
+}
