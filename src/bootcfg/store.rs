@@ -76,7 +76,8 @@ fn remount(point: &Path, flags: MsFlags) -> nix::Result<()> {
     mount(None::<&str>, point, None::<&str>, flags, None::<&str>)
 }
 
-/// The longest mount point in /proc/self/mountinfo that holds `dir`.
+/// The longest mount point in /proc/self/mountinfo that holds `dir`; of equal ones the last
+/// (the image's /boot is a vfat mount over its systemd automount point).
 fn mount_point_of(dir: &Path) -> io::Result<PathBuf> {
     let dir = dir.canonicalize()?;
     let info = std::fs::read_to_string("/proc/self/mountinfo")?;
