@@ -176,8 +176,22 @@ impl Plan {
             }
         }
         if let (Some(name), false) = (keep, kept) {
-            self.append.push(format!("dtoverlay={name}"));
-            self.changes.push(format!("dtoverlay={name} added at the end under [all]"));
+            // One we commented out before comes back, so switching back and forth does not
+            // grow the file.
+            let commented = doc.lines.iter().rev().find(|line| {
+                line.body.strip_prefix("#dtoverlay=").is_some_and(|v| overlay_name(v) == name)
+                    && line.scope.applies(Some(board)) == Applies::Yes
+            });
+            match commented {
+                Some(line) => {
+                    self.replace.push((line.number - 1, line.body[1..].to_string()));
+                    self.changes.push(format!("line {}: {} uncommented (camera={camera})", line.number, line.body));
+                }
+                None => {
+                    self.append.push(format!("dtoverlay={name}"));
+                    self.changes.push(format!("dtoverlay={name} added at the end under [all]"));
+                }
+            }
         }
         Ok(())
     }

@@ -82,6 +82,10 @@ fn edits_the_line_in_force_in_place() {
     // And back: the overlay is commented out, not deleted.
     let back = apply(&edited.text, &want(None, Some(Camera::Auto)), Board::Pi3B);
     assert!(back.ends_with("camera_auto_detect=1\n#dtoverlay=ov5647\n"), "{back}");
+    // And forth again: the same line is uncommented, the file does not grow.
+    let forth = edit(&back, &want(None, Some(Camera::Sensor(Sensor::Ov5647))), Board::Pi3B).unwrap();
+    assert_eq!(forth.text, edited.text);
+    assert_eq!(forth.changes[1], "line 12: #dtoverlay=ov5647 uncommented (camera=ov5647)");
 }
 
 #[test]
@@ -141,13 +145,14 @@ fn crlf_and_a_missing_last_newline_are_kept() {
 }
 
 const KEYS: &[&str] = &["gpu_mem", "gpu_mem_512", "gpu_mem_1024", "camera_auto_detect", "start_x", "dtoverlay", "x"];
-const VALUES: &[&str] = &["0", "1", "64", "128", "256", "imx219", "ov5647,rotation=0", "vc4-kms-v3d", ""];
+const VALUES: &[&str] = &["0", "1", "64", "128", "256", "imx219", "imx708", "ov5647,rotation=0", "vc4-kms-v3d", ""];
 const FILTERS: &[&str] = &["all", "pi3", "pi3+", "pi0", "pi0w", "pi4", "cm4", "none", "gpio4=1", "edid=X"];
 
 fn line() -> impl Strategy<Value = String> {
     prop_oneof![
         (0..KEYS.len(), 0..VALUES.len()).prop_map(|(k, v)| format!("{}={}", KEYS[k], VALUES[v])),
         (0..FILTERS.len()).prop_map(|f| format!("[{}]", FILTERS[f])),
+        (0..VALUES.len()).prop_map(|v| format!("#dtoverlay={}", VALUES[v])),
         "#[ -~]{0,20}",
         "[a-z_ =#]{0,12}",
         Just(String::new()),
