@@ -151,22 +151,41 @@ fn a_killed_writer_leaves_the_old_or_the_new_file() {
     let (ok, out) = boot.run(&set_b);
     assert!(ok, "{out}");
     assert_eq!(std::fs::read_to_string(boot.config()).unwrap(), b, "an uninterrupted run writes the new file");
-    // The kill delays spread over the slowest of a few whole runs (start-up included).
-    let mut full_run = std::time::Duration::ZERO;
-    for words in [&set_a, &set_b, &set_a, &set_b] {
-        let started = Instant::now();
-        assert!(boot.run(words).0);
-        full_run = full_run.max(started.elapsed());
-    }
+    // The kill delays spread over 0.5 to 1.5 times the median of the last whole runs (start-up
+    // included): runs that finish tell how long a run takes on this (shared) machine now.
+    let mut runs: Vec<_> = [&set_a, &set_b, &set_a, &set_b, &set_a, &set_b]
+        .into_iter()
+        .map(|words| {
+            let started = Instant::now();
+            assert!(boot.run(words).0);
+            started.elapsed()
+        })
+        .collect();
+    let median = |runs: &[std::time::Duration]| {
+        let mut last: Vec<_> = runs[runs.len().saturating_sub(9)..].to_vec();
+        last.sort();
+        last[last.len() / 2]
+    };
     let (mut killed, mut old_kept, mut new_written, mut finished, mut mid_write) = (0, 0, 0, 0, 0);
     for round in 0..200 {
         let before = std::fs::read_to_string(boot.config()).unwrap();
         let (words, after) = if before == a { (&set_b, &b) } else { (&set_a, &a) };
+        let started = Instant::now();
         let mut child = Command::new(BIN).args(boot.args(words)).spawn().unwrap();
-        let delay = full_run.mul_f64(fastrand::f64() * 1.5);
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let status = child.wait().unwrap();
+        let pid = child.id();
+        let deadline = started + median(&runs).mul_f64(0.5 + fastrand::f64());
+        // Polled, so a run that finishes first is timed to within a fraction of a millisecond.
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                runs.push(started.elapsed());
+                break status;
+            }
+            if Instant::now() >= deadline {
+                child.kill().unwrap();
+                break child.wait().unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        };
         let now = std::fs::read_to_string(boot.config()).unwrap();
         assert!(now == before || now == *after, "round {round}: config.txt is neither the old nor the new file");
         if std::os::unix::process::ExitStatusExt::signal(&status).is_some() {
@@ -176,7 +195,8 @@ fn a_killed_writer_leaves_the_old_or_the_new_file() {
             } else {
                 new_written += 1
             }
-            mid_write += usize::from(!temp_files(&boot.dir.path().join("boot")).is_empty());
+            mid_write +=
+                usize::from(temp_files(&boot.dir.path().join("boot")).contains(&format!(".config.txt.tmp-{pid}")));
         } else {
             assert!(status.success() && now == *after, "round {round}: {status}");
             finished += 1;
@@ -186,7 +206,7 @@ fn a_killed_writer_leaves_the_old_or_the_new_file() {
         "{killed} killed ({old_kept} kept the old file, {new_written} had the new one, {mid_write} left a temp file), {finished} finished"
     );
     assert!(
-        killed >= 50 && old_kept > 0 && mid_write > 0 && new_written + finished > 0,
+        killed >= 40 && old_kept > 0 && mid_write > 0 && new_written + finished > 0,
         "the kills must land all over the run: {counts}"
     );
     eprintln!("{counts}");
