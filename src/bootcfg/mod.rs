@@ -4,7 +4,8 @@
 //! conditional sections, CRLF); an edit changes only what is in force for this board, never
 //! a line under a filter that cannot be checked here, and is idempotent. `edit::edit` is
 //! pure (file, wanted, board) → file; `store` does the power-loss-safe write (remount,
-//! temp, fsync, rename) and the `reboot-needed` marker. API: `Action` and `run` for the CLI.
+//! temp, fsync, rename) and the `reboot-needed` marker. API: `Action` and `run` for the CLI,
+//! `reboot_needed` for whoever reports or acts on pending changes.
 
 mod edit;
 mod store;
@@ -273,10 +274,16 @@ fn describe(found: &InForce) -> String {
     out
 }
 
+/// The config.txt changes made since boot (one a line), if any: they take effect at the
+/// next reboot. `/run` is a tmpfs, so a reboot clears them.
+pub fn reboot_needed(runtime_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(runtime_dir.join(store::REBOOT_NEEDED)).ok().filter(|s| !s.trim().is_empty())
+}
+
 fn reboot_line(runtime_dir: &Path) -> String {
-    match std::fs::read_to_string(runtime_dir.join(store::REBOOT_NEEDED)) {
-        Ok(changes) => format!("reboot needed: yes, config.txt changed since boot:\n{}", changes.trim_end()),
-        Err(_) => "reboot needed: no change recorded since boot".into(),
+    match reboot_needed(runtime_dir) {
+        Some(changes) => format!("reboot needed: yes, config.txt changed since boot:\n{}", changes.trim_end()),
+        None => "reboot needed: no change recorded since boot".into(),
     }
 }
 
