@@ -2,6 +2,7 @@
 //! Camera → hardware-first H.264 + AAC → FLV → RTMP(S), to several destinations, that
 //! never gives up.
 
+mod bootcfg;
 mod config;
 mod fsutil;
 mod logging;
@@ -70,6 +71,11 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// The Pi's config.txt: gpu_mem and the camera (`show`, `set KEY=VALUE...`).
+    BootConfig {
+        #[command(subcommand)]
+        action: bootcfg::Action,
+    },
 }
 
 fn main() -> ExitCode {
@@ -80,6 +86,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(&file),
         Command::ImportEnv { config, data_dir } => import_env(&config, &data_dir),
         Command::SetCountry { config, data_dir } => set_country(&config, &data_dir),
+        Command::BootConfig { action } => bootcfg::run(action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
