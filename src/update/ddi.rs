@@ -430,6 +430,13 @@ mod tests {
     }
 
     #[test]
+    fn cancel_actions_name_their_id() {
+        assert_eq!(parse_cancel(r#"{"id":"11","cancelAction":{"stopId":"11"}}"#, &[]), Ok("11".into()));
+        assert_eq!(parse_cancel(r#"{"id":11}"#, &[]), Ok("11".into()));
+        assert!(parse_cancel(r#"{"cancelAction":{}}"#, &[]).unwrap_err().contains("no cancel action id"));
+    }
+
+    #[test]
     fn feedback_shape() {
         let feedback = Feedback {
             execution: Execution::Proceeding,
