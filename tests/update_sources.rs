@@ -284,3 +284,23 @@ fn goosebit_offers_an_assigned_bundle_and_hears_how_it_went() {
     assert_eq!(device["last_state"], "Error", "{device}");
     assert!(device["log"].as_str().unwrap_or_default().contains("signature verification failed"), "{device}");
 }
+
+#[test]
+fn goosebit_checks_the_target_token_we_send() {
+    let gb =
+        GooseBit::start_with(&[("GOOSEBIT_DEVICE_AUTH__ENABLE", "true"), ("GOOSEBIT_DEVICE_AUTH__MODE", "strict")]);
+    gb.set_token("box3", "right-token-0001");
+    let check = |token: &str| {
+        let file = gb.scratch().join("token");
+        std::fs::write(&file, token).unwrap();
+        let args = ["check", "--hawkbit-url", &gb.url(), "--controller-id", "box3", "--target-token-file"];
+        let out = update(&[&args[..], &[file.to_str().unwrap()]].concat(), &gb.ca_cert());
+        assert!(!text(&out).contains(token), "{}", text(&out));
+        out
+    };
+    let out = check("right-token-0001");
+    assert!(out.status.success(), "{}\n{}", text(&out), gb.log());
+    let out = check("wrong-token-0002");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("refused the controller's credentials (HTTP 401)"), "{}", text(&out));
+}

@@ -13,8 +13,11 @@ or reads gooseBit logs in as the admin user `serve` created, and prints JSON.
   goosebit.py upload URL FILE              a RAUC bundle -> {"id", "version", "compatibility", "hash"}
   goosebit.py assign URL DEVICE SOFTWARE   direct assignment of software id to a device
   goosebit.py rollout URL SOFTWARE [FEED]  a rollout of a software id to a feed ("default")
-  goosebit.py device URL DEVICE            {"state", "sw_version", "progress", "log", ...}
+  goosebit.py token URL DEVICE TOKEN       sets a device's target token (made if new)
+  goosebit.py device URL DEVICE            {"last_state", "sw_version", "progress", "log", ...}
 
+Device tokens are checked only when serve runs with GOOSEBIT_DEVICE_AUTH__ENABLE=true
+(and GOOSEBIT_DEVICE_AUTH__MODE=strict: a device must have been given its token).
 URL is gooseBit's base, e.g. http://127.0.0.1:60053 (for https://, SSL_CERT_FILE names
 the CA to trust). A device DEVICE exists once it has polled /DEFAULT/controller/v1/DEVICE;
 gooseBit offers it nothing before it has PUT its configData (hw_boardname, sw_version).
@@ -153,6 +156,12 @@ def assign(url, device, software_id):
     print(json.dumps(request("PUT", f"{url}/api/v1/devices", body, "application/json", token)))
 
 
+def token(url, device_id, target_token):
+    token = login(url)
+    body = json.dumps({"devices": [device_id], "auth_token": target_token}).encode()
+    print(json.dumps(request("PUT", f"{url}/api/v1/devices", body, "application/json", token)))
+
+
 def rollout(url, software_id, feed="default"):
     token = login(url)
     body = json.dumps({"name": f"rollout-{software_id}", "feed": feed, "software_id": int(software_id)}).encode()
@@ -180,6 +189,7 @@ COMMANDS = {
     "upload": (upload, 2, 2),
     "assign": (assign, 3, 3),
     "rollout": (rollout, 2, 3),
+    "token": (token, 3, 3),
     "device": (device, 2, 2),
 }
 

@@ -16,6 +16,11 @@ pub struct GooseBit {
 
 impl GooseBit {
     pub fn start() -> GooseBit {
+        GooseBit::start_with(&[])
+    }
+
+    /// With gooseBit settings as `GOOSEBIT_*` variables (`GOOSEBIT_DEVICE_AUTH__ENABLE`).
+    pub fn start_with(settings: &[(&str, &str)]) -> GooseBit {
         let dir = tempfile::tempdir().unwrap();
         super::make_test_ca(dir.path());
         let port = free_port();
@@ -29,6 +34,7 @@ impl GooseBit {
             .args(["127.0.0.1", &port.to_string()])
             .arg(gb.dir.path().join("server.crt"))
             .arg(gb.dir.path().join("server.key"))
+            .envs(settings.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -82,6 +88,11 @@ impl GooseBit {
 
     pub fn assign(&self, device: &str, software_id: &str) {
         self.driver(&["assign", &self.url(), device, software_id]);
+    }
+
+    /// Gives a device (made if new) the target token it must poll with.
+    pub fn set_token(&self, device: &str, token: &str) {
+        self.driver(&["token", &self.url(), device, token]);
     }
 
     /// The device as gooseBit's API shows it (`last_state`, `log`, `sw_version`, …).
