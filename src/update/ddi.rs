@@ -211,7 +211,8 @@ pub fn parse_deployment(text: &str, secrets: &[Secret]) -> Result<Deployment, St
     let mut artifacts = Vec::new();
     for artifact in chunks.iter().flat_map(|c| c["artifacts"].as_array().into_iter().flatten()) {
         let filename = artifact["filename"].as_str().ok_or_else(|| bad("an artifact without filename"))?;
-        let size = artifact["size"].as_u64().ok_or_else(|| bad(&format!("artifact {filename} has no size")))?;
+        let size = (artifact["size"].as_u64().filter(|&n| n > 0))
+            .ok_or_else(|| bad(&format!("artifact {filename} has no size above 0")))?;
         let hashes = &artifact["hashes"];
         let digest = match (hashes["sha256"].as_str(), hashes["sha1"].as_str()) {
             (Some(hex), _) => Digest::parse(DigestKind::Sha256, hex, "hashes.sha256"),
@@ -320,8 +321,13 @@ impl Server {
         parse_poll(&self.exchange("GET", &self.base, None)?, &self.secrets())
     }
 
+    /// The action behind a `deploymentBase` link; its download links pass the HTTPS rule.
     pub fn deployment(&self, link: &Url) -> Result<Deployment, String> {
-        parse_deployment(&self.exchange("GET", link, None)?, &self.secrets())
+        let deployment = parse_deployment(&self.exchange("GET", link, None)?, &self.secrets())?;
+        for named in &deployment.artifacts {
+            check_scheme(&named.artifact.url, self.allow_http, "the hawkBit download link")?;
+        }
+        Ok(deployment)
     }
 
     pub fn feedback(&self, action_id: &str, feedback: &Feedback) -> Result<(), String> {
