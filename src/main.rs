@@ -76,69 +76,11 @@ enum Command {
         #[command(subcommand)]
         action: bootcfg::Action,
     },
-    /// Updates: ask the update source what it offers, fetch it.
+    /// Over-the-air updates: status, install FILE_OR_URL, check, download, reboot, mark.
     Update {
         #[command(subcommand)]
-        action: Box<UpdateCommand>,
+        action: update::cli::Action,
     },
-}
-
-#[derive(Subcommand)]
-enum UpdateCommand {
-    /// Print what the update source offers now (JSON), answering hawkBit's requests.
-    Check(UpdateSource),
-    /// Download what the source offers (resuming, digest checked); print the file.
-    Download {
-        #[command(flatten)]
-        source: UpdateSource,
-        #[arg(long)]
-        download_dir: PathBuf,
-    },
-    /// Report the end of the offered hawkBit action (closed, success or failure).
-    #[command(hide = true)]
-    Finish {
-        #[command(flatten)]
-        source: UpdateSource,
-        #[arg(long)]
-        failure: bool,
-        #[arg(long)]
-        detail: String,
-    },
-}
-
-/// The update source, until the `[update]` settings name it.
-#[derive(clap::Args)]
-struct UpdateSource {
-    /// hawkBit server, e.g. https://hawkbit.example.
-    #[arg(long, conflicts_with = "manifest_url", required_unless_present = "manifest_url")]
-    hawkbit_url: Option<url::Url>,
-    #[arg(long, default_value = "DEFAULT")]
-    tenant: String,
-    #[arg(long, requires = "hawkbit_url")]
-    controller_id: Option<String>,
-    /// A file holding this box's hawkBit target token.
-    #[arg(long, conflicts_with = "gateway_token_file")]
-    target_token_file: Option<PathBuf>,
-    /// A file holding the tenant's hawkBit gateway token.
-    #[arg(long)]
-    gateway_token_file: Option<PathBuf>,
-    /// A single box's manifest (JSON), over HTTPS.
-    #[arg(long)]
-    manifest_url: Option<url::Url>,
-    /// CA certificates to trust (PEM); default SSL_CERT_FILE, else the system's.
-    #[arg(long)]
-    ca_file: Option<PathBuf>,
-    /// Seconds a connect or any read may take.
-    #[arg(long, default_value_t = update::http::DEFAULT_TIMEOUT.as_secs())]
-    timeout: u64,
-    /// Allow plain http:// beyond localhost.
-    #[arg(long)]
-    allow_http: bool,
-    /// This box's version and RAUC compatible, for hawkBit's configData.
-    #[arg(long, default_value = "")]
-    version: String,
-    #[arg(long, default_value = "")]
-    compatible: String,
 }
 
 fn main() -> ExitCode {
@@ -150,7 +92,7 @@ fn main() -> ExitCode {
         Command::ImportEnv { config, data_dir } => import_env(&config, &data_dir),
         Command::SetCountry { config, data_dir } => set_country(&config, &data_dir),
         Command::BootConfig { action } => bootcfg::run(action),
-        Command::Update { action } => update_command(*action),
+        Command::Update { action } => update::cli::run(action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -165,7 +107,7 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn run(config: &Path, data_dir: &Path, _runtime_dir: &Path) -> Result<(), String> {
+fn run(config: &Path, data_dir: &Path, runtime_dir: &Path) -> Result<(), String> {
     limit_malloc_arenas();
     logging::init();
     gstreamer::init().map_err(|e| format!("GStreamer: {e}"))?;
@@ -178,6 +120,12 @@ fn run(config: &Path, data_dir: &Path, _runtime_dir: &Path) -> Result<(), String
     if let Err(why) = web::serve(loaded.config.web.listen, status.clone(), network, files, loaded.config.clone()) {
         tracing::error!("{why}");
     }
+    update::agent::Agent::start(
+        loaded.config.update.clone(),
+        status.clone(),
+        data_dir.to_path_buf(),
+        runtime_dir.to_path_buf(),
+    );
     reload::install()?;
     let reread = || config::load(config, Some(data_dir), env_var);
     supervisor::Supervisor::new(loaded.config.clone(), loaded.notes(), status).run(reread)
@@ -247,80 +195,4 @@ fn set_country(config: &Path, data_dir: &Path) -> Result<(), String> {
     }
     println!("regulatory domain: {domain}");
     Ok(())
-}
-
-fn read_token(path: &Path) -> Result<secrets::Secret, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
-    match text.trim() {
-        "" => Err(format!("the token file {} is empty", path.display())),
-        token => Ok(secrets::Secret::new(token)),
-    }
-}
-
-fn update_source(args: &UpdateSource) -> Result<update::source::Source, String> {
-    use update::{ddi, http, source::Source};
-    let ca = http::ca_file(args.ca_file.as_deref(), env_var("SSL_CERT_FILE"));
-    let client = http::Client::new(&ca, std::time::Duration::from_secs(args.timeout.max(1)))?;
-    match (&args.hawkbit_url, &args.manifest_url) {
-        (Some(server), _) => {
-            let id = args.controller_id.as_deref().ok_or("--hawkbit-url needs --controller-id")?;
-            let auth = match (&args.target_token_file, &args.gateway_token_file) {
-                (Some(file), _) => ddi::Auth::Target(read_token(file)?),
-                (None, Some(file)) => ddi::Auth::Gateway(read_token(file)?),
-                (None, None) => ddi::Auth::None,
-            };
-            let base = ddi::controller_url(server, &args.tenant, id)?;
-            let attributes = ddi::attributes(&args.version, &args.compatible);
-            Ok(Source::Hawkbit { server: ddi::Server::new(client, base, auth, args.allow_http)?, attributes })
-        }
-        (None, Some(url)) => Ok(Source::Manifest { client, url: url.clone(), allow_http: args.allow_http }),
-        (None, None) => Err("name an update source: --hawkbit-url or --manifest-url".into()),
-    }
-}
-
-fn update_command(action: UpdateCommand) -> Result<(), String> {
-    let args = match &action {
-        UpdateCommand::Check(source)
-        | UpdateCommand::Download { source, .. }
-        | UpdateCommand::Finish { source, .. } => source,
-    };
-    let source = update_source(args)?;
-    let offer = source.check()?;
-    let Some(offer) = offer else {
-        println!("{}", serde_json::json!({ "offer": null }));
-        return match action {
-            UpdateCommand::Check(_) => Ok(()),
-            _ => Err("the update source offers nothing now".into()),
-        };
-    };
-    match action {
-        UpdateCommand::Check(_) => {
-            let shown = serde_json::json!({ "offer": {
-                "version": offer.version,
-                "compatible": offer.compatible,
-                "file": offer.filename,
-                "size": offer.artifact.size,
-                "url": update::http::shown(&offer.artifact.url),
-                "action": offer.action.as_ref().map(|(id, _)| id),
-                "update": offer.action.as_ref().map(|(_, handling)| format!("{handling:?}").to_lowercase()),
-            }});
-            println!("{shown}");
-            Ok(())
-        }
-        UpdateCommand::Download { download_dir, .. } => {
-            let mut shown_percent = None;
-            let mut progress = |bytes: u64, total: u64| {
-                let percent = bytes.saturating_mul(100) / total.max(1);
-                if shown_percent != Some(percent / 10) {
-                    shown_percent = Some(percent / 10);
-                    eprintln!("progress {bytes}/{total}");
-                }
-            };
-            let file = source.fetch(&offer, &download_dir, &mut progress)?;
-            println!("downloaded {}", file.display());
-            Ok(())
-        }
-        UpdateCommand::Finish { failure, detail, .. } => source.finish(&offer, !failure, &detail),
-    }
 }

@@ -114,7 +114,6 @@ pub struct UpdateStatus {
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
-#[allow(dead_code)] // The update thread sets them next.
 pub enum UpdateState {
     /// Nothing under way (also: updates are off, or RAUC is not there: see `message`).
     #[default]

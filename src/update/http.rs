@@ -16,8 +16,6 @@ use url::Url;
 
 /// Debian's (and the image's) bundle of trusted CAs.
 pub const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
-/// How long a connect or any single read may take.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The CA file to trust: the one given, else `SSL_CERT_FILE` (as OpenSSL does), else
 /// the system bundle.

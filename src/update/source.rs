@@ -11,8 +11,11 @@ use url::Url;
 
 use super::ddi::{self, Execution, Feedback, Finished, Handling};
 use super::download::{self, Artifact};
-use super::http::Client;
+use super::http::{self, Client};
 use super::manifest;
+use super::record::Origin;
+use super::version;
+use crate::config::{UpdateConfig, UpdateSource};
 
 pub enum Source {
     Hawkbit {
@@ -35,6 +38,18 @@ pub struct Offer {
     pub artifact: Artifact,
     /// hawkBit's action id and its handling of the update.
     pub action: Option<(String, Handling)>,
+}
+
+/// What a look at the source found, and when the source wants the next look (hawkBit
+/// says; a manifest does not).
+pub struct Checked {
+    pub offer: Option<Offer>,
+    pub sleep: Option<std::time::Duration>,
+}
+
+/// The box's name on the update server when none is set: its host name.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
 /// The bundle among a deployment's artifacts: the first `.raucb`, else the only one.
@@ -67,20 +82,106 @@ pub fn file_name(offer: &Offer) -> String {
 }
 
 impl Source {
+    /// The source `[update]` names (none for "none"). `version` and `compatible` are
+    /// what the box tells hawkBit about itself. Trust: `SSL_CERT_FILE`, else the system's
+    /// CA certificates.
+    pub fn from_config(config: &UpdateConfig, version: &str, compatible: &str) -> Result<Option<Source>, String> {
+        let client = || {
+            let ca = http::ca_file(None, std::env::var("SSL_CERT_FILE").ok());
+            Client::new(&ca, std::time::Duration::from_secs(config.timeout_s.into()))
+        };
+        match config.source {
+            UpdateSource::None => Ok(None),
+            UpdateSource::Hawkbit => {
+                let server = Url::parse(&config.hawkbit_url).map_err(|e| format!("update.hawkbit_url: {e}"))?;
+                let id = if config.controller_id.is_empty() { host_name() } else { config.controller_id.clone() };
+                let auth = match (&config.target_token, &config.gateway_token) {
+                    (t, _) if !t.is_empty() => ddi::Auth::Target(t.clone()),
+                    (_, g) if !g.is_empty() => ddi::Auth::Gateway(g.clone()),
+                    _ => ddi::Auth::None,
+                };
+                let base = ddi::controller_url(&server, &config.tenant, &id)?;
+                // Plain http only when the person wrote it so (config allows it for hawkBit).
+                let allow_http = server.scheme() == "http";
+                let server = ddi::Server::new(client()?, base, auth, allow_http)?;
+                Ok(Some(Source::Hawkbit { server, attributes: ddi::attributes(version, compatible) }))
+            }
+            UpdateSource::Manifest => {
+                let url = Url::parse(&config.manifest_url).map_err(|e| format!("update.manifest_url: {e}"))?;
+                Ok(Some(Source::Manifest { client: client()?, url, allow_http: false }))
+            }
+        }
+    }
+
+    /// Whether to take `offer` on a box running `running`: hawkBit's are assigned (a
+    /// refusal is reported to it); a manifest's only when it names another version that
+    /// is newer (or older, with `allow_older`) and is for this device.
+    pub fn wanted(&self, offer: &Offer, running: Option<&str>, compatible: &str, allow_older: bool) -> bool {
+        match self {
+            Source::Hawkbit { .. } => true,
+            Source::Manifest { .. } => {
+                let newer = match (offer.version.as_deref(), running) {
+                    (Some(offered), Some(running)) => match version::compare(offered, running) {
+                        std::cmp::Ordering::Greater => true,
+                        std::cmp::Ordering::Equal => false,
+                        std::cmp::Ordering::Less => allow_older,
+                    },
+                    _ => true,
+                };
+                newer && offer.compatible.as_deref().is_none_or(|c| c == compatible)
+            }
+        }
+    }
+
+    /// Whom the outcome of `offer` concerns, as the pending record keeps it.
+    pub fn origin(&self, offer: &Offer, config: &UpdateConfig) -> Origin {
+        match (self, &offer.action) {
+            (Source::Hawkbit { .. }, Some((action_id, _))) => Origin::Hawkbit {
+                server: config.hawkbit_url.clone(),
+                tenant: config.tenant.clone(),
+                controller_id: config.controller_id.clone(),
+                action_id: action_id.clone(),
+            },
+            _ => Origin::Manifest { url: config.manifest_url.clone() },
+        }
+    }
+
+    /// Intermediate feedback on a hawkBit action ("installed, rebooting").
+    pub fn proceeding(&self, offer: &Offer, detail: &str) -> Result<(), String> {
+        let (Source::Hawkbit { server, .. }, Some((action, _))) = (self, &offer.action) else { return Ok(()) };
+        let feedback = Feedback {
+            execution: Execution::Proceeding,
+            finished: Finished::None,
+            progress: None,
+            details: vec![detail.into()],
+        };
+        server.feedback(action, &feedback)
+    }
+
+    /// Closes hawkBit action `action_id` with its outcome (the manifest has nobody to tell).
+    pub fn close(&self, action_id: &str, success: bool, detail: &str) -> Result<(), String> {
+        let Source::Hawkbit { server, .. } = self else { return Ok(()) };
+        let finished = if success { Finished::Success } else { Finished::Failure };
+        let feedback =
+            Feedback { execution: Execution::Closed, finished, progress: None, details: vec![detail.into()] };
+        server.feedback(action_id, &feedback)
+    }
+
     /// What the source offers now, if anything. Answers hawkBit's configData and
     /// cancelAction requests on the way.
-    pub fn check(&self) -> Result<Option<Offer>, String> {
+    pub fn check(&self) -> Result<Checked, String> {
         match self {
             Source::Manifest { client, url, allow_http } => {
                 let m = manifest::fetch(client, url, *allow_http)?;
                 let filename = m.artifact.url.path_segments().and_then(|mut s| s.next_back()).unwrap_or("").to_string();
-                Ok(Some(Offer {
+                let offer = Offer {
                     version: Some(m.version),
                     compatible: Some(m.compatible),
                     filename,
                     artifact: m.artifact,
                     action: None,
-                }))
+                };
+                Ok(Checked { offer: Some(offer), sleep: None })
             }
             Source::Hawkbit { server, attributes } => {
                 let mut poll = server.poll()?;
@@ -92,10 +193,11 @@ impl Source {
                     let id = server.cancel(link)?;
                     tracing::info!("hawkBit canceled action {id}: acknowledged");
                 }
-                match &poll.deployment {
-                    Some(link) => pick(server.deployment(link)?).map(Some),
-                    None => Ok(None),
-                }
+                let offer = match &poll.deployment {
+                    Some(link) => Some(pick(server.deployment(link)?)?),
+                    None => None,
+                };
+                Ok(Checked { offer, sleep: Some(poll.sleep) })
             }
         }
     }
@@ -143,11 +245,10 @@ impl Source {
 
     /// Reports the end of a hawkBit action (the manifest has nobody to tell).
     pub fn finish(&self, offer: &Offer, success: bool, detail: &str) -> Result<(), String> {
-        let (Source::Hawkbit { server, .. }, Some((action, _))) = (self, &offer.action) else { return Ok(()) };
-        let finished = if success { Finished::Success } else { Finished::Failure };
-        let feedback =
-            Feedback { execution: Execution::Closed, finished, progress: None, details: vec![detail.into()] };
-        server.feedback(action, &feedback)
+        match &offer.action {
+            Some((action, _)) => self.close(action, success, detail),
+            None => Ok(()),
+        }
     }
 }
 
