@@ -2,6 +2,7 @@
 //! Camera → hardware-first H.264 + AAC → FLV → RTMP(S), to several destinations, that
 //! never gives up.
 
+mod bootcfg;
 mod config;
 mod fsutil;
 mod logging;
@@ -12,6 +13,7 @@ mod reload;
 mod secrets;
 mod status;
 mod supervisor;
+mod update;
 mod web;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use clap::{Parser, Subcommand};
 
 const DEFAULT_CONFIG: &str = "/usr/share/makespacelive/defaults.toml";
 const DEFAULT_DATA_DIR: &str = "/data/makespacelive";
+const DEFAULT_RUNTIME_DIR: &str = "/run/makespacelive";
 
 #[derive(Parser)]
 #[command(version, about = "Livestreaming appliance service: camera to H.264/AAC to RTMP(S)")]
@@ -40,6 +43,9 @@ enum Command {
         /// Where the user's config.toml lives (writable, persistent).
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// Where the service asks for a reboot (volatile; makespacelive-reboot.path watches it).
+        #[arg(long, default_value = DEFAULT_RUNTIME_DIR)]
+        runtime_dir: PathBuf,
     },
     /// Show the cameras, microphones and encoders found, and the pipeline that would run.
     Probe {
@@ -65,16 +71,28 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// The Pi's config.txt: gpu_mem and the camera (`show`, `set KEY=VALUE...`).
+    BootConfig {
+        #[command(subcommand)]
+        action: bootcfg::Action,
+    },
+    /// Over-the-air updates: status, install FILE_OR_URL, check, download, reboot, mark.
+    Update {
+        #[command(subcommand)]
+        action: update::cli::Action,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, data_dir } => run(&config, &data_dir),
+        Command::Run { config, data_dir, runtime_dir } => run(&config, &data_dir, &runtime_dir),
         Command::Probe { config, data_dir } => probe(&config, data_dir.as_deref()),
         Command::CheckConfig { file } => check_config(&file),
         Command::ImportEnv { config, data_dir } => import_env(&config, &data_dir),
         Command::SetCountry { config, data_dir } => set_country(&config, &data_dir),
+        Command::BootConfig { action } => bootcfg::run(action),
+        Command::Update { action } => update::cli::run(action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,7 +107,7 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
+fn run(config: &Path, data_dir: &Path, runtime_dir: &Path) -> Result<(), String> {
     limit_malloc_arenas();
     logging::init();
     gstreamer::init().map_err(|e| format!("GStreamer: {e}"))?;
@@ -102,6 +120,12 @@ fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
     if let Err(why) = web::serve(loaded.config.web.listen, status.clone(), network, files, loaded.config.clone()) {
         tracing::error!("{why}");
     }
+    update::agent::Agent::start(
+        loaded.config.update.clone(),
+        status.clone(),
+        data_dir.to_path_buf(),
+        runtime_dir.to_path_buf(),
+    );
     reload::install()?;
     let reread = || config::load(config, Some(data_dir), env_var);
     supervisor::Supervisor::new(loaded.config.clone(), loaded.notes(), status).run(reread)

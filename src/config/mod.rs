@@ -124,6 +124,8 @@ pub struct UpdateConfig {
     pub manifest_url: String,
     /// manifest: how often it is fetched (hawkBit says itself how often to ask).
     pub check_every_s: u32,
+    /// How long a connection or any read from the server may take.
+    pub timeout_s: u32,
     pub reboot: RebootPolicy,
     /// After the reboot into a new version: how long it gets to be healthy (ready,
     /// online, every enabled destination published) before it is marked bad.
@@ -143,6 +145,7 @@ impl Default for UpdateConfig {
             gateway_token: Secret::default(),
             manifest_url: String::new(),
             check_every_s: 3600,
+            timeout_s: 30,
             reboot: RebootPolicy::WhenIdle,
             health_window_s: 300,
             allow_downgrade: false,
@@ -289,6 +292,7 @@ impl UpdateConfig {
         let mut problems = Vec::new();
         check_range(&mut problems, "update.check_every_s", self.check_every_s, 60, 7 * 86_400);
         check_range(&mut problems, "update.health_window_s", self.health_window_s, 30, 3600);
+        check_range(&mut problems, "update.timeout_s", self.timeout_s, 1, 600);
         if let Err(e) = values::check_server_url(&self.hawkbit_url, &["https", "http"]) {
             problems.push(format!("update.hawkbit_url: {e}"));
         }

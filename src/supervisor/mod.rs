@@ -344,11 +344,16 @@ impl Supervisor {
         let state = status::box_state(&destinations, self.ever_live);
         let mut shared = self.status.lock().expect("status lock");
         let network = std::mem::take(&mut shared.network);
+        let update = std::mem::take(&mut shared.update);
         let summary = match network.mode {
             mode if !streams_in(mode) && state != BoxState::Idle => {
                 format!("waiting for a network ({}): {}", mode.as_str(), status::summary(state, &destinations))
             }
             _ => status::summary(state, &destinations),
+        };
+        let summary = match (&update.state, &update.message) {
+            (status::UpdateState::Idle, _) | (_, None) => summary,
+            (_, Some(message)) => format!("{summary}; update: {message}"),
         };
         *shared = Status {
             state,
@@ -360,6 +365,9 @@ impl Supervisor {
             config_problems: self.config_problems.clone(),
             destinations,
             network,
+            // The supervisor publishes only from its loop, whose first turn tells READY=1.
+            ready: true,
+            update,
         };
         summary
     }

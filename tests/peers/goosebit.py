@@ -6,15 +6,21 @@ Python's standard library only; gooseBit itself runs from the venv scripts/setup
 or reads gooseBit logs in as the admin user `serve` created, and prints JSON.
 
   goosebit.py prepare DIR                  pyproject.toml, database (aerich upgrade), artifacts/
-  goosebit.py serve DIR HOST PORT          runs gooseBit in the foreground (exec uvicorn)
+  goosebit.py serve DIR HOST PORT [CERT KEY]
+                                           runs gooseBit in the foreground (exec uvicorn),
+                                           over HTTPS with CERT and KEY (PEM) if given
   goosebit.py wait URL [SECONDS]           waits until it answers, creates the admin user
   goosebit.py upload URL FILE              a RAUC bundle -> {"id", "version", "compatibility", "hash"}
   goosebit.py assign URL DEVICE SOFTWARE   direct assignment of software id to a device
   goosebit.py rollout URL SOFTWARE [FEED]  a rollout of a software id to a feed ("default")
-  goosebit.py device URL DEVICE            {"state", "sw_version", "progress", "log", ...}
+  goosebit.py token URL DEVICE TOKEN       sets a device's target token (made if new)
+  goosebit.py device URL DEVICE            {"last_state", "sw_version", "progress", "log", ...}
 
-URL is gooseBit's base, e.g. http://127.0.0.1:60053. A polling device with id DEVICE
-exists once it has polled /DEFAULT/controller/v1/DEVICE.
+Device tokens are checked only when serve runs with GOOSEBIT_DEVICE_AUTH__ENABLE=true
+(and GOOSEBIT_DEVICE_AUTH__MODE=strict: a device must have been given its token).
+URL is gooseBit's base, e.g. http://127.0.0.1:60053 (for https://, SSL_CERT_FILE names
+the CA to trust). A device DEVICE exists once it has polled /DEFAULT/controller/v1/DEVICE;
+gooseBit offers it nothing before it has PUT its configData (hw_boardname, sw_version).
 """
 
 import json
@@ -74,11 +80,12 @@ def prepare(directory):
     print(json.dumps({"dir": directory}))
 
 
-def serve(directory, host, port):
+def serve(directory, host, port, cert=None, key=None):
+    tls = ["--ssl-certfile", os.path.abspath(cert), "--ssl-keyfile", os.path.abspath(key)] if cert else []
     directory, env = environment(directory)
     os.chdir(directory)
     uvicorn = f"{VENV}/bin/uvicorn"
-    os.execve(uvicorn, [uvicorn, "goosebit:app", "--host", host, "--port", str(port)], env)
+    os.execve(uvicorn, [uvicorn, "goosebit:app", "--host", host, "--port", str(port), *tls], env)
 
 
 def request(method, url, body=None, content_type=None, token=None):
@@ -149,6 +156,12 @@ def assign(url, device, software_id):
     print(json.dumps(request("PUT", f"{url}/api/v1/devices", body, "application/json", token)))
 
 
+def token(url, device_id, target_token):
+    token = login(url)
+    body = json.dumps({"devices": [device_id], "auth_token": target_token}).encode()
+    print(json.dumps(request("PUT", f"{url}/api/v1/devices", body, "application/json", token)))
+
+
 def rollout(url, software_id, feed="default"):
     token = login(url)
     body = json.dumps({"name": f"rollout-{software_id}", "feed": feed, "software_id": int(software_id)}).encode()
@@ -171,11 +184,12 @@ def device(url, device_id):
 
 COMMANDS = {
     "prepare": (prepare, 1, 1),
-    "serve": (serve, 3, 3),
+    "serve": (serve, 3, 5),
     "wait": (wait, 1, 2),
     "upload": (upload, 2, 2),
     "assign": (assign, 3, 3),
     "rollout": (rollout, 2, 3),
+    "token": (token, 3, 3),
     "device": (device, 2, 2),
 }
 

@@ -1,8 +1,11 @@
 //! Real peers on loopback: nginx with the RTMP module (and its stream module as a TLS
 //! proxy in front of it), a test CA made with openssl, ffprobe to see what arrived,
-//! NetworkManager's D-Bus API (`nm`) and a phone in headless Chromium (`webdriver`).
+//! NetworkManager's D-Bus API (`nm`), a phone in headless Chromium (`webdriver`), gooseBit
+//! as a hawkBit server (`goosebit`) and a misbehaving HTTPS file server (`http_server`).
 #![allow(dead_code)]
 
+pub mod goosebit;
+pub mod http_server;
 pub mod nm;
 pub mod webdriver;
 
@@ -183,7 +186,7 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn make_test_ca(dir: &Path) {
+pub fn make_test_ca(dir: &Path) {
     openssl(
         dir,
         &[
