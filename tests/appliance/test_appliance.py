@@ -118,6 +118,10 @@ class Story(unittest.TestCase):
 
     def booted(self, slot):
         self.box.wait_console(r"makespacelive: booting slot %s " % slot, BOOT)
+        self.up(slot)
+
+    def up(self, slot):
+        """The system U-Boot booted answers on SSH, from `slot`."""
         self.box.wait_ssh(BOOT)
         self.assertIn("rauc.slot=%s" % slot, self.box.ssh("cat /proc/cmdline").split())
 
@@ -362,6 +366,8 @@ class Story(unittest.TestCase):
         step("healthy: gooseBit shows success")
         self.assertEqual(self.slot_state(new), "good")
         self.box.wait_until("! test -e " + PENDING, 60)
+        update = self.status()["update"]
+        self.assertEqual((update["version"], update["slot"], update["last"]["outcome"]["success"]), (GOOD, new, True))
         self.settings_kept()
         self.streaming()
         print("  makespacelive update status:\n%s" % self.box.ssh("makespacelive update status"), flush=True)
@@ -382,15 +388,19 @@ class Story(unittest.TestCase):
         self.stream_ends_and_box_reboots(new)
         step("the stream ended: the box rebooted into slot %s" % new)
         self.box.wait_console(r"makespacelive: booting slot %s " % old, BOOT + HEALTH_WINDOW)
-        self.booted(old)
+        self.up(old)
         step("the health check failed: the box is back on slot %s" % old)
         self.assertEqual(self.build(), GOOD)
         device = self.goosebit_state("Error", 600)
         self.assertNotEqual(device["sw_version"], UNHEALTHY)
-        self.assertIn("rtmp2sink", device["log"] or "", "gooseBit's log of the box says why: %s" % device)
+        self.assertIn('%s not healthy within %d s: destination "host" never published' % (UNHEALTHY, HEALTH_WINDOW),
+                      device["log"] or "", "gooseBit's log of the box says why: %s" % device)
         step("gooseBit shows the failure: %s" % (device["log"] or "").strip().splitlines()[-1])
         self.assertEqual(self.slot_state(new), "bad")
         self.box.wait_until("! test -e " + PENDING, 60)
+        update = self.status()["update"]
+        self.assertEqual((update["version"], update["slot"]), (GOOD, old))
+        self.assertEqual((update["last"]["to_version"], update["last"]["outcome"]["success"]), (UNHEALTHY, False))
         self.settings_kept()
         self.streaming()
         print("  makespacelive update status:\n%s" % self.box.ssh("makespacelive update status"), flush=True)
@@ -447,6 +457,7 @@ class Story(unittest.TestCase):
             self.assertEqual(self.slot(), slot, "the box rebooted while its stream was live")
             self.assertEqual(self.goosebit.device(layer.hostname())["last_state"], "Running",
                              "gooseBit shows an outcome before the box rebooted")
+            self.assertEqual(self.status()["update"]["state"], "installed")
             time.sleep(5)
         self.live()
         return device
@@ -459,7 +470,7 @@ class Story(unittest.TestCase):
             self.box.wait_console(r"makespacelive: booting slot %s " % slot, 600)
         finally:
             self.server.start()
-        self.booted(slot)
+        self.up(slot)
 
     def goosebit_state(self, state, timeout):
         deadline = time.monotonic() + timeout
