@@ -12,6 +12,7 @@ mod reload;
 mod secrets;
 mod status;
 mod supervisor;
+mod update;
 mod web;
 
 use std::path::{Path, PathBuf};
@@ -65,6 +66,31 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// Install a software bundle through RAUC, or show the slots.
+    Update {
+        #[command(subcommand)]
+        action: UpdateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UpdateCommand {
+    /// Install a RAUC bundle (path or URL) into the other slot; it runs after a reboot.
+    Install {
+        source: String,
+        /// Install even when the bundle is older than the running version.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show the booted and primary slot and each slot's state and version.
+    Status,
+    /// Mark a slot good, bad or active (primary for the next boot), as `rauc status mark-*`.
+    Mark {
+        mark: update::rauc::Mark,
+        /// `booted`, `other` or a slot name such as `rootfs.1`.
+        #[arg(default_value = "booted")]
+        slot: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,6 +101,9 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(&file),
         Command::ImportEnv { config, data_dir } => import_env(&config, &data_dir),
         Command::SetCountry { config, data_dir } => set_country(&config, &data_dir),
+        Command::Update { action: UpdateCommand::Install { source, force } } => update::cli::install(&source, force),
+        Command::Update { action: UpdateCommand::Status } => update::cli::status(),
+        Command::Update { action: UpdateCommand::Mark { mark, slot } } => update::cli::mark(mark, &slot),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

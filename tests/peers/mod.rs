@@ -1,9 +1,11 @@
 //! Real peers on loopback: nginx with the RTMP module (and its stream module as a TLS
 //! proxy in front of it), a test CA made with openssl, ffprobe to see what arrived,
-//! NetworkManager's D-Bus API (`nm`) and a phone in headless Chromium (`webdriver`).
+//! NetworkManager's D-Bus API (`nm`), RAUC's `rauc service` (`rauc`) and a phone in headless
+//! Chromium (`webdriver`).
 #![allow(dead_code)]
 
 pub mod nm;
+pub mod rauc;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};
