@@ -111,6 +111,17 @@ fn bad_bundles_are_refused_and_nothing_changes() {
         assert_eq!(peer.primary(), "A");
     }
     assert!(peer.log().contains("signature verification failed: Verify error: unable to get local issuer certificate"));
+    // --force skips the version check, not RAUC's own checks: refused during the install.
+    let forced = [
+        (peer.bundle_signed_by_other_ca("0.2.0", COMPATIBLE, &payload), "signature verification failed"),
+        (peer.bundle("0.2.0", "someone-elses-box", &payload), "someone-elses-box"),
+    ];
+    for (bundle, reason) in forced {
+        let error = refused(&peer, &["install", "--force", bundle.to_str().unwrap()]);
+        assert!(error.starts_with("error: RAUC refused the bundle: ") && error.contains(reason), "{reason:?}: {error}");
+        assert!(untouched(&peer.slot_file("B")) && untouched(&peer.slot_file("A")));
+        assert_eq!(peer.primary(), "A");
+    }
     let missing = refused(&peer, &["install", "/nonexistent/update.raucb"]);
     assert!(missing.starts_with("error: no bundle at /nonexistent/update.raucb"), "{missing}");
 }

@@ -33,13 +33,15 @@ impl fmt::Display for Refusal {
 }
 
 /// Whether `bundle` may go onto a system of `compatible` running `running` (the booted
-/// slot's bundle version; none on a system never updated).
-pub fn admit(bundle: &BundleInfo, compatible: &str, running: Option<&str>, force: bool) -> Result<(), Refusal> {
+/// slot's bundle version; none on a system never updated). `--force` skips this check
+/// (and its cost: RAUC verifies the bundle's signature for it); RAUC still refuses
+/// another compatible during the install.
+pub fn admit(bundle: &BundleInfo, compatible: &str, running: Option<&str>) -> Result<(), Refusal> {
     if bundle.compatible != compatible {
         return Err(Refusal::Incompatible { bundle: bundle.compatible.clone(), system: compatible.to_string() });
     }
     match running {
-        Some(running) if !force && version::compare(&bundle.version, running) == Ordering::Less => {
+        Some(running) if version::compare(&bundle.version, running) == Ordering::Less => {
             Err(Refusal::Older { bundle: bundle.version.clone(), running: running.to_string() })
         }
         _ => Ok(()),
@@ -67,15 +69,22 @@ pub fn install(source: &str, force: bool) -> Result<(), String> {
     let source = bundle_source(source)?;
     let rauc = Rauc::connect().map_err(|e| e.to_string())?;
     let args = InstallArgs::default();
-    let bundle = rauc.bundle_info(&source, &args).map_err(|e| e.to_string())?;
-    let compatible = rauc.compatible().map_err(|e| e.to_string())?;
-    let slots = rauc.slots().map_err(|e| e.to_string())?;
-    let running = booted_slot(&slots).and_then(|s| s.bundle_version.as_deref());
-    admit(&bundle, &compatible, running, force).map_err(|e| e.to_string())?;
-    println!("installing {} {}", bundle.compatible, bundle.version);
+    if force {
+        println!("installing {source} (no version check)");
+    } else {
+        let bundle = rauc.bundle_info(&source, &args).map_err(|e| e.to_string())?;
+        let compatible = rauc.compatible().map_err(|e| e.to_string())?;
+        let slots = rauc.slots().map_err(|e| e.to_string())?;
+        let running = booted_slot(&slots).and_then(|s| s.bundle_version.as_deref());
+        admit(&bundle, &compatible, running).map_err(|e| e.to_string())?;
+        println!("installing {} {}", bundle.compatible, bundle.version);
+    }
     rauc.install(&source, &args, &mut |p| println!("{:>3}% {}", p.percent, p.message)).map_err(|e| e.to_string())?;
+    // What RAUC recorded for the slot it wrote, the new primary.
     let primary = rauc.primary().map_err(|e| e.to_string())?;
-    println!("installed {} into {primary}; reboot to run it", bundle.version);
+    let slots = rauc.slots().map_err(|e| e.to_string())?;
+    let version = slots.iter().find(|s| s.name == primary).and_then(|s| s.bundle_version.as_deref()).unwrap_or("?");
+    println!("installed {version} into {primary}; reboot to run it");
     Ok(())
 }
 
@@ -118,23 +127,21 @@ mod tests {
     }
 
     #[test]
-    fn another_devices_bundle_is_refused_even_forced() {
-        let refusal = admit(&bundle("other", "9"), "makespacelive", Some("1"), true).unwrap_err();
+    fn another_devices_bundle_is_refused() {
+        let refusal = admit(&bundle("other", "9"), "makespacelive", Some("1")).unwrap_err();
         assert!(matches!(refusal, Refusal::Incompatible { .. }));
         assert!(refusal.to_string().contains("\"other\""));
     }
 
     #[test]
-    fn older_bundles_need_force() {
+    fn older_bundles_are_refused() {
         let older = bundle("msl", "0.1.9");
-        assert_eq!(
-            admit(&older, "msl", Some("0.1.10"), false),
-            Err(Refusal::Older { bundle: "0.1.9".into(), running: "0.1.10".into() })
-        );
-        assert_eq!(admit(&older, "msl", Some("0.1.10"), true), Ok(()));
-        assert_eq!(admit(&older, "msl", Some("0.1.9"), false), Ok(()));
-        assert_eq!(admit(&older, "msl", None, false), Ok(()));
-        assert_eq!(admit(&bundle("msl", "0.2"), "msl", Some("0.1.10"), false), Ok(()));
+        let refusal = admit(&older, "msl", Some("0.1.10")).unwrap_err();
+        assert_eq!(refusal, Refusal::Older { bundle: "0.1.9".into(), running: "0.1.10".into() });
+        assert!(refusal.to_string().ends_with("(--force installs it)"));
+        assert_eq!(admit(&older, "msl", Some("0.1.9")), Ok(()));
+        assert_eq!(admit(&older, "msl", None), Ok(()));
+        assert_eq!(admit(&bundle("msl", "0.2"), "msl", Some("0.1.10")), Ok(()));
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl fmt::Display for RaucError {
             RaucError::Refused(why) => write!(f, "RAUC refused the bundle: {why}"),
             RaucError::NotStarted(why) => write!(f, "RAUC did not start the install: {why}"),
             RaucError::ServiceGone => {
-                write!(f, "RAUC stopped during the install (the slot it was writing is incomplete)")
+                write!(f, "RAUC stopped during the install (it left the system bus before it finished)")
             }
             RaucError::Call { what, message } => write!(f, "RAUC {what} failed: {message}"),
             RaucError::Reply(why) => write!(f, "RAUC sent an unexpected reply: {why}"),
