@@ -7,7 +7,6 @@
 pub mod goosebit;
 pub mod http_server;
 pub mod nm;
-pub mod rauc;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};
