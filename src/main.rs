@@ -2,6 +2,7 @@
 //! Camera → hardware-first H.264 + AAC → FLV → RTMP(S), to several destinations, that
 //! never gives up.
 
+mod bootcfg;
 mod config;
 mod fsutil;
 mod logging;
@@ -23,6 +24,7 @@ use clap::{Parser, Subcommand};
 
 const DEFAULT_CONFIG: &str = "/usr/share/makespacelive/defaults.toml";
 const DEFAULT_DATA_DIR: &str = "/data/makespacelive";
+const DEFAULT_RUNTIME_DIR: &str = "/run/makespacelive";
 
 #[derive(Parser)]
 #[command(version, about = "Livestreaming appliance service: camera to H.264/AAC to RTMP(S)")]
@@ -41,6 +43,9 @@ enum Command {
         /// Where the user's config.toml lives (writable, persistent).
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// Where the service asks for a reboot (volatile; makespacelive-reboot.path watches it).
+        #[arg(long, default_value = DEFAULT_RUNTIME_DIR)]
+        runtime_dir: PathBuf,
     },
     /// Show the cameras, microphones and encoders found, and the pipeline that would run.
     Probe {
@@ -66,44 +71,28 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
-    /// Install a software bundle through RAUC, or show the slots.
+    /// The Pi's config.txt: gpu_mem and the camera (`show`, `set KEY=VALUE...`).
+    BootConfig {
+        #[command(subcommand)]
+        action: bootcfg::Action,
+    },
+    /// Over-the-air updates: status, install FILE_OR_URL, check, download, reboot, mark.
     Update {
         #[command(subcommand)]
-        action: UpdateCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum UpdateCommand {
-    /// Install a RAUC bundle (path or URL) into the other slot; it runs after a reboot.
-    Install {
-        source: String,
-        /// Install even when the bundle is older than the running version.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Show the booted and primary slot and each slot's state and version.
-    Status,
-    /// Mark a slot good, bad or active (primary for the next boot), as `rauc status mark-*`.
-    Mark {
-        mark: update::rauc::Mark,
-        /// `booted`, `other` or a slot name such as `rootfs.1`.
-        #[arg(default_value = "booted")]
-        slot: String,
+        action: update::cli::Action,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, data_dir } => run(&config, &data_dir),
+        Command::Run { config, data_dir, runtime_dir } => run(&config, &data_dir, &runtime_dir),
         Command::Probe { config, data_dir } => probe(&config, data_dir.as_deref()),
         Command::CheckConfig { file } => check_config(&file),
         Command::ImportEnv { config, data_dir } => import_env(&config, &data_dir),
         Command::SetCountry { config, data_dir } => set_country(&config, &data_dir),
-        Command::Update { action: UpdateCommand::Install { source, force } } => update::cli::install(&source, force),
-        Command::Update { action: UpdateCommand::Status } => update::cli::status(),
-        Command::Update { action: UpdateCommand::Mark { mark, slot } } => update::cli::mark(mark, &slot),
+        Command::BootConfig { action } => bootcfg::run(action),
+        Command::Update { action } => update::cli::run(action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,14 +107,12 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
+fn run(config: &Path, data_dir: &Path, runtime_dir: &Path) -> Result<(), String> {
     limit_malloc_arenas();
     logging::init();
     gstreamer::init().map_err(|e| format!("GStreamer: {e}"))?;
     let loaded = config::load(config, Some(data_dir), env_var)?;
-    for problem in &loaded.problems {
-        tracing::error!("settings: {problem}");
-    }
+    loaded.log();
     let status = Arc::new(Mutex::new(status::Status::default()));
     let network = network::Network::start(&loaded.config.network, status.clone());
     // Streaming matters more than the status page: a busy port is reported, not fatal.
@@ -133,9 +120,15 @@ fn run(config: &Path, data_dir: &Path) -> Result<(), String> {
     if let Err(why) = web::serve(loaded.config.web.listen, status.clone(), network, files, loaded.config.clone()) {
         tracing::error!("{why}");
     }
+    update::agent::Agent::start(
+        loaded.config.update.clone(),
+        status.clone(),
+        data_dir.to_path_buf(),
+        runtime_dir.to_path_buf(),
+    );
     reload::install()?;
     let reread = || config::load(config, Some(data_dir), env_var);
-    supervisor::Supervisor::new(loaded.config, loaded.problems, status).run(reread)
+    supervisor::Supervisor::new(loaded.config.clone(), loaded.notes(), status).run(reread)
 }
 
 /// glibc gives each new thread its own heap arena up to 8 per core; GStreamer starts new
@@ -152,7 +145,7 @@ fn limit_malloc_arenas() {
 fn probe(config: &Path, data_dir: Option<&Path>) -> Result<(), String> {
     gstreamer::init().map_err(|e| format!("GStreamer: {e}"))?;
     let loaded = config::load(config, data_dir, env_var)?;
-    for problem in &loaded.problems {
+    for problem in loaded.notes() {
         println!("settings problem: {problem}");
     }
     let found = media::discovery::discover();
@@ -182,8 +175,11 @@ fn import_env(config: &Path, data_dir: &Path) -> Result<(), String> {
     if !loaded.problems.is_empty() {
         return Err(format!("nothing saved:\n{}", loaded.problems.join("\n")));
     }
-    let path = config::save(data_dir, &loaded.config)?;
-    println!("saved to {} (mode 0600)", path.display());
+    config::save_change(config, data_dir, |c| {
+        *c = config::apply_legacy_env(c, env_var).0;
+        Ok(())
+    })?;
+    println!("saved to {} (mode 0600)", config::user_config_path(data_dir).display());
     Ok(())
 }
 

@@ -84,6 +84,50 @@ pub struct Status {
     pub destinations: Vec<DestinationStatus>,
     /// Written by the network thread only.
     pub network: crate::network::NetworkStatus,
+    /// The supervisor has run its first turn and told systemd READY=1.
+    pub ready: bool,
+    /// Written by the update thread only.
+    pub update: UpdateStatus,
+}
+
+/// Over-the-air updates: the firmware running, what is going on, what happened last.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct UpdateStatus {
+    pub state: UpdateState,
+    /// The firmware version running and the slot it booted from.
+    pub version: Option<String>,
+    pub slot: Option<String>,
+    /// Of the download or the install under way, 0–100.
+    pub progress: Option<u8>,
+    /// One sentence on what is going on or what went wrong.
+    pub message: Option<String>,
+    /// Where updates come from ("hawkBit https://…", "manifest https://…", "files only").
+    pub source: String,
+    /// Unix time of the last look at the update server.
+    pub last_check: Option<u64>,
+    /// What happened to the last update, in words.
+    pub last: Option<crate::update::record::Last>,
+    /// A change that takes effect only after a reboot (an update installed, the boot
+    /// configuration edited).
+    pub reboot_needed: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateState {
+    /// Nothing under way (also: updates are off, or RAUC is not there: see `message`).
+    #[default]
+    Idle,
+    Checking,
+    Downloading,
+    Installing,
+    /// Installed into the other slot; waiting to reboot into it.
+    Installed,
+    Rebooting,
+    /// Running a new version that has not yet passed its health check.
+    Verifying,
+    /// The last step failed; the running system is untouched (see `message`).
+    Failed,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

@@ -151,3 +151,43 @@ fn corrupt_user_settings_are_reported_in_the_status() {
     assert!(problem.contains("config.toml:2: audio.bitrate_kbps: invalid type: string \"loud\""), "{problem}");
     assert!(problem.contains("kept aside as"), "{problem}");
 }
+
+/// The rollback case through the real binary: a settings file written by a newer
+/// firmware (keys this one does not know, in a section, a new section and a
+/// destination) runs this one with its known settings, is reported as a warning in the
+/// log and the status, and a change saved by this firmware keeps the newer keys.
+#[test]
+fn a_newer_firmwares_settings_run_and_survive_a_save() {
+    let web = free_port();
+    let newer = format!(
+        "{}adaptive = true\n[update_channel]\nname = \"beta\"\n[[destinations]]\nname = \"yt\"\n\
+         url = \"rtmp://127.0.0.1:9/live\"\nkey = \"k-42\"\nenabled = false\nfloor_kbps = 300\n",
+        test_settings(web, &[]).replace("[network]", "[network]\nband = \"5GHz\"")
+    );
+    let service = Service::start(&newer, web);
+    let status = service.wait_for("the warnings in the status", Duration::from_secs(10), |s| {
+        s["config_problems"].as_array().is_some_and(|p| p.len() == 4)
+    });
+    let warnings = status["config_problems"].to_string();
+    for key in ["network.band", "network.adaptive", "update_channel", "destinations[\\\"yt\\\"].floor_kbps"] {
+        assert!(warnings.contains(&format!("{key} is not a setting of this firmware")), "{key}: {warnings}");
+    }
+    assert!(service.output().contains("WARN"), "{}", service.output());
+    assert_eq!(status["state"], "idle", "known settings in force: the one destination is disabled");
+
+    let data = service.data_dir();
+    let out = run_cli(
+        &["import-env", "--config", app::DEFAULTS, "--data-dir", data.to_str().unwrap()],
+        &[("AV_VIDEO_FRAMERATE", "25")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let saved: toml::Table = toml::from_str(&std::fs::read_to_string(data.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(saved["video"]["framerate"].as_integer(), Some(25), "the change: {saved:#?}");
+    assert_eq!(saved["network"]["band"].as_str(), Some("5GHz"), "{saved:#?}");
+    assert_eq!(saved["network"]["adaptive"].as_bool(), Some(true), "{saved:#?}");
+    assert_eq!(saved["update_channel"]["name"].as_str(), Some("beta"), "{saved:#?}");
+    assert_eq!(saved["destinations"][0]["floor_kbps"].as_integer(), Some(300), "{saved:#?}");
+    assert_eq!(saved["destinations"][0]["key"].as_str(), Some("k-42"), "{saved:#?}");
+    assert!(saved["video"].get("source").is_some(), "differs from the shipped \"auto\": kept");
+    assert!(saved["video"].get("encoder").is_none(), "equal to the shipped default: not written: {saved:#?}");
+}

@@ -3,6 +3,7 @@
 //!
 //! Parsing and validation are pure; `load` and `save` are the only I/O.
 
+mod layer;
 mod legacy_env;
 mod load;
 mod toml_error;
@@ -16,10 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::secrets::Secret;
 
 pub use legacy_env::apply_legacy_env;
-pub use load::{Loaded, load, save};
+pub use load::{Loaded, load, save_change, user_config_path};
 pub use values::{
-    AudioSource, EncoderChoice, VideoSource, check_ssid, check_stream_url, check_wpa_passphrase, parse_encoder_params,
-    rtmp_default_port,
+    AudioSource, EncoderChoice, RebootPolicy, UpdateSource, VideoSource, check_ssid, check_stream_url,
+    check_wpa_passphrase, parse_encoder_params, rtmp_default_port,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -30,6 +31,7 @@ pub struct Config {
     pub destinations: Vec<Destination>,
     pub web: WebConfig,
     pub network: NetworkConfig,
+    pub update: UpdateConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -103,6 +105,52 @@ pub struct NetworkConfig {
     pub lost_grace_s: u32,
     /// The status LED (a sysfs `leds` directory); empty: none.
     pub led: PathBuf,
+}
+
+/// Over-the-air updates: where they come from and when they may reboot the box.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpdateConfig {
+    pub source: UpdateSource,
+    /// hawkBit: the server's base URL (`https://hawkbit.example.org`), tenant and this
+    /// box's controller id (empty: the host name).
+    pub hawkbit_url: String,
+    pub tenant: String,
+    pub controller_id: String,
+    /// hawkBit: the target's own token, or the tenant's gateway token (at most one).
+    pub target_token: Secret,
+    pub gateway_token: Secret,
+    /// manifest: where the JSON manifest is (`https://…`).
+    pub manifest_url: String,
+    /// manifest: how often it is fetched (hawkBit says itself how often to ask).
+    pub check_every_s: u32,
+    /// How long a connection or any read from the server may take.
+    pub timeout_s: u32,
+    pub reboot: RebootPolicy,
+    /// After the reboot into a new version: how long it gets to be healthy (ready,
+    /// online, every enabled destination published) before it is marked bad.
+    pub health_window_s: u32,
+    /// Install a bundle older than the running version (otherwise refused).
+    pub allow_downgrade: bool,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        UpdateConfig {
+            source: UpdateSource::None,
+            hawkbit_url: String::new(),
+            tenant: "DEFAULT".into(),
+            controller_id: String::new(),
+            target_token: Secret::default(),
+            gateway_token: Secret::default(),
+            manifest_url: String::new(),
+            check_every_s: 3600,
+            timeout_s: 30,
+            reboot: RebootPolicy::WhenIdle,
+            health_window_s: 300,
+            allow_downgrade: false,
+        }
+    }
 }
 
 impl Default for VideoConfig {
@@ -234,7 +282,49 @@ impl Config {
         check_range(&mut problems, "network.connect_timeout_s", n.connect_timeout_s, 10, 300);
         check_range(&mut problems, "network.retry_saved_every_s", n.retry_saved_every_s, 30, 86_400);
         check_range(&mut problems, "network.lost_grace_s", n.lost_grace_s, 5, 3600);
+        problems.extend(self.update.problems());
         if problems.is_empty() { Ok(()) } else { Err(problems) }
+    }
+}
+
+impl UpdateConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        check_range(&mut problems, "update.check_every_s", self.check_every_s, 60, 7 * 86_400);
+        check_range(&mut problems, "update.health_window_s", self.health_window_s, 30, 3600);
+        check_range(&mut problems, "update.timeout_s", self.timeout_s, 1, 600);
+        if let Err(e) = values::check_server_url(&self.hawkbit_url, &["https", "http"]) {
+            problems.push(format!("update.hawkbit_url: {e}"));
+        }
+        if let Err(e) = values::check_server_url(&self.manifest_url, &["https"]) {
+            problems.push(format!("update.manifest_url: {e}"));
+        }
+        let word = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if self.tenant.is_empty() || !word(&self.tenant) {
+            problems.push(format!(
+                "update.tenant = {:?}: must be letters, digits, - _ or . (hawkBit's default is \"DEFAULT\")",
+                self.tenant
+            ));
+        }
+        if !word(&self.controller_id) || self.controller_id.len() > 64 {
+            problems.push(format!(
+                "update.controller_id = {:?}: must be up to 64 letters, digits, - _ or . (empty: the host name)",
+                self.controller_id
+            ));
+        }
+        if !self.target_token.is_empty() && !self.gateway_token.is_empty() {
+            problems.push("update.target_token and update.gateway_token are both set: give one of them".into());
+        }
+        match self.source {
+            UpdateSource::Hawkbit if self.hawkbit_url.is_empty() => {
+                problems.push("update.source = \"hawkbit\" needs update.hawkbit_url".into());
+            }
+            UpdateSource::Manifest if self.manifest_url.is_empty() => {
+                problems.push("update.source = \"manifest\" needs update.manifest_url".into());
+            }
+            _ => {}
+        }
+        problems
     }
 }
 
@@ -284,6 +374,14 @@ pub fn explain(config: &Config) -> String {
     } else {
         "network: left to others (network.manage = false)".into()
     });
+    let u = &config.update;
+    lines.push(
+        match u.source {
+            UpdateSource::None => "updates: from files only (update.source = \"none\")".to_string(),
+            UpdateSource::Hawkbit => format!("updates: hawkBit {} (tenant {})", u.hawkbit_url, u.tenant),
+            UpdateSource::Manifest => format!("updates: manifest {}, every {} s", u.manifest_url, u.check_every_s),
+        } + &format!("; reboot {}, health window {} s", u.reboot, u.health_window_s),
+    );
     lines.join("\n")
 }
 
@@ -323,5 +421,28 @@ mod tests {
         assert!(all.contains("rtmp:// or rtmps://"), "{all}");
         assert!(all.contains("destinations[1].name = \"d\": used twice"), "{all}");
         assert!(!all.contains("secret"), "{all}");
+    }
+
+    #[test]
+    fn update_settings_say_what_is_allowed() {
+        let mut c = Config::default();
+        c.update.source = UpdateSource::Manifest;
+        c.update.manifest_url = "http://example.org/m.json".into();
+        c.update.hawkbit_url = "https://user:pw@hawkbit.example.org".into();
+        c.update.target_token = Secret::new("t0ken-1");
+        c.update.gateway_token = Secret::new("g4te-1");
+        c.update.health_window_s = 5;
+        let all = c.validate().unwrap_err().join("\n");
+        assert!(all.contains("update.manifest_url: \"http://example.org/m.json\": only https:// is allowed"), "{all}");
+        assert!(all.contains("update.hawkbit_url: the URL holds a user name or password"), "{all}");
+        assert!(all.contains("update.target_token and update.gateway_token are both set"), "{all}");
+        assert!(all.contains("update.health_window_s = 5: must be between 30 and 3600"), "{all}");
+        assert!(!all.contains("t0ken") && !all.contains("g4te") && !all.contains(":pw@"), "{all}");
+        c.update = UpdateConfig { source: UpdateSource::Hawkbit, ..UpdateConfig::default() };
+        assert_eq!(c.validate().unwrap_err(), ["update.source = \"hawkbit\" needs update.hawkbit_url"]);
+        assert_eq!(
+            "weekly".parse::<RebootPolicy>().unwrap_err(),
+            "\"weekly\" is not a reboot policy; allowed: when-idle, now, never"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! what is allowed, without ever echoing a secret value.
 
 /// Keys whose values must not be shown, even when they are wrong.
-const SECRET_KEYS: [&str; 3] = ["key", "password", "token"];
+const SECRET_KEYS: [&str; 5] = ["key", "password", "token", "passphrase", "hash"];
 
 pub fn describe(path: &str, text: &str, err: &toml::de::Error) -> String {
     let message = err.message().trim().replace('\n', " ");
@@ -13,7 +13,8 @@ pub fn describe(path: &str, text: &str, err: &toml::de::Error) -> String {
     let line_no = text[..offset].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("");
     let key_path = key_path_at(text, line_no, line);
-    let message = if SECRET_KEYS.iter().any(|s| key_path.ends_with(&format!(".{s}")) || key_path == *s) {
+    let last = key_path.rsplit(['.', '_']).next().unwrap_or_default();
+    let message = if SECRET_KEYS.contains(&last) {
         "must be a quoted string such as \"abcd-1234\" (the value is not shown because it is secret)".to_string()
     } else {
         message

@@ -146,7 +146,54 @@ macro_rules! string_conversions {
         }
     )*};
 }
-string_conversions!(VideoSource, EncoderChoice, AudioSource);
+string_conversions!(VideoSource, EncoderChoice, AudioSource, UpdateSource, RebootPolicy);
+
+/// Where the box looks for updates on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum UpdateSource {
+    /// Nowhere: only `makespacelive update install` (and the web upload).
+    None,
+    /// A hawkBit server's DDI API (a fleet).
+    Hawkbit,
+    /// A JSON manifest over HTTPS (a single box).
+    Manifest,
+}
+
+/// When an installed update may reboot the box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum RebootPolicy {
+    /// Once no destination is live (never in the middle of a stream).
+    WhenIdle,
+    /// At once, live or not.
+    Now,
+    /// Only when a person says so.
+    Never,
+}
+
+/// `FromStr` and `Display` for enums spelled as one word each.
+macro_rules! words {
+    ($t:ty, $what:literal, $($variant:ident = $word:literal),*) => {
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($word => Ok(<$t>::$variant),)*
+                    _ => Err(format!(concat!("{:?} is not ", $what, "; allowed: ", words!(@list $($word),*)), s)),
+                }
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self { $(<$t>::$variant => $word,)* })
+            }
+        }
+    };
+    (@list $first:literal $(, $rest:literal)*) => { concat!($first $(, ", ", $rest)*) };
+}
+words!(UpdateSource, "an update source", None = "none", Hawkbit = "hawkbit", Manifest = "manifest");
+words!(RebootPolicy, "a reboot policy", WhenIdle = "when-idle", Now = "now", Never = "never");
 
 /// The schemes a destination may use, with the port each connects to when the URL names
 /// none (the url crate knows the defaults of the web's schemes only).
@@ -156,6 +203,26 @@ pub fn rtmp_default_port(scheme: &str) -> Option<u16> {
         "rtmps" => Some(443),
         _ => None,
     }
+}
+
+/// An update server's URL: empty (none), or one of `schemes` with a host and nothing a
+/// person would not mean (no user or password in it: tokens have their own settings).
+pub fn check_server_url(url: &str, schemes: &[&str]) -> Result<(), String> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    let allowed = schemes.iter().map(|s| format!("{s}://")).collect::<Vec<_>>().join(" or ");
+    let parsed = Url::parse(url).map_err(|e| format!("{url:?} is not a URL ({e}); expected {allowed}host[:port]/…"))?;
+    if !schemes.contains(&parsed.scheme()) {
+        return Err(format!("{url:?}: only {allowed} is allowed"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{url:?} names no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("the URL holds a user name or password; put a token in its own setting".into());
+    }
+    Ok(())
 }
 
 /// Accepts `rtmp://host[:port]/app…` and `rtmps://…`; says what is wrong otherwise.

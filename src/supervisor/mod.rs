@@ -146,11 +146,9 @@ impl Supervisor {
         match reload() {
             Ok(loaded) => {
                 tracing::info!("settings reloaded: rebuilding the pipelines");
-                for problem in &loaded.problems {
-                    tracing::error!("settings: {problem}");
-                }
+                loaded.log();
                 self.stop_all();
-                let mut next = Supervisor::new(loaded.config, loaded.problems, self.status.clone());
+                let mut next = Supervisor::new(loaded.config.clone(), loaded.notes(), self.status.clone());
                 next.started = self.started;
                 next.last_summary = self.last_summary;
                 next
@@ -346,11 +344,16 @@ impl Supervisor {
         let state = status::box_state(&destinations, self.ever_live);
         let mut shared = self.status.lock().expect("status lock");
         let network = std::mem::take(&mut shared.network);
+        let update = std::mem::take(&mut shared.update);
         let summary = match network.mode {
             mode if !streams_in(mode) && state != BoxState::Idle => {
                 format!("waiting for a network ({}): {}", mode.as_str(), status::summary(state, &destinations))
             }
             _ => status::summary(state, &destinations),
+        };
+        let summary = match (&update.state, &update.message) {
+            (status::UpdateState::Idle, _) | (_, None) => summary,
+            (_, Some(message)) => format!("{summary}; update: {message}"),
         };
         *shared = Status {
             state,
@@ -362,6 +365,9 @@ impl Supervisor {
             config_problems: self.config_problems.clone(),
             destinations,
             network,
+            // The supervisor publishes only from its loop, whose first turn tells READY=1.
+            ready: true,
+            update,
         };
         summary
     }

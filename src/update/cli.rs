@@ -1,13 +1,82 @@
-//! `makespacelive update …`: install a bundle through RAUC, show the slots, mark a slot.
-//! What may be installed is decided by `admit`, a pure function; the rest prints what
-//! RAUC reports. Errors are one sentence for the operator.
+//! `makespacelive update …`: the operator's side of updates. `install` and `status`
+//! talk to RAUC and keep the pending record as the service does; `check` and `download`
+//! ask the configured source; `reboot` asks systemd through the service's runtime
+//! directory. What may be installed is decided by `admit`, a pure function.
 
 use std::cmp::Ordering;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::rauc::{BundleInfo, InstallArgs, Mark, Rauc, SlotState, SlotStatus};
+use clap::{Args, Subcommand};
+
+use super::rauc::{BundleInfo, Mark, Rauc};
+use super::record::{Origin, Records};
+use super::source::Source;
 use super::version;
+use crate::config;
+
+#[derive(Subcommand)]
+pub enum Action {
+    /// The slots, the running version, an update waiting for its verdict, the last one's.
+    Status(Files),
+    /// Install a bundle (a file, or a URL RAUC streams) into the other slot; it runs after
+    /// a reboot, and counts as a success only once it has proved healthy there.
+    Install {
+        source: String,
+        /// Install even when the bundle is older than the running version.
+        #[arg(long)]
+        force: bool,
+        /// Reboot into it at once (otherwise the service reboots once the stream is idle,
+        /// as `update.reboot` says).
+        #[arg(long)]
+        reboot: bool,
+        #[command(flatten)]
+        files: Files,
+    },
+    /// Ask the configured update source (`[update]`) what it offers now (JSON).
+    Check(Files),
+    /// Download what the source offers into DIR (resumed, digest checked), not installed.
+    Download {
+        dir: PathBuf,
+        #[command(flatten)]
+        files: Files,
+    },
+    /// Reboot now (into an installed update, or for a boot-config change).
+    Reboot(Files),
+    /// Mark a slot good, bad or active (primary for the next boot), as `rauc status mark-*`.
+    Mark {
+        mark: Mark,
+        /// `booted`, `other` or a slot name such as `rootfs.1`.
+        #[arg(default_value = "booted")]
+        slot: String,
+    },
+}
+
+/// Where the settings and records are, as for `run`.
+#[derive(Args)]
+pub struct Files {
+    #[arg(long, default_value = crate::DEFAULT_CONFIG)]
+    config: PathBuf,
+    #[arg(long, default_value = crate::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    #[arg(long, default_value = crate::DEFAULT_RUNTIME_DIR)]
+    runtime_dir: PathBuf,
+}
+
+pub fn run(action: Action) -> Result<(), String> {
+    match action {
+        Action::Status(files) => status(&files),
+        Action::Install { source, force, reboot, files } => install(&source, force, reboot, &files),
+        Action::Check(files) => check(&files),
+        Action::Download { dir, files } => download(&dir, &files),
+        Action::Reboot(files) => super::request_reboot(&files.runtime_dir, "as asked on the command line"),
+        Action::Mark { mark, slot } => {
+            let (marked, message) = rauc()?.mark(mark, &slot).map_err(|e| e.to_string())?;
+            println!("{marked}: {message}");
+            Ok(())
+        }
+    }
+}
 
 /// Why a bundle is not installed.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,15 +102,13 @@ impl fmt::Display for Refusal {
 }
 
 /// Whether `bundle` may go onto a system of `compatible` running `running` (the booted
-/// slot's bundle version; none on a system never updated). `--force` skips this check
-/// (and its cost: RAUC verifies the bundle's signature for it); RAUC still refuses
-/// another compatible during the install.
-pub fn admit(bundle: &BundleInfo, compatible: &str, running: Option<&str>) -> Result<(), Refusal> {
+/// slot's bundle version; none on a system never updated).
+pub fn admit(bundle: &BundleInfo, compatible: &str, running: Option<&str>, force: bool) -> Result<(), Refusal> {
     if bundle.compatible != compatible {
         return Err(Refusal::Incompatible { bundle: bundle.compatible.clone(), system: compatible.to_string() });
     }
     match running {
-        Some(running) if version::compare(&bundle.version, running) == Ordering::Less => {
+        Some(running) if !force && version::compare(&bundle.version, running) == Ordering::Less => {
             Err(Refusal::Older { bundle: bundle.version.clone(), running: running.to_string() })
         }
         _ => Ok(()),
@@ -61,43 +128,54 @@ fn bundle_source(source: &str) -> Result<String, String> {
     Ok(absolute.to_string_lossy().into_owned())
 }
 
-fn booted_slot(slots: &[SlotStatus]) -> Option<&SlotStatus> {
-    slots.iter().find(|s| s.state == Some(SlotState::Booted))
+fn rauc() -> Result<Rauc, String> {
+    Rauc::connect().map_err(|e| e.to_string())
 }
 
-pub fn install(source: &str, force: bool) -> Result<(), String> {
-    let source = bundle_source(source)?;
-    let rauc = Rauc::connect().map_err(|e| e.to_string())?;
-    let args = InstallArgs::default();
-    if force {
-        println!("installing {source} (no version check)");
-    } else {
-        let bundle = rauc.bundle_info(&source, &args).map_err(|e| e.to_string())?;
-        let compatible = rauc.compatible().map_err(|e| e.to_string())?;
-        let slots = rauc.slots().map_err(|e| e.to_string())?;
-        let running = booted_slot(&slots).and_then(|s| s.bundle_version.as_deref());
-        admit(&bundle, &compatible, running).map_err(|e| e.to_string())?;
-        println!("installing {} {}", bundle.compatible, bundle.version);
+fn install(source: &str, force: bool, reboot: bool, files: &Files) -> Result<(), String> {
+    let bundle = bundle_source(source)?;
+    let rauc = rauc()?;
+    let running = super::running(&rauc)?;
+    let records = Records::new(&files.data_dir);
+    if let Some(pending) = records.pending()?.filter(|p| p.outcome.is_none()) {
+        return Err(format!(
+            "{} is installed already and waits for its reboot into slot {}: reboot first (makespacelive update reboot)",
+            pending.to_version, pending.expect_slot
+        ));
     }
-    rauc.install(&source, &args, &mut |p| println!("{:>3}% {}", p.percent, p.message)).map_err(|e| e.to_string())?;
-    // What RAUC recorded for the slot it wrote, the new primary.
-    let primary = rauc.primary().map_err(|e| e.to_string())?;
-    let slots = rauc.slots().map_err(|e| e.to_string())?;
-    let version = slots.iter().find(|s| s.name == primary).and_then(|s| s.bundle_version.as_deref()).unwrap_or("?");
-    println!("installed {version} into {primary}; reboot to run it");
-    Ok(())
+    let mut shown = None;
+    let pending =
+        super::install(&rauc, &running, &bundle, Origin::File { path: bundle.clone() }, force, &records, &mut |p| {
+            if shown != Some(p.percent) {
+                shown = Some(p.percent);
+                println!("{:>3}% {}", p.percent, p.message);
+            }
+        })?;
+    super::give_to_service(&records, &files.data_dir);
+    println!("installed {} into slot {}", pending.to_version, pending.expect_slot);
+    if reboot {
+        super::request_reboot(
+            &files.runtime_dir,
+            &format!("to run {} from slot {}", pending.to_version, pending.expect_slot),
+        )
+    } else {
+        println!(
+            "it runs after a reboot: the service reboots once the stream is idle (update.reboot), or `makespacelive update reboot`"
+        );
+        Ok(())
+    }
 }
 
-pub fn status() -> Result<(), String> {
-    let rauc = Rauc::connect().map_err(|e| e.to_string())?;
-    let booted = rauc.booted().map_err(|e| e.to_string())?;
+fn status(files: &Files) -> Result<(), String> {
+    let rauc = rauc()?;
+    let running = super::running(&rauc)?;
     let primary = rauc.primary().map_err(|e| e.to_string())?;
     let operation = rauc.operation().map_err(|e| e.to_string())?;
-    let mut slots = rauc.slots().map_err(|e| e.to_string())?;
-    slots.sort_by(|a, b| a.name.cmp(&b.name));
-    println!("booted: {booted}\nprimary: {primary}\noperation: {operation:?}");
+    let slots = rauc.slots().map_err(|e| e.to_string())?;
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    println!("booted: {} (version {})", running.slot, or_dash(&running.version));
+    println!("primary: {primary}\noperation: {operation:?}\ncompatible: {}", running.compatible);
     for slot in &slots {
-        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         println!(
             "{}: bootname {}, state {}, boot status {}, version {}, installed {}",
             slot.name,
@@ -108,13 +186,75 @@ pub fn status() -> Result<(), String> {
             or_dash(&slot.installed_timestamp),
         );
     }
+    let records = Records::new(&files.data_dir);
+    if let Some(p) = records.pending()? {
+        println!(
+            "pending: {} → {} into slot {} (from {})",
+            p.from_version,
+            p.to_version,
+            p.expect_slot,
+            origin(&p.origin)
+        );
+    }
+    if let Some(last) = records.last()? {
+        let verdict = if last.outcome.success { "success" } else { "failure" };
+        println!("last update: {} → {}: {verdict}: {}", last.from_version, last.to_version, last.outcome.details);
+    }
+    if let Some(changes) = crate::bootcfg::reboot_needed(&files.runtime_dir) {
+        println!("reboot needed: {changes}");
+    }
     Ok(())
 }
 
-pub fn mark(mark: Mark, slot: &str) -> Result<(), String> {
-    let rauc = Rauc::connect().map_err(|e| e.to_string())?;
-    let (marked, message) = rauc.mark(mark, slot).map_err(|e| e.to_string())?;
-    println!("{marked}: {message}");
+fn origin(origin: &Origin) -> String {
+    match origin {
+        Origin::File { path } => path.clone(),
+        Origin::Manifest { url } => format!("manifest {url}"),
+        Origin::Hawkbit { server, action_id, .. } => format!("hawkBit {server}, action {action_id}"),
+    }
+}
+
+/// The configured source, for a box of this version and compatible (asked of RAUC when it
+/// runs; else unknown).
+fn configured_source(files: &Files) -> Result<Source, String> {
+    let loaded = config::load(&files.config, Some(&files.data_dir), |name| std::env::var(name).ok())?;
+    let (version, compatible) = match rauc().and_then(|r| super::running(&r)) {
+        Ok(running) => (running.version.unwrap_or_default(), running.compatible),
+        Err(_) => (String::new(), String::new()),
+    };
+    Source::from_config(&loaded.config.update, &version, &compatible)?
+        .ok_or_else(|| "no update source is configured (update.source = \"none\")".to_string())
+}
+
+fn check(files: &Files) -> Result<(), String> {
+    let checked = configured_source(files)?.check()?;
+    let shown = checked.offer.map(|offer| {
+        serde_json::json!({
+            "version": offer.version,
+            "compatible": offer.compatible,
+            "file": offer.filename,
+            "size": offer.artifact.size,
+            "url": super::http::shown(&offer.artifact.url),
+            "action": offer.action.as_ref().map(|(id, _)| id),
+            "update": offer.action.as_ref().map(|(_, handling)| format!("{handling:?}").to_lowercase()),
+        })
+    });
+    println!("{}", serde_json::json!({ "offer": shown, "next_check_s": checked.sleep.map(|s| s.as_secs()) }));
+    Ok(())
+}
+
+fn download(dir: &Path, files: &Files) -> Result<(), String> {
+    let source = configured_source(files)?;
+    let offer = source.check()?.offer.ok_or("the update source offers nothing now")?;
+    let mut shown_percent = None;
+    let file = source.fetch(&offer, dir, &mut |bytes: u64, total: u64| {
+        let percent = bytes.saturating_mul(100) / total.max(1);
+        if shown_percent != Some(percent / 10) {
+            shown_percent = Some(percent / 10);
+            eprintln!("progress {bytes}/{total}");
+        }
+    })?;
+    println!("downloaded {}", file.display());
     Ok(())
 }
 
@@ -127,21 +267,23 @@ mod tests {
     }
 
     #[test]
-    fn another_devices_bundle_is_refused() {
-        let refusal = admit(&bundle("other", "9"), "makespacelive", Some("1")).unwrap_err();
+    fn another_devices_bundle_is_refused_even_forced() {
+        let refusal = admit(&bundle("other", "9"), "makespacelive", Some("1"), true).unwrap_err();
         assert!(matches!(refusal, Refusal::Incompatible { .. }));
         assert!(refusal.to_string().contains("\"other\""));
     }
 
     #[test]
-    fn older_bundles_are_refused() {
+    fn older_bundles_need_force() {
         let older = bundle("msl", "0.1.9");
-        let refusal = admit(&older, "msl", Some("0.1.10")).unwrap_err();
-        assert_eq!(refusal, Refusal::Older { bundle: "0.1.9".into(), running: "0.1.10".into() });
-        assert!(refusal.to_string().ends_with("(--force installs it)"));
-        assert_eq!(admit(&older, "msl", Some("0.1.9")), Ok(()));
-        assert_eq!(admit(&older, "msl", None), Ok(()));
-        assert_eq!(admit(&bundle("msl", "0.2"), "msl", Some("0.1.10")), Ok(()));
+        assert_eq!(
+            admit(&older, "msl", Some("0.1.10"), false),
+            Err(Refusal::Older { bundle: "0.1.9".into(), running: "0.1.10".into() })
+        );
+        assert_eq!(admit(&older, "msl", Some("0.1.10"), true), Ok(()));
+        assert_eq!(admit(&older, "msl", Some("0.1.9"), false), Ok(()));
+        assert_eq!(admit(&older, "msl", None, false), Ok(()));
+        assert_eq!(admit(&bundle("msl", "0.2"), "msl", Some("0.1.10"), false), Ok(()));
     }
 
     #[test]

@@ -1,3 +1,144 @@
+//! Over-the-air updates: RAUC over D-Bus (`rauc`), where bundles come from (`source`:
+//! hawkBit DDI, a manifest, `download`), what the box remembers across reboots (`record`),
+//! the pure verdicts (`verdict`), the service's thread (`agent`) and the CLI (`cli`).
+//!
+//! **Invariant:** an update is reported a success only after the box has rebooted into
+//! it and passed its health check; the pending record on the data partition carries the
+//! update across the reboot, and across a rollback to the older firmware.
+
+pub mod agent;
 pub mod cli;
+pub mod ddi;
+pub mod download;
+pub mod http;
+pub mod manifest;
 pub mod rauc;
+pub mod record;
+pub mod source;
+pub mod verdict;
 pub mod version;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rauc::{Progress, Rauc, SlotState};
+use record::{Origin, Pending, Records};
+
+/// What runs now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Running {
+    /// The booted slot's bootname (`A`).
+    pub slot: String,
+    /// The booted slot's bundle version, or the OS's `VERSION_ID` on a slot RAUC never
+    /// wrote (a factory card's).
+    pub version: Option<String>,
+    pub compatible: String,
+}
+
+pub fn running(rauc: &Rauc) -> Result<Running, String> {
+    let slot = rauc.booted().map_err(|e| e.to_string())?;
+    let slots = rauc.slots().map_err(|e| e.to_string())?;
+    let compatible = rauc.compatible().map_err(|e| e.to_string())?;
+    let version = slots
+        .iter()
+        .find(|s| s.state == Some(SlotState::Booted))
+        .and_then(|s| s.bundle_version.clone())
+        .or_else(|| os_version(&std::fs::read_to_string("/etc/os-release").unwrap_or_default()));
+    Ok(Running { slot, version, compatible })
+}
+
+/// `VERSION_ID` of an os-release file (Yocto writes the distro's version there).
+fn os_version(os_release: &str) -> Option<String> {
+    os_release
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_ID="))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Checks and installs `bundle` into the other slot, then writes the pending record that
+/// carries the update across the reboot. Refuses another device's bundle, and an older
+/// version unless `allow_older`.
+pub fn install(
+    rauc: &Rauc,
+    running: &Running,
+    bundle: &str,
+    origin: Origin,
+    allow_older: bool,
+    records: &Records,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Pending, String> {
+    let info = rauc.bundle_info(bundle, &rauc::InstallArgs::default()).map_err(|e| e.to_string())?;
+    cli::admit(&info, &running.compatible, running.version.as_deref(), allow_older).map_err(|e| e.to_string())?;
+    rauc.install(bundle, &rauc::InstallArgs::default(), progress).map_err(|e| e.to_string())?;
+    let primary = rauc.primary().map_err(|e| e.to_string())?;
+    let slots = rauc.slots().map_err(|e| e.to_string())?;
+    let expect_slot = slots
+        .iter()
+        .find(|s| s.name == primary)
+        .and_then(|s| s.bootname.clone())
+        .ok_or_else(|| format!("RAUC made {primary} primary, a slot without a bootname"))?;
+    let pending = Pending {
+        origin,
+        from_version: running.version.clone().unwrap_or_else(|| "unknown".into()),
+        to_version: info.version,
+        from_slot: running.slot.clone(),
+        expect_slot,
+        boot_id: boot_id(),
+        installed_at: unix_now(),
+        verifying: None,
+        failure: None,
+        outcome: None,
+    };
+    records.save_pending(&pending)?;
+    Ok(pending)
+}
+
+/// The kernel's id of this boot. A test stands a reboot in with another file
+/// (`MAKESPACELIVE_BOOT_ID_FILE`): restarting the service does not change the kernel's.
+pub fn boot_id() -> String {
+    let path =
+        std::env::var_os("MAKESPACELIVE_BOOT_ID_FILE").unwrap_or_else(|| "/proc/sys/kernel/random/boot_id".into());
+    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+/// Time since the kernel booted (CLOCK_BOOTTIME: the service's restarts do not reset it).
+pub fn uptime() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).map(Duration::from).unwrap_or_default()
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+/// A record written by root (`makespacelive update install`) stays the service's to
+/// rewrite and remove: it gets the data directory's owner.
+pub fn give_to_service(records: &Records, data_dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(owner) = std::fs::metadata(data_dir) else { return };
+    for path in [records.dir().to_path_buf(), records.dir().join("pending.json")] {
+        if let Err(e) = std::os::unix::fs::chown(&path, Some(owner.uid()), Some(owner.gid())) {
+            tracing::warn!("{}: cannot give it to the service's user: {e}", path.display());
+        }
+    }
+}
+
+/// Asks systemd for a reboot: `makespacelive-reboot.path` watches for this file.
+pub fn request_reboot(runtime_dir: &Path, why: &str) -> Result<(), String> {
+    let path = runtime_dir.join("reboot");
+    tracing::warn!("asking for a reboot {why}");
+    crate::fsutil::write_atomic(&path, format!("{why}\n").as_bytes(), 0o644)
+        .map_err(|e| format!("cannot ask for a reboot ({}): {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_os_version_is_read_as_yocto_writes_it() {
+        assert_eq!(os_version("ID=makespacelive-os\nVERSION_ID=0.1.0\n"), Some("0.1.0".into()));
+        assert_eq!(os_version("VERSION_ID=\"13\"\n"), Some("13".into()));
+        assert_eq!(os_version("ID=x\n"), None);
+    }
+}

@@ -274,26 +274,26 @@ fn check(raw: &RawForm, context: &Context, hash: &Secret) -> Result<Setup, Vec<F
     }
 }
 
-/// Loads the settings afresh, applies the setup (and the new password's hash, if any),
-/// validates and saves them atomically.
+/// Applies the setup (and the new password's hash, if any) to the user's settings,
+/// validated whole and saved atomically; returns the settings now in force.
 fn save(files: &SettingsFiles, setup: &Setup, new_hash: Option<Secret>) -> Result<Config, String> {
-    let mut config = config::load(&files.defaults, Some(&files.data_dir), files.env)?.config;
-    let key = match &setup.key {
-        Some(key) => key.clone(),
-        None => config.destinations.first().map(|d| d.key.clone()).unwrap_or_default(),
-    };
-    let name = config.destinations.first().map_or_else(|| setup.preset.id.to_string(), |d| d.name.clone());
-    let destination = Destination { name, url: setup.url.clone(), key, enabled: true };
-    match config.destinations.first_mut() {
-        Some(first) => *first = destination,
-        None => config.destinations.push(destination),
-    }
-    if let Some(hash) = new_hash {
-        config.web.password_hash = hash;
-    }
-    config.validate().map_err(|problems| problems.join("; "))?;
-    config::save(&files.data_dir, &config)?;
-    Ok(config)
+    config::save_change(&files.defaults, &files.data_dir, |config| {
+        let key = match &setup.key {
+            Some(key) => key.clone(),
+            None => config.destinations.first().map(|d| d.key.clone()).unwrap_or_default(),
+        };
+        let name = config.destinations.first().map_or_else(|| setup.preset.id.to_string(), |d| d.name.clone());
+        let destination = Destination { name, url: setup.url.clone(), key, enabled: true };
+        match config.destinations.first_mut() {
+            Some(first) => *first = destination,
+            None => config.destinations.push(destination),
+        }
+        if let Some(hash) = new_hash {
+            config.web.password_hash = hash;
+        }
+        Ok(())
+    })?;
+    Ok(config::load(&files.defaults, Some(&files.data_dir), files.env)?.config)
 }
 
 #[derive(Serialize)]

@@ -15,9 +15,9 @@ pub struct Service {
     child: Child,
     pub dir: tempfile::TempDir,
     pub web_port: u16,
+    defaults: PathBuf,
 }
 
-/// A 640×360 test pattern with a tone: cheap enough for two cores.
 pub fn test_settings(web_port: u16, destinations: &[(&str, &str, &str)]) -> String {
     let mut s = format!(
         "[video]\nsource = \"test\"\nwidth = 640\nheight = 360\nbitrate_kbps = 800\n\
@@ -65,24 +65,22 @@ impl Service {
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
         std::fs::write(data.join("config.toml"), settings).unwrap();
-        let log = std::fs::File::create(dir.path().join("output.log")).unwrap();
-        let mut command = wrapper.unwrap_or_else(|| Command::new(BIN));
-        if command.get_program() != BIN {
-            command.arg(BIN);
-        }
-        command
-            .args(["run", "--config"])
-            .arg(&defaults)
-            .arg("--data-dir")
-            .arg(&data)
-            .env_remove("JOURNAL_STREAM")
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        let child = command.spawn().expect("start makespacelive");
-        Service { child, dir, web_port }
+        let child = launch(&defaults, dir.path(), env, wrapper);
+        Service { child, dir, web_port, defaults }
+    }
+
+    /// Stops the service and starts it again on the same files, with `env` (a "reboot":
+    /// the data directory stays, the runtime directory is emptied).
+    pub fn restart(&mut self, env: &[(&str, &str)]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(self.runtime_dir());
+        self.child = launch(&self.defaults, self.dir.path(), env, None);
+    }
+
+    /// `/run/makespacelive` of this service.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -132,6 +130,29 @@ impl Service {
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
+}
+
+/// Starts the binary on `dir`'s `data`, `run` and `output.log` (appended to).
+fn launch(defaults: &Path, dir: &Path, env: &[(&str, &str)], wrapper: Option<Command>) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("output.log")).unwrap();
+    let mut command = wrapper.unwrap_or_else(|| Command::new(BIN));
+    if command.get_program() != BIN {
+        command.arg(BIN);
+    }
+    command
+        .args(["run", "--config"])
+        .arg(defaults)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--runtime-dir")
+        .arg(dir.join("run"))
+        .env_remove("JOURNAL_STREAM")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    command.spawn().expect("start makespacelive")
 }
 
 impl Drop for Service {

@@ -1,9 +1,12 @@
 //! Real peers on loopback: nginx with the RTMP module (and its stream module as a TLS
 //! proxy in front of it), a test CA made with openssl, ffprobe to see what arrived,
-//! NetworkManager's D-Bus API (`nm`), RAUC's `rauc service` (`rauc`) and a phone in headless
-//! Chromium (`webdriver`).
+//! NetworkManager's D-Bus API (`nm`), RAUC's real `rauc service` (`rauc`), a phone in
+//! headless Chromium (`webdriver`), gooseBit as a hawkBit server (`goosebit`) and a
+//! misbehaving HTTPS file server (`http_server`).
 #![allow(dead_code)]
 
+pub mod goosebit;
+pub mod http_server;
 pub mod nm;
 pub mod rauc;
 pub mod webdriver;
@@ -185,7 +188,7 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn make_test_ca(dir: &Path) {
+pub fn make_test_ca(dir: &Path) {
     openssl(
         dir,
         &[

@@ -126,6 +126,13 @@ impl RaucPeer {
         std::fs::read_to_string(self.path(&format!("state/{bootname}"))).map_or("good".into(), |s| s.trim().to_string())
     }
 
+    /// The slot's backing file becomes a directory: RAUC cannot write it.
+    pub fn break_slot(&self, bootname: &str) {
+        let file = self.slot_file(bootname);
+        std::fs::remove_file(&file).unwrap();
+        std::fs::create_dir(&file).unwrap();
+    }
+
     /// Installs wait in RAUC's pre-install handler until `release_installs`.
     pub fn hold_installs(&self) {
         std::fs::write(self.path("state/hold"), "").unwrap();

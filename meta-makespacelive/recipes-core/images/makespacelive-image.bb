@@ -30,7 +30,7 @@ IMAGE_INSTALL = "\
 # MACHINE_EXTRA_RRECOMMENDS brings the Pi's Wi-Fi firmware (meta-raspberrypi machine confs).
 
 # rauc would pull in rauc-mark-good, which marks every slot good as soon as it boots;
-# here a slot is marked good only once the service is up (makespacelive-mark-good).
+# here the service marks a slot good once it is ready (after an update: healthy).
 BAD_RECOMMENDATIONS += "rauc-mark-good"
 
 # The kernel boots from the slot's own /boot, so an update replaces it with the root.

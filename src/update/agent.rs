@@ -1,0 +1,397 @@
+//! The service's update thread: judges the boot against the pending record, marks the
+//! slot, reports the outcome, and looks for updates at the configured source.
+//!
+//! **Invariant:** the only writer of `status.update`. It never reboots the box in the
+//! middle of a live stream unless the policy says "now"; it asks for a reboot by creating
+//! `<runtime_dir>/reboot` (a systemd path unit does it as root). Every decision is made by
+//! `verdict`'s pure functions; this thread does the calls.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::rauc::{Mark, Rauc};
+use super::record::{Origin, Outcome, Pending, Records};
+use super::source::{Offer, Source};
+use super::verdict::{self, AfterBoot, Health, Seen};
+use super::{Running, unix_now};
+use crate::config::{RebootPolicy, UpdateConfig, UpdateSource};
+use crate::status::{SharedStatus, UpdateState, UpdateStatus};
+
+const TICK: Duration = Duration::from_secs(1);
+/// How soon RAUC is asked again when it is not there, and a failed report is resent.
+const RETRY: Duration = Duration::from_secs(30);
+
+pub struct Agent {
+    config: UpdateConfig,
+    status: SharedStatus,
+    records: Records,
+    runtime_dir: PathBuf,
+    source: Option<Source>,
+    next_check: Instant,
+}
+
+/// Where the thread stands in the life of one update.
+enum Phase {
+    /// An ordinary boot: mark the slot good once ready, then look for updates.
+    Ordinary { marked: bool },
+    /// Installed; reboot when the policy allows.
+    Installed(Pending),
+    /// The first boot of a new version: judge it.
+    Verify { pending: Pending, since: Duration, seen: Seen },
+    /// Judged; tell the server, then close the record.
+    Report(Pending),
+    /// A reboot was asked for; nothing more to do in this boot.
+    Rebooting,
+}
+
+impl Agent {
+    pub fn start(config: UpdateConfig, status: SharedStatus, data_dir: PathBuf, runtime_dir: PathBuf) {
+        let agent = Agent {
+            config,
+            status,
+            records: Records::new(&data_dir),
+            runtime_dir,
+            source: None,
+            next_check: Instant::now(),
+        };
+        std::thread::Builder::new().name("update".into()).spawn(move || agent.run()).expect("spawn the update thread");
+    }
+
+    fn run(mut self) {
+        let (rauc, running) = loop {
+            match Rauc::connect().map_err(|e| e.to_string()).and_then(|rauc| super::running(&rauc).map(|r| (rauc, r))) {
+                Ok(found) => break found,
+                Err(why) => {
+                    self.show(UpdateState::Idle, None, Some(format!("updates are unavailable: {why}")));
+                    std::thread::sleep(RETRY);
+                }
+            }
+        };
+        self.set(|u| {
+            u.version = running.version.clone();
+            u.slot = Some(running.slot.clone());
+        });
+        let version = running.version.as_deref().unwrap_or_default();
+        self.source = Source::from_config(&self.config, version, &running.compatible).unwrap_or_else(|why| {
+            tracing::error!("update: {why}; not looking for updates");
+            None
+        });
+        let mut phase = self.after_boot(&rauc, &running);
+        loop {
+            phase = self.step(&rauc, &running, phase);
+            std::thread::sleep(TICK);
+        }
+    }
+
+    fn after_boot(&mut self, rauc: &Rauc, running: &Running) -> Phase {
+        let pending = match self.records.pending() {
+            Ok(pending) => pending,
+            Err(why) => {
+                tracing::error!("update: {why}");
+                None
+            }
+        };
+        self.show_last();
+        match verdict::after_boot(pending.as_ref(), &running.slot, &super::boot_id()) {
+            AfterBoot::Ordinary => Phase::Ordinary { marked: false },
+            AfterBoot::AwaitingReboot => Phase::Installed(pending.expect("a pending record")),
+            AfterBoot::Report => Phase::Report(pending.expect("a pending record")),
+            AfterBoot::Verify => {
+                let mut pending = pending.expect("a pending record");
+                let since = self.verify_since(&mut pending);
+                tracing::info!(
+                    "update: running {} from slot {} for the first time: checking its health (for up to {} s)",
+                    pending.to_version,
+                    running.slot,
+                    self.config.health_window_s
+                );
+                Phase::Verify { pending, since, seen: Seen::default() }
+            }
+            AfterBoot::RolledBack(why) => {
+                let mut pending = pending.expect("a pending record");
+                tracing::error!("update to {} failed: {why}", pending.to_version);
+                if let Err(e) = rauc.mark(Mark::Active, "booted") {
+                    tracing::error!("update: could not make slot {} primary again: {e}", running.slot);
+                }
+                pending.outcome = Some(Outcome { success: false, details: why, at: unix_now() });
+                self.save(&pending);
+                Phase::Report(pending)
+            }
+        }
+    }
+
+    /// When this boot's health check began (uptime), kept in the record so that a restart
+    /// of the service does not give the new version a fresh window.
+    fn verify_since(&self, pending: &mut Pending) -> Duration {
+        let boot = super::boot_id();
+        match &pending.verifying {
+            Some((id, since)) if *id == boot => Duration::from_secs(*since),
+            _ => {
+                let now = super::uptime();
+                pending.verifying = Some((boot, now.as_secs()));
+                self.save(pending);
+                now
+            }
+        }
+    }
+
+    fn step(&mut self, rauc: &Rauc, running: &Running, phase: Phase) -> Phase {
+        match phase {
+            Phase::Ordinary { marked } => {
+                let ready = self.status.lock().expect("status lock").ready;
+                let marked = marked || (ready && self.mark_good(rauc, running));
+                // `makespacelive update install` writes the record from another process.
+                match self.records.pending() {
+                    Ok(Some(pending)) if pending.outcome.is_none() => return Phase::Installed(pending),
+                    Ok(_) => {}
+                    Err(why) => tracing::error!("update: {why}"),
+                }
+                if let Some(changes) = crate::bootcfg::reboot_needed(&self.runtime_dir) {
+                    let changes = changes.trim().replace('\n', "; ");
+                    self.set(|u| u.reboot_needed = Some(format!("the boot configuration changed: {changes}")));
+                    let state = self.status.lock().expect("status lock").state;
+                    if verdict::may_reboot(self.config.reboot, state) {
+                        self.reboot(&format!("for the boot configuration: {changes}"));
+                        return Phase::Rebooting;
+                    }
+                }
+                if marked && Instant::now() >= self.next_check {
+                    return self.check(rauc, running);
+                }
+                Phase::Ordinary { marked }
+            }
+            Phase::Installed(pending) => {
+                let state = self.status.lock().expect("status lock").state;
+                let message = format!(
+                    "{} installed into slot {}; {}",
+                    pending.to_version,
+                    pending.expect_slot,
+                    match self.config.reboot {
+                        RebootPolicy::WhenIdle => "rebooting once the stream is idle",
+                        RebootPolicy::Now => "rebooting",
+                        RebootPolicy::Never => "reboot to run it",
+                    }
+                );
+                self.set(|u| u.reboot_needed = Some(message.clone()));
+                if verdict::may_reboot(self.config.reboot, state) {
+                    self.reboot(&format!("to run {} from slot {}", pending.to_version, pending.expect_slot));
+                    return Phase::Rebooting;
+                }
+                self.show(UpdateState::Installed, None, Some(message));
+                Phase::Installed(pending)
+            }
+            Phase::Verify { mut pending, since, mut seen } => {
+                let snapshot = self.status.lock().expect("status lock").clone();
+                seen.observe(&snapshot);
+                let window = Duration::from_secs(self.config.health_window_s.into());
+                match verdict::judge(&seen, super::uptime().saturating_sub(since), window) {
+                    Health::Waiting => {
+                        let message = format!("checking the health of {}", pending.to_version);
+                        self.show(UpdateState::Verifying, None, Some(message));
+                        Phase::Verify { pending, since, seen }
+                    }
+                    Health::Healthy => {
+                        self.mark_good(rauc, running);
+                        let details = format!("running {} from slot {}: healthy", pending.to_version, running.slot);
+                        tracing::info!("update: {details}");
+                        pending.outcome = Some(Outcome { success: true, details, at: unix_now() });
+                        self.save(&pending);
+                        Phase::Report(pending)
+                    }
+                    Health::Unhealthy(why) => {
+                        tracing::error!(
+                            "update: {} is not healthy ({why}): marking slot {} bad",
+                            pending.to_version,
+                            running.slot
+                        );
+                        pending.failure = Some(format!("version {} {why}", pending.to_version));
+                        self.save(&pending);
+                        if let Err(e) = rauc.mark(Mark::Bad, "booted") {
+                            tracing::error!("update: could not mark slot {} bad: {e}", running.slot);
+                        }
+                        self.reboot(&format!("{} is not healthy: back to the other slot", pending.to_version));
+                        Phase::Rebooting
+                    }
+                }
+            }
+            Phase::Report(pending) => self.report(pending),
+            Phase::Rebooting => Phase::Rebooting,
+        }
+    }
+
+    fn mark_good(&self, rauc: &Rauc, running: &Running) -> bool {
+        match rauc.mark(Mark::Good, "booted") {
+            Ok(_) => {
+                tracing::info!("update: slot {} marked good", running.slot);
+                true
+            }
+            Err(e) => {
+                tracing::error!("update: could not mark slot {} good: {e}", running.slot);
+                false
+            }
+        }
+    }
+
+    /// Tells the server (hawkBit) the outcome, then closes the record.
+    fn report(&mut self, pending: Pending) -> Phase {
+        let Some(outcome) = pending.outcome.clone() else { return Phase::Ordinary { marked: true } };
+        if let Origin::Hawkbit { action_id, .. } = &pending.origin {
+            let told = match &self.source {
+                Some(source) => source.close(action_id, outcome.success, &outcome.details),
+                None => Err("update.source is no longer hawkbit".into()),
+            };
+            if let Err(why) = told {
+                if Instant::now() >= self.next_check {
+                    tracing::warn!("update: the outcome could not be reported yet ({why}); trying again");
+                    self.next_check = Instant::now() + RETRY;
+                }
+                return Phase::Report(pending);
+            }
+        }
+        match self.records.close(&pending, outcome.clone()) {
+            Ok(()) => self.show_last(),
+            Err(why) => tracing::error!("update: {why}"),
+        }
+        let state = if outcome.success { UpdateState::Idle } else { UpdateState::Failed };
+        self.show(state, None, Some(outcome.details));
+        self.set(|u| u.reboot_needed = None);
+        Phase::Ordinary { marked: outcome.success }
+    }
+
+    /// Asks the source; downloads, checks and installs what it offers.
+    fn check(&mut self, rauc: &Rauc, running: &Running) -> Phase {
+        let Some(source) = self.source.take() else {
+            self.next_check = Instant::now() + Duration::from_secs(3600);
+            return Phase::Ordinary { marked: true };
+        };
+        self.show(UpdateState::Checking, None, None);
+        let checked = source.check();
+        self.set(|u| u.last_check = Some(unix_now()));
+        let phase = match checked {
+            Ok(checked) => {
+                let every = Duration::from_secs(self.config.check_every_s.into());
+                self.next_check = Instant::now() + checked.sleep.unwrap_or(every);
+                let wanted = |o: &Offer| {
+                    source.wanted(o, running.version.as_deref(), &running.compatible, self.config.allow_downgrade)
+                        && !self.failed_before(o)
+                };
+                match checked.offer.filter(wanted) {
+                    Some(offer) => self.take(rauc, running, &source, &offer),
+                    None => {
+                        self.show(UpdateState::Idle, None, None);
+                        Phase::Ordinary { marked: true }
+                    }
+                }
+            }
+            Err(why) => {
+                tracing::warn!("update: {why}");
+                self.next_check =
+                    Instant::now() + Duration::from_secs(self.config.check_every_s.into()).min(RETRY * 10);
+                self.show(UpdateState::Failed, None, Some(why));
+                Phase::Ordinary { marked: true }
+            }
+        };
+        self.source = Some(source);
+        phase
+    }
+
+    fn take(&mut self, rauc: &Rauc, running: &Running, source: &Source, offer: &Offer) -> Phase {
+        let version = offer.version.clone().unwrap_or_else(|| offer.filename.clone());
+        tracing::info!("update: {version} is offered; downloading");
+        let status = self.status.clone();
+        let shown = |state: UpdateState, percent: u64, message: String| {
+            let mut s = status.lock().expect("status lock");
+            s.update.state = state;
+            s.update.progress = Some(percent.min(100) as u8);
+            s.update.message = Some(message);
+        };
+        let fetched = source.fetch(offer, &self.records.dir().join("download"), &mut |got, total| {
+            shown(UpdateState::Downloading, got * 100 / total.max(1), format!("downloading {version}"));
+        });
+        let installed = fetched.and_then(|file| {
+            let result = super::install(
+                rauc,
+                running,
+                &file.to_string_lossy(),
+                source.origin(offer, &self.config),
+                self.config.allow_downgrade,
+                &self.records,
+                &mut |p| {
+                    shown(UpdateState::Installing, p.percent.into(), format!("installing {version}: {}", p.message))
+                },
+            );
+            // The bundle is in the slot now (or refused): its copy only takes room.
+            let _ = std::fs::remove_file(&file);
+            result
+        });
+        match installed {
+            Ok(pending) => {
+                let note = format!("installed into slot {}, rebooting to check its health", pending.expect_slot);
+                if let Err(why) = source.proceeding(offer, &note) {
+                    tracing::warn!("update: could not report the install: {why}");
+                }
+                tracing::info!("update: {} {note}", pending.to_version);
+                Phase::Installed(pending)
+            }
+            Err(why) => {
+                tracing::error!("update: {version} not installed: {why}");
+                if let Err(also) = source.finish(offer, false, &why) {
+                    tracing::warn!("update: could not report the failure: {also}");
+                }
+                self.show(UpdateState::Failed, None, Some(format!("{version} not installed: {why}")));
+                Phase::Ordinary { marked: true }
+            }
+        }
+    }
+
+    /// A manifest keeps offering a version that failed: it is not tried again (hawkBit
+    /// closes the action instead).
+    fn failed_before(&self, offer: &Offer) -> bool {
+        offer.action.is_none()
+            && matches!(self.records.last(), Ok(Some(last))
+                if !last.outcome.success && Some(&last.to_version) == offer.version.as_ref())
+    }
+
+    fn reboot(&self, why: &str) {
+        self.show(UpdateState::Rebooting, None, Some(format!("rebooting {why}")));
+        if let Err(e) = super::request_reboot(&self.runtime_dir, why) {
+            tracing::error!("update: {e}");
+        }
+    }
+
+    fn show_last(&self) {
+        let last = self.records.last().unwrap_or_else(|why| {
+            tracing::error!("update: {why}");
+            None
+        });
+        self.set(|u| u.last = last);
+    }
+
+    fn save(&self, pending: &Pending) {
+        if let Err(why) = self.records.save_pending(pending) {
+            tracing::error!("update: {why}");
+        }
+    }
+
+    fn show(&self, state: UpdateState, progress: Option<u8>, message: Option<String>) {
+        self.set(|u| {
+            u.state = state;
+            u.progress = progress;
+            u.message = message.clone();
+        });
+    }
+
+    fn set(&self, change: impl FnOnce(&mut UpdateStatus)) {
+        let mut status = self.status.lock().expect("status lock");
+        change(&mut status.update);
+        status.update.source = describe_source(&self.config);
+    }
+}
+
+fn describe_source(config: &UpdateConfig) -> String {
+    match config.source {
+        UpdateSource::None => "files only".into(),
+        UpdateSource::Hawkbit => format!("hawkBit {}", config.hawkbit_url),
+        UpdateSource::Manifest => format!("manifest {}", config.manifest_url),
+    }
+}
