@@ -1,12 +1,14 @@
 //! Real peers on loopback: nginx with the RTMP module (and its stream module as a TLS
 //! proxy in front of it), a test CA made with openssl, ffprobe to see what arrived,
-//! NetworkManager's D-Bus API (`nm`), a phone in headless Chromium (`webdriver`), gooseBit
-//! as a hawkBit server (`goosebit`) and a misbehaving HTTPS file server (`http_server`).
+//! NetworkManager's D-Bus API (`nm`), RAUC's `rauc service` (`rauc`), a phone in headless
+//! Chromium (`webdriver`), gooseBit as a hawkBit server (`goosebit`) and a misbehaving HTTPS
+//! file server (`http_server`).
 #![allow(dead_code)]
 
 pub mod goosebit;
 pub mod http_server;
 pub mod nm;
+pub mod rauc;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};
