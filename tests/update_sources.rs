@@ -15,6 +15,7 @@ use app::{BIN, DEFAULTS, text};
 use peers::goosebit::GooseBit;
 use peers::http_server::HttpServer;
 use peers::rauc::RaucPeer;
+use peers::updatebox::noise;
 
 fn sha256_hex(data: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -22,18 +23,6 @@ fn sha256_hex(data: &[u8]) -> String {
     std::fs::write(&file, data).unwrap();
     let out = Command::new("sha256sum").arg(&file).output().expect("sha256sum (coreutils)");
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
-}
-
-fn random_bytes(len: usize) -> Vec<u8> {
-    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
-    (0..len)
-        .map(|_| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng as u8
-        })
-        .collect()
 }
 
 /// `makespacelive update ARGS` on a data dir whose config.toml is `update` (the lines of
@@ -92,7 +81,7 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         let server = HttpServer::start();
-        let bundle = random_bytes(3 * 1024 * 1024);
+        let bundle = noise(0, 3 * 1024 * 1024);
         server.put("b.raucb", &bundle);
         Fixture { server, bundle, downloads: tempfile::tempdir().unwrap() }
     }
@@ -232,7 +221,7 @@ fn garbage_and_plain_http_and_an_unknown_ca_are_refused() {
 fn make_bundle(gb: &GooseBit) -> PathBuf {
     let dir = gb.scratch().join("bundle");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("rootfs.img"), random_bytes(200_000)).unwrap();
+    std::fs::write(dir.join("rootfs.img"), noise(0, 200_000)).unwrap();
     std::fs::write(
         dir.join("manifest.raucm"),
         "[update]\ncompatible=makespacelive-test\nversion=1.2.3\n[bundle]\nformat=verity\n\

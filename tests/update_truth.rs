@@ -24,7 +24,7 @@ fn an_update_is_a_success_only_after_the_reboot_and_its_health_check() {
     b.restart(&rauc);
     assert!(wait(Duration::from_secs(20), || rauc.state("A") == "good"), "A marked good:\n{}", b.service.output());
 
-    let bundle = rauc.bundle("0.2.0", COMPATIBLE, &payload(1));
+    let bundle = rauc.bundle("100.0.0", COMPATIBLE, &payload(1));
     let (ok, out) = b.cli(&rauc, &["update", "install", bundle.to_str().unwrap()]);
     assert!(ok, "{out}");
     assert!(out.contains("100%"), "progress printed: {out}");
@@ -36,7 +36,7 @@ fn an_update_is_a_success_only_after_the_reboot_and_its_health_check() {
 
     // Idle (no destination): the service asks for the reboot at once.
     assert!(wait(Duration::from_secs(20), || b.reboot_asked().is_some()), "{}", b.service.output());
-    assert!(b.reboot_asked().unwrap().contains("to run 0.2.0 from slot B"), "{:?}", b.reboot_asked());
+    assert!(b.reboot_asked().unwrap().contains("to run 100.0.0 from slot B"), "{:?}", b.reboot_asked());
     let status = b.service.status().unwrap();
     assert_eq!(update_state(&status), "rebooting", "{status:#}");
     assert!(status["update"]["last"].is_null(), "no verdict before the reboot: {status:#}");
@@ -45,15 +45,15 @@ fn an_update_is_a_success_only_after_the_reboot_and_its_health_check() {
     let status = b.service.wait_for("the verdict", Duration::from_secs(30), |s| !s["update"]["last"].is_null());
     let last = &status["update"]["last"];
     assert_eq!(last["outcome"]["success"], true, "{status:#}");
-    assert_eq!(last["to_version"], "0.2.0");
-    assert!(last["outcome"]["details"].as_str().unwrap().contains("running 0.2.0 from slot B: healthy"), "{status:#}");
+    assert_eq!(last["to_version"], "100.0.0");
+    assert!(last["outcome"]["details"].as_str().unwrap().contains("running 100.0.0 from slot B: healthy"), "{status:#}");
     assert_eq!(rauc.state("B"), "good");
     assert!(!pending.exists(), "the record is closed");
     assert!(b.reboot_asked().is_none());
 
     let (ok, out) = b.cli(&rauc, &["update", "status"]);
     assert!(ok, "{out}");
-    assert!(out.contains("booted: B") && out.contains("0.2.0") && out.contains("success"), "{out}");
+    assert!(out.contains("booted: B") && out.contains("100.0.0") && out.contains("success"), "{out}");
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn an_unhealthy_update_is_marked_bad_rolled_back_and_reported_as_a_failure() {
     let mut b = UpdateBox::start(&rauc, &settings, web);
     b.service.wait_for("slot A known", Duration::from_secs(20), |s| s["update"]["slot"] == "A");
 
-    let bundle = rauc.bundle("0.2.0", COMPATIBLE, &payload(2));
+    let bundle = rauc.bundle("100.0.0", COMPATIBLE, &payload(2));
     let (ok, out) = b.cli(&rauc, &["update", "install", bundle.to_str().unwrap()]);
     assert!(ok, "{out}");
     // Not live (it never connects): idle enough to reboot.
@@ -77,7 +77,7 @@ fn an_unhealthy_update_is_marked_bad_rolled_back_and_reported_as_a_failure() {
     assert!(wait(Duration::from_secs(60), || b.reboot_asked().is_some()), "{}", b.service.output());
     assert_eq!(rauc.state("B"), "bad", "the unhealthy slot is marked bad");
     let asked = b.reboot_asked().unwrap();
-    assert!(asked.contains("0.2.0 is not healthy"), "{asked}");
+    assert!(asked.contains("100.0.0 is not healthy"), "{asked}");
 
     // The bootloader skips the bad slot: the box comes back on A.
     b.reboot_into(&mut rauc, "A");
@@ -102,9 +102,9 @@ fn bad_bundles_are_refused_with_the_running_system_untouched() {
     b.service.wait_for("slot A known", Duration::from_secs(20), |s| s["update"]["slot"] == "A");
     let before = std::fs::read(rauc.slot_file("B")).unwrap();
     let cases = [
-        (rauc.bundle_signed_by_other_ca("0.2.0", COMPATIBLE, &payload(3)), "signature"),
-        (rauc.bundle("0.2.0", "another-device", &payload(3)), "\"another-device\""),
-        (rauc.truncated_bundle("0.2.0", COMPATIBLE, &payload(3)), "RAUC refused the bundle"),
+        (rauc.bundle_signed_by_other_ca("100.0.0", COMPATIBLE, &payload(3)), "signature"),
+        (rauc.bundle("100.0.0", "another-device", &payload(3)), "\"another-device\""),
+        (rauc.truncated_bundle("100.0.0", COMPATIBLE, &payload(3)), "RAUC refused the bundle"),
     ];
     for (bundle, expected) in cases {
         let (ok, out) = b.cli(&rauc, &["update", "install", bundle.to_str().unwrap()]);

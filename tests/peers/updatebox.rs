@@ -74,8 +74,13 @@ fn env<'a>(rauc: &'a RaucPeer, boot_id: &'a NamedTempFile, extra: &'a [(String, 
 
 /// A rootfs image of 3 MiB that squashfs cannot shrink (a bundle about as big).
 pub fn payload(seed: u8) -> Vec<u8> {
+    noise(seed, 3 * 1024 * 1024)
+}
+
+/// `len` pseudo-random bytes (xorshift), the same for the same seed.
+pub fn noise(seed: u8, len: usize) -> Vec<u8> {
     let mut rng = 0x9e37_79b9_7f4a_7c15_u64 ^ u64::from(seed);
-    (0..3 * 1024 * 1024)
+    (0..len)
         .map(|_| {
             rng ^= rng << 13;
             rng ^= rng >> 7;
