@@ -215,12 +215,19 @@ fn origin(origin: &Origin) -> String {
     }
 }
 
-/// The configured source, for a box of this version and compatible (asked of RAUC when it
-/// runs; else unknown).
+/// The configured source, for a box of this version and compatible as RAUC has them
+/// (hawkBit is told them: without RAUC it is not asked; a manifest does not need them).
 fn configured_source(files: &Files) -> Result<Source, String> {
     let loaded = config::load(&files.config, Some(&files.data_dir), |name| std::env::var(name).ok())?;
+    // The service runs on the shipped defaults then; asking them instead would hide why.
+    if !loaded.problems.is_empty() {
+        return Err(loaded.problems.join("\n"));
+    }
     let (version, compatible) = match rauc().and_then(|r| super::running(&r)) {
         Ok(running) => (running.version.unwrap_or_default(), running.compatible),
+        Err(why) if loaded.config.update.source == config::UpdateSource::Hawkbit => {
+            return Err(format!("hawkBit is told this box's version and compatible, and RAUC cannot say them: {why}"));
+        }
         Err(_) => (String::new(), String::new()),
     };
     Source::from_config(&loaded.config.update, &version, &compatible)?

@@ -131,6 +131,11 @@ impl RaucPeer {
         std::fs::read_to_string(self.path(&format!("state/{bootname}"))).map_or("good".into(), |s| s.trim().to_string())
     }
 
+    /// Sets a slot's state in the backend's files, as a bootloader would have it.
+    pub fn set_state(&self, bootname: &str, state: &str) {
+        std::fs::write(self.path(&format!("state/{bootname}")), format!("{state}\n")).unwrap();
+    }
+
     /// Installs wait in RAUC's pre-install handler until `release_installs`.
     pub fn hold_installs(&self) {
         std::fs::write(self.path("state/hold"), "").unwrap();
