@@ -23,6 +23,7 @@ const PATH: &str = "/";
 const INSTALLER: &str = "de.pengutronix.rauc.Installer";
 const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 const BUS: &str = "org.freedesktop.DBus";
+const METHOD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 const UNKNOWN_METHOD: &str = "org.freedesktop.DBus.Error.UnknownMethod";
 /// All RAUC 1.8's `Info` says when it refuses a bundle.
 const INFO_ERROR: &str = "rauc info error";
@@ -272,7 +273,15 @@ pub struct Rauc {
 impl Rauc {
     /// Connects to the system bus; RAUC itself is first asked at the first call.
     pub fn connect() -> Result<Rauc, RaucError> {
-        let conn = Connection::system().map_err(|e| RaucError::NotRunning(format!("no system bus: {e}")))?;
+        let no_bus = |e: zbus::Error| RaucError::NotRunning(format!("no system bus: {e}"));
+        // A call RAUC never answers (a wedged daemon, a bus policy that drops the reply)
+        // must not hang the update thread: the slowest, `Info` on a large bundle, checks
+        // its signature in seconds. An install's progress comes as signals, not replies.
+        let conn = zbus::blocking::connection::Builder::system()
+            .map_err(no_bus)?
+            .method_timeout(METHOD_TIMEOUT)
+            .build()
+            .map_err(no_bus)?;
         Ok(Rauc { conn })
     }
 

@@ -112,6 +112,11 @@ impl RaucPeer {
         self.dir.path().join(name)
     }
 
+    /// The data directory of the box this RAUC serves (its pending record, its settings).
+    pub fn box_data_dir(&self) -> PathBuf {
+        self.path("box-data")
+    }
+
     pub fn slot_file(&self, bootname: &str) -> PathBuf {
         self.path(&format!("{bootname}.img"))
     }
@@ -131,6 +136,11 @@ impl RaucPeer {
         let file = self.slot_file(bootname);
         std::fs::remove_file(&file).unwrap();
         std::fs::create_dir(&file).unwrap();
+    }
+
+    /// Sets a slot's state in the backend's files, as a bootloader would have it.
+    pub fn set_state(&self, bootname: &str, state: &str) {
+        std::fs::write(self.path(&format!("state/{bootname}")), format!("{state}\n")).unwrap();
     }
 
     /// Installs wait in RAUC's pre-install handler until `release_installs`.
