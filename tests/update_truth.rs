@@ -46,7 +46,10 @@ fn an_update_is_a_success_only_after_the_reboot_and_its_health_check() {
     let last = &status["update"]["last"];
     assert_eq!(last["outcome"]["success"], true, "{status:#}");
     assert_eq!(last["to_version"], "100.0.0");
-    assert!(last["outcome"]["details"].as_str().unwrap().contains("running 100.0.0 from slot B: healthy"), "{status:#}");
+    assert!(
+        last["outcome"]["details"].as_str().unwrap().contains("running 100.0.0 from slot B: healthy"),
+        "{status:#}"
+    );
     assert_eq!(rauc.state("B"), "good");
     assert!(!pending.exists(), "the record is closed");
     assert!(b.reboot_asked().is_none());
