@@ -171,7 +171,8 @@ fn status(files: &Files) -> Result<(), String> {
     let running = super::running(&rauc)?;
     let primary = rauc.primary().map_err(|e| e.to_string())?;
     let operation = rauc.operation().map_err(|e| e.to_string())?;
-    let slots = rauc.slots().map_err(|e| e.to_string())?;
+    let mut slots = rauc.slots().map_err(|e| e.to_string())?;
+    slots.sort_by(|a, b| a.name.cmp(&b.name));
     let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     println!("booted: {} (version {})", running.slot, or_dash(&running.version));
     println!("primary: {primary}\noperation: {operation:?}\ncompatible: {}", running.compatible);

@@ -112,6 +112,11 @@ impl RaucPeer {
         self.dir.path().join(name)
     }
 
+    /// The data directory of the box this RAUC serves (its pending record, its settings).
+    pub fn box_data_dir(&self) -> PathBuf {
+        self.path("box-data")
+    }
+
     pub fn slot_file(&self, bootname: &str) -> PathBuf {
         self.path(&format!("{bootname}.img"))
     }
