@@ -1,7 +1,8 @@
 //! A TCP proxy on loopback in front of a server (TLS passes through untouched) that cuts
 //! one connection, once: the first whose answer passes `cut_after` bytes. It counts the
 //! bytes it forwarded to clients, so a test can tell a resumed download from one started
-//! over. Drop stops accepting.
+//! over. While `refusing`, it closes every connection at once (the server is "down") and
+//! counts them. Drop stops accepting.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -17,6 +18,8 @@ struct Shared {
     cut_after: u64,
     cuts: AtomicU32,
     forwarded: AtomicU64,
+    refusing: AtomicBool,
+    refused: AtomicU32,
     stop: AtomicBool,
 }
 
@@ -28,6 +31,8 @@ impl CutProxy {
             cut_after,
             cuts: AtomicU32::new(0),
             forwarded: AtomicU64::new(0),
+            refusing: AtomicBool::new(false),
+            refused: AtomicU32::new(0),
             stop: AtomicBool::new(false),
         });
         let accepting = shared.clone();
@@ -35,6 +40,10 @@ impl CutProxy {
             for client in listener.incoming() {
                 if accepting.stop.load(Ordering::SeqCst) {
                     break;
+                }
+                if accepting.refusing.load(Ordering::SeqCst) {
+                    accepting.refused.fetch_add(1, Ordering::SeqCst);
+                    continue;
                 }
                 let (Ok(client), Ok(server)) = (client, TcpStream::connect(("127.0.0.1", target))) else { continue };
                 let shared = accepting.clone();
@@ -47,6 +56,16 @@ impl CutProxy {
     /// How many connections were cut (0 or 1).
     pub fn cuts(&self) -> u32 {
         self.shared.cuts.load(Ordering::SeqCst)
+    }
+
+    /// Closes every new connection at once (`true`) or forwards again.
+    pub fn refuse(&self, refusing: bool) {
+        self.shared.refusing.store(refusing, Ordering::SeqCst);
+    }
+
+    /// How many connections were closed while refusing.
+    pub fn refused(&self) -> u32 {
+        self.shared.refused.load(Ordering::SeqCst)
     }
 
     /// Bytes sent from the server to clients, over all connections.
