@@ -28,6 +28,8 @@ pub struct Agent {
     runtime_dir: PathBuf,
     source: Option<Source>,
     next_check: Instant,
+    /// A slot that could not be marked good is tried again from then (not every tick).
+    next_mark: Instant,
 }
 
 /// Where the thread stands in the life of one update.
@@ -53,6 +55,7 @@ impl Agent {
             runtime_dir,
             source: None,
             next_check: Instant::now(),
+            next_mark: Instant::now(),
         };
         std::thread::Builder::new().name("update".into()).spawn(move || agent.run()).expect("spawn the update thread");
     }
@@ -139,7 +142,10 @@ impl Agent {
         match phase {
             Phase::Ordinary { marked } => {
                 let ready = self.status.lock().expect("status lock").ready;
-                let marked = marked || (ready && self.mark_good(rauc, running));
+                let marked = marked || (ready && Instant::now() >= self.next_mark && self.mark_good(rauc, running));
+                if !marked && ready {
+                    self.next_mark = Instant::now() + RETRY;
+                }
                 // `makespacelive update install` writes the record from another process.
                 match self.records.pending() {
                     Ok(Some(pending)) if pending.outcome.is_none() => return Phase::Installed(pending),
