@@ -28,6 +28,8 @@ pub struct Agent {
     runtime_dir: PathBuf,
     source: Option<Source>,
     next_check: Instant,
+    /// A slot that could not be marked good is tried again from then (not every tick).
+    next_mark: Instant,
 }
 
 /// Where the thread stands in the life of one update.
@@ -53,6 +55,7 @@ impl Agent {
             runtime_dir,
             source: None,
             next_check: Instant::now(),
+            next_mark: Instant::now(),
         };
         std::thread::Builder::new().name("update".into()).spawn(move || agent.run()).expect("spawn the update thread");
     }
@@ -139,7 +142,10 @@ impl Agent {
         match phase {
             Phase::Ordinary { marked } => {
                 let ready = self.status.lock().expect("status lock").ready;
-                let marked = marked || (ready && self.mark_good(rauc, running));
+                let marked = marked || (ready && Instant::now() >= self.next_mark && self.mark_good(rauc, running));
+                if !marked && ready {
+                    self.next_mark = Instant::now() + RETRY;
+                }
                 // `makespacelive update install` writes the record from another process.
                 match self.records.pending() {
                     Ok(Some(pending)) if pending.outcome.is_none() => return Phase::Installed(pending),
@@ -236,15 +242,17 @@ impl Agent {
     fn report(&mut self, pending: Pending) -> Phase {
         let Some(outcome) = pending.outcome.clone() else { return Phase::Ordinary { marked: true } };
         if let Origin::Hawkbit { action_id, .. } = &pending.origin {
+            // Resent every RETRY, not every tick: the server may be down for long.
+            if Instant::now() < self.next_check {
+                return Phase::Report(pending);
+            }
             let told = match &self.source {
                 Some(source) => source.close(action_id, outcome.success, &outcome.details),
                 None => Err("update.source is no longer hawkbit".into()),
             };
             if let Err(why) = told {
-                if Instant::now() >= self.next_check {
-                    tracing::warn!("update: the outcome could not be reported yet ({why}); trying again");
-                    self.next_check = Instant::now() + RETRY;
-                }
+                tracing::warn!("update: the outcome could not be reported yet ({why}); trying again in {RETRY:?}");
+                self.next_check = Instant::now() + RETRY;
                 return Phase::Report(pending);
             }
         }
@@ -308,7 +316,16 @@ impl Agent {
         let fetched = source.fetch(offer, &self.records.dir().join("download"), &mut |got, total| {
             shown(UpdateState::Downloading, got * 100 / total.max(1), format!("downloading {version}"));
         });
-        let installed = fetched.and_then(|file| {
+        let file = match fetched {
+            Ok(file) => file,
+            Err(why) => {
+                // `fetch` told hawkBit already.
+                tracing::error!("update: {version} not downloaded: {why}");
+                self.show(UpdateState::Failed, None, Some(format!("{version} not downloaded: {why}")));
+                return Phase::Ordinary { marked: true };
+            }
+        };
+        let installed = {
             let result = super::install(
                 rauc,
                 running,
@@ -323,7 +340,7 @@ impl Agent {
             // The bundle is in the slot now (or refused): its copy only takes room.
             let _ = std::fs::remove_file(&file);
             result
-        });
+        };
         match installed {
             Ok(pending) => {
                 let note = format!("installed into slot {}, rebooting to check its health", pending.expect_slot);

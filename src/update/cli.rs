@@ -171,7 +171,8 @@ fn status(files: &Files) -> Result<(), String> {
     let running = super::running(&rauc)?;
     let primary = rauc.primary().map_err(|e| e.to_string())?;
     let operation = rauc.operation().map_err(|e| e.to_string())?;
-    let slots = rauc.slots().map_err(|e| e.to_string())?;
+    let mut slots = rauc.slots().map_err(|e| e.to_string())?;
+    slots.sort_by(|a, b| a.name.cmp(&b.name));
     let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     println!("booted: {} (version {})", running.slot, or_dash(&running.version));
     println!("primary: {primary}\noperation: {operation:?}\ncompatible: {}", running.compatible);
@@ -214,12 +215,19 @@ fn origin(origin: &Origin) -> String {
     }
 }
 
-/// The configured source, for a box of this version and compatible (asked of RAUC when it
-/// runs; else unknown).
+/// The configured source, for a box of this version and compatible as RAUC has them
+/// (hawkBit is told them: without RAUC it is not asked; a manifest does not need them).
 fn configured_source(files: &Files) -> Result<Source, String> {
     let loaded = config::load(&files.config, Some(&files.data_dir), |name| std::env::var(name).ok())?;
+    // The service runs on the shipped defaults then; asking them instead would hide why.
+    if !loaded.problems.is_empty() {
+        return Err(loaded.problems.join("\n"));
+    }
     let (version, compatible) = match rauc().and_then(|r| super::running(&r)) {
         Ok(running) => (running.version.unwrap_or_default(), running.compatible),
+        Err(why) if loaded.config.update.source == config::UpdateSource::Hawkbit => {
+            return Err(format!("hawkBit is told this box's version and compatible, and RAUC cannot say them: {why}"));
+        }
         Err(_) => (String::new(), String::new()),
     };
     Source::from_config(&loaded.config.update, &version, &compatible)?

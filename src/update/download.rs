@@ -1,6 +1,7 @@
 //! Downloads one artifact to a file, resuming where it stopped.
 //!
-//! Invariants: bytes land in `<file>.part` only; `<file>` appears (by rename, then a
+//! Invariants: bytes land in `<file>.<digest prefix>.part` only (part files of other
+//! artifacts under the same name are deleted, never resumed); `<file>` appears (by rename, then a
 //! directory fsync) only once its size and digest match what the source declared. A
 //! cut connection or a restart continues with `Range: bytes=N-`; a digest mismatch or
 //! a server that has less than it declared deletes the part file. Nothing is fetched
@@ -138,10 +139,25 @@ fn range_start(header: Option<&str>) -> Option<u64> {
     header?.trim().strip_prefix("bytes ")?.split('-').next()?.trim().parse().ok()
 }
 
-pub fn part_path(dest: &Path) -> PathBuf {
+/// `<dest>.<digest prefix>.part`: a part file is resumed only by the same artifact.
+pub fn part_path(dest: &Path, digest: &Digest) -> PathBuf {
     let mut name = dest.as_os_str().to_os_string();
-    name.push(".part");
+    name.push(format!(".{}.part", &digest.hex()[..16]));
     PathBuf::from(name)
+}
+
+/// Deletes the part files of other artifacts once saved as `dest`.
+fn remove_stale_parts(dest: &Path, keep: &Path) -> Result<(), String> {
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else { return Ok(()) };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.starts_with(&prefix) && file.ends_with(".part") && entry.path() != keep {
+            remove(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 fn free_space(dir: &Path) -> Result<u64, String> {
@@ -165,9 +181,10 @@ pub fn download(
     auth: Option<&Secret>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), String> {
-    let part = part_path(dest);
+    let part = part_path(dest, &artifact.digest);
     let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    remove_stale_parts(dest, &part)?;
     let size = artifact.size;
     let mut have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
     if have > size {
@@ -345,7 +362,19 @@ mod tests {
     }
 
     #[test]
-    fn part_file_beside_the_target() {
-        assert_eq!(part_path(Path::new("/data/update/x.raucb")), Path::new("/data/update/x.raucb.part"));
+    fn part_files_are_per_artifact() {
+        let digest = Digest::Sha256(format!("0123456789abcdef{}", "0".repeat(48)));
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("x.raucb");
+        let part = part_path(&dest, &digest);
+        assert_eq!(part, dir.path().join("x.raucb.0123456789abcdef.part"));
+        for name in ["x.raucb.ffffffffffffffff.part", "x.raucb.0123456789abcdef.part", "y.raucb.1.part", "x.raucb"] {
+            fs::write(dir.path().join(name), b"").unwrap();
+        }
+        remove_stale_parts(&dest, &part).unwrap();
+        let mut left: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["x.raucb", "x.raucb.0123456789abcdef.part", "y.raucb.1.part"]);
     }
 }

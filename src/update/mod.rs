@@ -47,13 +47,17 @@ pub fn running(rauc: &Rauc) -> Result<Running, String> {
     Ok(Running { slot, version, compatible })
 }
 
-/// `VERSION_ID` of an os-release file (Yocto writes the distro's version there).
+/// `VERSION_ID` of our distro's os-release (oe-core writes `DISTRO_VERSION` there, the
+/// bundles' version); another OS's (a development host's) says nothing about ours.
 fn os_version(os_release: &str) -> Option<String> {
-    os_release
-        .lines()
-        .find_map(|l| l.strip_prefix("VERSION_ID="))
-        .map(|v| v.trim().trim_matches('"').to_string())
-        .filter(|v| !v.is_empty())
+    let field = |name: &str| {
+        os_release
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+            .map(|v| v.trim().trim_matches('"').to_string())
+            .filter(|v| !v.is_empty())
+    };
+    field("VERSION_ID").filter(|_| field("ID").as_deref() == Some("makespacelive-os"))
 }
 
 /// Checks and installs `bundle` into the other slot, then writes the pending record that
@@ -68,9 +72,10 @@ pub fn install(
     records: &Records,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Pending, String> {
-    let info = rauc.bundle_info(bundle).map_err(|e| e.to_string())?;
+    let args = rauc::InstallArgs::default();
+    let info = rauc.bundle_info(bundle, &args).map_err(|e| e.to_string())?;
     cli::admit(&info, &running.compatible, running.version.as_deref(), allow_older).map_err(|e| e.to_string())?;
-    rauc.install(bundle, &rauc::InstallArgs::default(), progress).map_err(|e| e.to_string())?;
+    rauc.install(bundle, &args, progress).map_err(|e| e.to_string())?;
     let primary = rauc.primary().map_err(|e| e.to_string())?;
     let slots = rauc.slots().map_err(|e| e.to_string())?;
     let expect_slot = slots
@@ -138,7 +143,8 @@ mod tests {
     #[test]
     fn the_os_version_is_read_as_yocto_writes_it() {
         assert_eq!(os_version("ID=makespacelive-os\nVERSION_ID=0.1.0\n"), Some("0.1.0".into()));
-        assert_eq!(os_version("VERSION_ID=\"13\"\n"), Some("13".into()));
-        assert_eq!(os_version("ID=x\n"), None);
+        assert_eq!(os_version("ID=\"makespacelive-os\"\nVERSION_ID=\"0.2\"\n"), Some("0.2".into()));
+        assert_eq!(os_version("ID=debian\nVERSION_ID=\"12\"\n"), None, "not ours");
+        assert_eq!(os_version("ID=makespacelive-os\n"), None);
     }
 }

@@ -23,6 +23,10 @@ const PATH: &str = "/";
 const INSTALLER: &str = "de.pengutronix.rauc.Installer";
 const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 const BUS: &str = "org.freedesktop.DBus";
+const METHOD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+const UNKNOWN_METHOD: &str = "org.freedesktop.DBus.Error.UnknownMethod";
+/// All RAUC 1.8's `Info` says when it refuses a bundle.
+const INFO_ERROR: &str = "rauc info error";
 
 #[derive(Debug)]
 pub enum RaucError {
@@ -47,7 +51,7 @@ impl fmt::Display for RaucError {
             RaucError::Refused(why) => write!(f, "RAUC refused the bundle: {why}"),
             RaucError::NotStarted(why) => write!(f, "RAUC did not start the install: {why}"),
             RaucError::ServiceGone => {
-                write!(f, "RAUC stopped during the install (the slot it was writing is incomplete)")
+                write!(f, "RAUC stopped during the install (it left the system bus before it finished)")
             }
             RaucError::Call { what, message } => write!(f, "RAUC {what} failed: {message}"),
             RaucError::Reply(why) => write!(f, "RAUC sent an unexpected reply: {why}"),
@@ -211,6 +215,16 @@ pub fn slot_status(name: &str, dict: &HashMap<String, OwnedValue>) -> SlotStatus
     }
 }
 
+/// The `update` section of an `InspectBundle` reply.
+pub fn inspected(info: &HashMap<String, OwnedValue>) -> Option<BundleInfo> {
+    let update = HashMap::<String, OwnedValue>::try_from(info.get("update")?.try_clone().ok()?).ok()?;
+    let text = |key: &str| match update.get(key).map(|v| &**v) {
+        Some(Value::Str(s)) => Some(s.to_string()),
+        _ => None,
+    };
+    Some(BundleInfo { compatible: text("compatible")?, version: text("version")? })
+}
+
 fn operation(value: &str) -> Operation {
     match value {
         "idle" => Operation::Idle,
@@ -259,7 +273,15 @@ pub struct Rauc {
 impl Rauc {
     /// Connects to the system bus; RAUC itself is first asked at the first call.
     pub fn connect() -> Result<Rauc, RaucError> {
-        let conn = Connection::system().map_err(|e| RaucError::NotRunning(format!("no system bus: {e}")))?;
+        let no_bus = |e: zbus::Error| RaucError::NotRunning(format!("no system bus: {e}"));
+        // A call RAUC never answers (a wedged daemon, a bus policy that drops the reply)
+        // must not hang the update thread: the slowest, `Info` on a large bundle, checks
+        // its signature in seconds. An install's progress comes as signals, not replies.
+        let conn = zbus::blocking::connection::Builder::system()
+            .map_err(no_bus)?
+            .method_timeout(METHOD_TIMEOUT)
+            .build()
+            .map_err(no_bus)?;
         Ok(Rauc { conn })
     }
 
@@ -362,14 +384,35 @@ impl Rauc {
         Err(RaucError::NotRunning("the bus connection closed during the install".into()))
     }
 
-    /// The compatible and version of a bundle, after RAUC checked its signature.
-    pub fn bundle_info(&self, source: &str) -> Result<BundleInfo, RaucError> {
-        let (compatible, version): (String, String) =
-            self.call("bundle check", "Info", &(source,)).map_err(|e| match e {
-                RaucError::Call { message, .. } => RaucError::Refused(message),
-                other => other,
-            })?;
-        Ok(BundleInfo { compatible, version })
+    /// The compatible and version of a bundle, after RAUC checked its signature:
+    /// `InspectBundle` (RAUC ≥ 1.9, with the reason for a refusal), else `Info` (1.8).
+    pub fn bundle_info(&self, source: &str, args: &InstallArgs) -> Result<BundleInfo, RaucError> {
+        let refused = |e| match e {
+            RaucError::Call { message, .. } if message == INFO_ERROR => {
+                RaucError::Refused(format!("{message} (this RAUC writes the reason only to its log)"))
+            }
+            RaucError::Call { message, .. } => RaucError::Refused(message),
+            other => other,
+        };
+        match self.conn.call_method(
+            Some(RAUC),
+            PATH,
+            Some(INSTALLER),
+            "InspectBundle",
+            &(source, install_options(args)),
+        ) {
+            Ok(reply) => {
+                let info: HashMap<String, OwnedValue> =
+                    reply.body().deserialize().map_err(|e| RaucError::Reply(format!("InspectBundle: {e}")))?;
+                inspected(&info)
+                    .ok_or_else(|| RaucError::Reply("InspectBundle: no update.compatible and update.version".into()))
+            }
+            Err(zbus::Error::MethodError(name, _, _)) if name.as_str() == UNKNOWN_METHOD => {
+                let (compatible, version) = self.call("bundle check", "Info", &(source,)).map_err(refused)?;
+                Ok(BundleInfo { compatible, version })
+            }
+            Err(e) => Err(refused(call_error("bundle check", e))),
+        }
     }
 
     pub fn slots(&self) -> Result<Vec<SlotStatus>, RaucError> {
@@ -479,6 +522,20 @@ mod tests {
             fresh,
             SlotStatus { name: "rootfs.0".into(), state: Some(SlotState::Booted), ..SlotStatus::default() }
         );
+    }
+
+    #[test]
+    fn inspect_bundle_replies_are_read_from_their_update_section() {
+        let update = dict(&[("compatible", Value::from("msl")), ("version", Value::from("0.3.1"))]);
+        let info = HashMap::from([
+            ("manifest-hash".to_string(), OwnedValue::try_from(Value::from("ab")).unwrap()),
+            ("update".to_string(), OwnedValue::try_from(Value::from(update.clone())).unwrap()),
+        ]);
+        assert_eq!(inspected(&info), Some(BundleInfo { compatible: "msl".into(), version: "0.3.1".into() }));
+        let no_version = dict(&[("compatible", Value::from("msl"))]);
+        let info = HashMap::from([("update".to_string(), OwnedValue::try_from(Value::from(no_version)).unwrap())]);
+        assert_eq!(inspected(&info), None);
+        assert_eq!(inspected(&HashMap::new()), None);
     }
 
     #[test]

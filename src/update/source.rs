@@ -22,6 +22,8 @@ pub enum Source {
         server: ddi::Server,
         /// What configData reports when the server asks (gooseBit asks before it offers).
         attributes: BTreeMap<String, String>,
+        /// As configured, or the host name.
+        controller_id: String,
     },
     Manifest {
         client: Client,
@@ -104,7 +106,8 @@ impl Source {
                 // Plain http only when the person wrote it so (config allows it for hawkBit).
                 let allow_http = server.scheme() == "http";
                 let server = ddi::Server::new(client()?, base, auth, allow_http)?;
-                Ok(Some(Source::Hawkbit { server, attributes: ddi::attributes(version, compatible) }))
+                let attributes = ddi::attributes(version, compatible);
+                Ok(Some(Source::Hawkbit { server, attributes, controller_id: id }))
             }
             UpdateSource::Manifest => {
                 let url = Url::parse(&config.manifest_url).map_err(|e| format!("update.manifest_url: {e}"))?;
@@ -136,10 +139,10 @@ impl Source {
     /// Whom the outcome of `offer` concerns, as the pending record keeps it.
     pub fn origin(&self, offer: &Offer, config: &UpdateConfig) -> Origin {
         match (self, &offer.action) {
-            (Source::Hawkbit { .. }, Some((action_id, _))) => Origin::Hawkbit {
+            (Source::Hawkbit { controller_id, .. }, Some((action_id, _))) => Origin::Hawkbit {
                 server: config.hawkbit_url.clone(),
                 tenant: config.tenant.clone(),
-                controller_id: config.controller_id.clone(),
+                controller_id: controller_id.clone(),
                 action_id: action_id.clone(),
             },
             _ => Origin::Manifest { url: config.manifest_url.clone() },
@@ -183,7 +186,7 @@ impl Source {
                 };
                 Ok(Checked { offer: Some(offer), sleep: None })
             }
-            Source::Hawkbit { server, attributes } => {
+            Source::Hawkbit { server, attributes, .. } => {
                 let mut poll = server.poll()?;
                 if let Some(link) = &poll.config_data {
                     server.config_data(link, attributes)?;
@@ -283,6 +286,22 @@ mod tests {
         assert_eq!(pick(deployment(vec![named("only.bin")])).unwrap().filename, "only.bin");
         assert!(pick(deployment(vec![])).unwrap_err().contains("offers no artifact"));
         assert!(pick(deployment(vec![named("a"), named("b")])).unwrap_err().contains("none of them a .raucb"));
+    }
+
+    #[test]
+    fn the_record_names_the_controller_that_polled() {
+        let config = UpdateConfig {
+            source: UpdateSource::Hawkbit,
+            hawkbit_url: "https://hb.example".into(),
+            ..UpdateConfig::default()
+        };
+        let source = Source::from_config(&config, "1.0", "msl").unwrap().unwrap();
+        let offer = pick(deployment(vec![named("b.raucb")])).unwrap();
+        let Origin::Hawkbit { controller_id, action_id, .. } = source.origin(&offer, &config) else {
+            panic!("a hawkBit origin")
+        };
+        assert_eq!((controller_id.as_str(), action_id.as_str()), (host_name().as_str(), "7"));
+        assert!(!controller_id.is_empty(), "the host name stands in for an empty update.controller_id");
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! Real peers on loopback: nginx with the RTMP module (and its stream module as a TLS
 //! proxy in front of it), a test CA made with openssl, ffprobe to see what arrived,
 //! NetworkManager's D-Bus API (`nm`), a phone in headless Chromium (`webdriver`), gooseBit
-//! as a hawkBit server (`goosebit`) and a misbehaving HTTPS file server (`http_server`).
+//! as a hawkBit server (`goosebit`), a misbehaving HTTPS file server (`http_server`), a
+//! TCP proxy that cuts a connection once (`cut_proxy`), Debian's `rauc service` (`rauc`)
+//! and a box under update made of it and the service binary (`updatebox`).
 #![allow(dead_code)]
 
+pub mod cut_proxy;
 pub mod goosebit;
 pub mod http_server;
 pub mod nm;
+pub mod rauc;
+pub mod updatebox;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};
