@@ -107,8 +107,8 @@ class GooseBit:
         self.command("assign", self.url, device, str(software["id"]))
 
     def device(self, device):
-        """What gooseBit shows of a device ({"state", "sw_version", "log", ...}); None
-        before it first polled."""
+        """What gooseBit shows of a device ({"last_state", "sw_version", "log", ...});
+        None before it first polled."""
         out = subprocess.run(["python3", GOOSEBIT, "device", self.url, device], capture_output=True, text=True, timeout=120)
         return json.loads(out.stdout) if out.returncode == 0 else None
 
