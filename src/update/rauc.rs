@@ -217,12 +217,22 @@ pub fn slot_status(name: &str, dict: &HashMap<String, OwnedValue>) -> SlotStatus
 
 /// The `update` section of an `InspectBundle` reply.
 pub fn inspected(info: &HashMap<String, OwnedValue>) -> Option<BundleInfo> {
-    let update = HashMap::<String, OwnedValue>::try_from(info.get("update")?.try_clone().ok()?).ok()?;
-    let text = |key: &str| match update.get(key).map(|v| &**v) {
+    let section = OwnedValue::try_from(unwrapped(info.get("update")?).try_clone().ok()?).ok()?;
+    let update = HashMap::<String, OwnedValue>::try_from(section).ok()?;
+    let text = |key: &str| match update.get(key).map(|v| unwrapped(v)) {
         Some(Value::Str(s)) => Some(s.to_string()),
         _ => None,
     };
     Some(BundleInfo { compatible: text("compatible")?, version: text("version")? })
+}
+
+/// A value without the variants around it: RAUC 1.13's `InspectBundle` wraps its `update`
+/// section in a variant inside the `v` of its `a{sv}` (seen on the QEMU rung).
+fn unwrapped<'a>(value: &'a Value<'a>) -> &'a Value<'a> {
+    match value {
+        Value::Value(inner) => unwrapped(inner),
+        other => other,
+    }
 }
 
 fn operation(value: &str) -> Operation {
@@ -536,6 +546,23 @@ mod tests {
         let info = HashMap::from([("update".to_string(), OwnedValue::try_from(Value::from(no_version)).unwrap())]);
         assert_eq!(inspected(&info), None);
         assert_eq!(inspected(&HashMap::new()), None);
+    }
+
+    /// As RAUC 1.13 sends it (`busctl --json` on the QEMU rung): `update` is a variant
+    /// inside the `v` of the `a{sv}`, read back from a D-Bus message.
+    #[test]
+    fn inspect_bundle_replies_are_read_as_they_arrive_on_the_bus() {
+        let update = HashMap::from([("version", Value::from("0.2.0")), ("compatible", Value::from("msl"))]);
+        let wrapped = Value::Value(Box::new(Value::from(update)));
+        let body = HashMap::from([("update", wrapped), ("manifest-hash", Value::from("ab"))]);
+        let message = zbus::Message::method_return(
+            &zbus::Message::method_call("/", "InspectBundle").unwrap().build(&()).unwrap().header(),
+        )
+        .unwrap()
+        .build(&body)
+        .unwrap();
+        let info: HashMap<String, OwnedValue> = message.body().deserialize().unwrap();
+        assert_eq!(inspected(&info), Some(BundleInfo { compatible: "msl".into(), version: "0.2.0".into() }));
     }
 
     #[test]
