@@ -125,8 +125,31 @@ def wait_until(predicate, timeout, what, every=0.005):
     raise SystemExit(f"{NAME}: timed out waiting for {what}")
 
 
-def start_service(data_dir, log, env=None):
-    return subprocess.Popen([BIN, "run", "--config", DEFAULTS, "--data-dir", data_dir],
+def test_pattern_settings(web_port):
+    """Settings (config.toml) for the test pattern at 640x360, 30 fps, 800 kb/s, and the
+    web page on 127.0.0.1:web_port."""
+    return f"""[video]
+source = "test"
+width = 640
+height = 360
+framerate = 30
+bitrate_kbps = 800
+[audio]
+source = "test"
+[web]
+listen = "127.0.0.1:{web_port}"
+"""
+
+
+def stream_settings(web_port, rtmp_port, key):
+    """The test pattern streamed to our nginx-rtmp; the network is left alone."""
+    return test_pattern_settings(web_port) + (
+        f'[network]\nmanage = false\n[[destinations]]\nname = "bench"\n'
+        f'url = "rtmp://127.0.0.1:{rtmp_port}/live"\nkey = "{key}"\n')
+
+
+def start_service(data_dir, log, env=None, args=()):
+    return subprocess.Popen([BIN, "run", "--config", DEFAULTS, "--data-dir", data_dir, *args],
                             stdout=log, stderr=log, env=dict(os.environ, RUST_LOG="warn", **(env or {})))
 
 

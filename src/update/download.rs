@@ -12,6 +12,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sha2::digest::DynDigest;
 use url::Url;
 
 use super::http::{Client, shown};
@@ -77,18 +78,24 @@ impl DigestKind {
         }
     }
 
-    fn of_file(self, path: &Path) -> io::Result<String> {
+    fn hasher(self) -> Box<dyn DynDigest> {
         match self {
-            DigestKind::Sha256 => hash_file::<sha2::Sha256>(path),
-            DigestKind::Sha1 => hash_file::<sha1::Sha1>(path),
+            DigestKind::Sha256 => Box::new(sha2::Sha256::default()),
+            DigestKind::Sha1 => Box::new(sha1::Sha1::default()),
         }
     }
 }
 
-fn hash_file<D: sha2::Digest + Write>(path: &Path) -> io::Result<String> {
-    let mut hasher = D::new();
-    io::copy(&mut File::open(path)?, &mut hasher)?;
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+/// Hashes what a part file already holds (a resumed download).
+fn hash_into(hasher: &mut dyn DynDigest, path: &Path) -> io::Result<()> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        match file.read(&mut buf)? {
+            0 => return Ok(()),
+            n => hasher.update(&buf[..n]),
+        }
+    }
 }
 
 /// One file a source offers.
@@ -192,9 +199,14 @@ pub fn download(
         have = 0;
     }
     check_space(size - have, free_space(dir)?)?;
+    // Hashed as it arrives (a second pass over the file would take as long as the download).
+    let mut hasher = artifact.digest.kind().hasher();
+    if have > 0 {
+        hash_into(hasher.as_mut(), &part).map_err(|e| format!("cannot read {}: {e}", part.display()))?;
+    }
     let mut cuts = 0;
     while have < size {
-        match fetch(client, artifact, &part, &mut have, auth, progress) {
+        match fetch(client, artifact, &part, &mut have, hasher.as_mut(), auth, progress) {
             Ok(()) => {}
             Err(Stop::Fatal(why)) => return Err(why),
             Err(Stop::Cut(why)) => {
@@ -210,7 +222,7 @@ pub fn download(
             }
         }
     }
-    verify(&part, &artifact.digest)?;
+    verify(&part, &artifact.digest, hasher)?;
     fs::rename(&part, dest).map_err(|e| format!("cannot rename {} to {}: {e}", part.display(), dest.display()))?;
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("cannot sync {}: {e}", dir.display()))
 }
@@ -221,6 +233,7 @@ fn fetch(
     artifact: &Artifact,
     part: &Path,
     have: &mut u64,
+    hasher: &mut dyn DynDigest,
     auth: Option<&Secret>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), Stop> {
@@ -239,6 +252,7 @@ fn fetch(
         Answer::Append => OpenOptions::new().append(true).open(part),
         Answer::StartOver => {
             *have = 0;
+            hasher.reset();
             File::create(part)
         }
         Answer::Complete => return Ok(()),
@@ -276,6 +290,7 @@ fn fetch(
         if let Err(e) = file.write_all(&buf[..n]) {
             break Err(Stop::Fatal(format!("cannot write {}: {e}", part.display())));
         }
+        hasher.update(&buf[..n]);
         *have += n as u64;
         progress(*have, size);
     };
@@ -284,9 +299,9 @@ fn fetch(
     result
 }
 
-fn verify(part: &Path, expected: &Digest) -> Result<(), String> {
+fn verify(part: &Path, expected: &Digest, hasher: Box<dyn DynDigest>) -> Result<(), String> {
     let kind = expected.kind();
-    let got = kind.of_file(part).map_err(|e| format!("cannot read {}: {e}", part.display()))?;
+    let got: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     if got == expected.hex() {
         return Ok(());
     }
@@ -345,18 +360,26 @@ mod tests {
         assert!(Digest::parse(DigestKind::Sha1, &"g".repeat(40), "sha1").is_err());
     }
 
+    fn digest_of(kind: DigestKind, path: &Path) -> String {
+        let mut hasher = kind.hasher();
+        hash_into(hasher.as_mut(), path).unwrap();
+        hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     #[test]
     fn file_digests() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         fs::write(&path, b"abc").unwrap();
         assert_eq!(
-            DigestKind::Sha256.of_file(&path).unwrap(),
+            digest_of(DigestKind::Sha256, &path),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(DigestKind::Sha1.of_file(&path).unwrap(), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(digest_of(DigestKind::Sha1, &path), "a9993e364706816aba3e25717850c26c9cd0d89d");
         let wrong = Digest::Sha256("0".repeat(64));
-        let err = verify(&path, &wrong).unwrap_err();
+        let mut hasher = DigestKind::Sha256.hasher();
+        hash_into(hasher.as_mut(), &path).unwrap();
+        let err = verify(&path, &wrong, hasher).unwrap_err();
         assert!(err.starts_with("the download does not match its SHA-256: expected 000"), "{err}");
         assert!(!path.exists());
     }

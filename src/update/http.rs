@@ -54,6 +54,11 @@ impl Client {
             .timeout_connect(Some(timeout))
             .timeout_per_read(Some(timeout))
             .timeout_per_write(Some(timeout))
+            // A poll comes minutes after the last request; servers close idle connections
+            // sooner (uvicorn after 5 s), and a request on a connection the server just
+            // closed fails ("Peer disconnect", seen in bench-update). A new connection
+            // for each request costs one TLS handshake per poll.
+            .max_idle_connections(0)
             .user_agent(concat!("makespacelive/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
