@@ -64,6 +64,8 @@ pub struct Seen {
     pub published: BTreeSet<String>,
     /// The last error of each enabled destination that has not published.
     pub errors: Vec<(String, String)>,
+    /// Why the camera/encoder side failed, if it did (then no destination can publish).
+    pub source_error: Option<String>,
 }
 
 impl Seen {
@@ -73,6 +75,7 @@ impl Seen {
         self.online = matches!(status.network.mode, Mode::Online | Mode::Unmanaged);
         self.enabled.clear();
         self.errors.clear();
+        self.source_error.clone_from(&status.source_error);
         for d in status.destinations.iter().filter(|d| d.state != DestinationState::Disabled) {
             self.enabled.insert(d.name.clone());
             if d.state == DestinationState::Live {
@@ -108,11 +111,14 @@ pub fn judge(seen: &Seen, elapsed: Duration, window: Duration) -> Health {
     if !seen.online {
         missing.push("the box was not online".to_string());
     }
-    for name in silent {
-        missing.push(match seen.errors.iter().find(|(n, _)| n == name) {
+    for name in &silent {
+        missing.push(match seen.errors.iter().find(|(n, _)| n == *name) {
             Some((_, e)) => format!("destination {name:?} never published ({e})"),
             None => format!("destination {name:?} never published"),
         });
+    }
+    if let Some(e) = seen.source_error.as_ref().filter(|_| !silent.is_empty()) {
+        missing.push(format!("the camera/encoder side failed ({e})"));
     }
     Health::Unhealthy(format!("not healthy within {} s: {}", window.as_secs(), missing.join("; ")))
 }
@@ -226,6 +232,20 @@ mod tests {
                  destination \"yt\" never published (connection refused)"
                     .into()
             )
+        );
+        let mut broken = Seen::default();
+        let mut status = status(true, Mode::Online, &[("host", DestinationState::Waiting, None)]);
+        status.source_error = Some("the GStreamer element rtmp2sink is not installed".into());
+        broken.observe(&status);
+        let Health::Unhealthy(why) = judge(&broken, Duration::from_secs(300), Duration::from_secs(300)) else {
+            panic!()
+        };
+        assert!(
+            why.ends_with(
+                "destination \"host\" never published; the camera/encoder side failed (the GStreamer element \
+                 rtmp2sink is not installed)"
+            ),
+            "{why}"
         );
         let never = Seen::default();
         let Health::Unhealthy(why) = judge(&never, Duration::from_secs(300), Duration::from_secs(300)) else {
