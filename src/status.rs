@@ -56,6 +56,27 @@ impl DestinationState {
     }
 }
 
+impl UpdateState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateState::Idle => "idle",
+            UpdateState::Checking => "checking",
+            UpdateState::Downloading => "downloading",
+            UpdateState::Installing => "installing",
+            UpdateState::Installed => "installed",
+            UpdateState::Rebooting => "rebooting",
+            UpdateState::Verifying => "verifying",
+            UpdateState::Failed => "failed",
+        }
+    }
+}
+
+impl From<UpdateState> for &'static str {
+    fn from(state: UpdateState) -> Self {
+        state.as_str()
+    }
+}
+
 impl From<BoxState> for &'static str {
     fn from(state: BoxState) -> Self {
         state.as_str()
@@ -112,8 +133,9 @@ pub struct UpdateStatus {
     pub reboot_needed: Option<String>,
 }
 
+/// `as_str` is how `/api/status` spells it.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
+#[serde(into = "&'static str")]
 pub enum UpdateState {
     /// Nothing under way (also: updates are off, or RAUC is not there: see `message`).
     #[default]
@@ -202,6 +224,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&Reconnecting).unwrap(), "\"reconnecting\"");
         assert_eq!(serde_json::to_string(&Backoff).unwrap(), "\"backoff\"");
         assert_eq!(Reconnecting.as_str(), "reconnecting");
+        assert_eq!(serde_json::to_string(&UpdateState::Installed).unwrap(), "\"installed\"");
     }
 
     #[test]

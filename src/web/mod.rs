@@ -14,6 +14,10 @@
 mod device_password;
 mod form;
 mod page;
+// The router wires the LAN pages once it has sessions (the lead's skeleton).
+#[allow(unused_imports)]
+#[cfg_attr(not(test), allow(dead_code))]
+mod pages;
 mod presets;
 mod probes;
 

@@ -11,7 +11,8 @@ use super::form::{DEVICE_PASSWORD_MIN, Field, FieldError};
 use super::presets::{self, PRESETS};
 
 const STYLE: &str = include_str!("assets/style.css");
-const TOGGLE: &str = include_str!("assets/toggle.js");
+/// The password fields' show/hide toggle.
+pub(super) const TOGGLE: &str = include_str!("assets/toggle.js");
 
 /// Where the box is found once it is online.
 pub const LAN_URL: &str = "http://makespacelive.local/";
@@ -54,11 +55,16 @@ pub fn escape(text: &str) -> String {
 }
 
 fn document(title: &str, body: &str) -> String {
+    frame(title, "", "", &format!("<main>{body}</main><script>{TOGGLE}</script>"))
+}
+
+/// The frame every page shares: `head` and `css` go into the head after the portal's style,
+/// `body` into the body as is.
+pub(super) fn frame(title: &str, head: &str, css: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head><body><main>{body}</main>\
-         <script>{TOGGLE}</script></body></html>",
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{head}\
+         <title>{}</title><style>{STYLE}{css}</style></head><body>{body}</body></html>",
         escape(title)
     )
 }
