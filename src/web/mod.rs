@@ -15,10 +15,8 @@ mod api;
 mod auth;
 mod device_password;
 mod form;
+mod lan;
 mod page;
-// The router wires the LAN pages once it has sessions (the lead's skeleton).
-#[allow(unused_imports)]
-#[cfg_attr(not(test), allow(dead_code))]
 mod pages;
 mod presets;
 mod probes;
@@ -41,6 +39,7 @@ use api::ApiError;
 use auth::{Access, Asked, Guesses, Login, Sessions};
 use form::{Context, Field, FieldError, RawForm, Setup};
 use page::{Prefill, SetupPage};
+use pages::Tab;
 use probes::{OwnHost, Reply};
 
 /// The largest setup form accepted; checked on `Content-Length` before reading, and
@@ -242,9 +241,13 @@ impl Portal {
         login: &Login,
     ) -> Result<Response, ApiError> {
         use tiny_http::Method::{Delete, Get, Head, Post, Put};
-        let network = self.network.status();
         match (method, path) {
-            (Get | Head, "/") => Ok(html(200, self.state().setup_page(&network, &[], None))),
+            (Get | Head, "/") => Ok(lan::page(self, Tab::Status, login)),
+            (Get | Head, "/destinations") => Ok(lan::page(self, Tab::Destinations, login)),
+            (Get | Head, "/video") => Ok(lan::page(self, Tab::Video, login)),
+            (Get | Head, "/wifi") => Ok(lan::page(self, Tab::Wifi, login)),
+            (Get | Head, "/update") => Ok(lan::page(self, Tab::Update, login)),
+            (Get | Head, "/logs") => Ok(lan::page(self, Tab::Logs, login)),
             (Get | Head, "/api/status") => Ok(self.status_json()),
             (Get | Head, "/api/session") => Ok(api::reply(&serde_json::json!({ "csrf": login.csrf.expose() }))),
             (Post, "/logout") => {

@@ -261,6 +261,8 @@
         var lines = Array.isArray(j) ? j : (j && j.lines) || [];
         e.textContent = lines.map(function (l) { return typeof l === "string" ? l : l.text || l.message || JSON.stringify(l); }).join("\n") || "No lines yet.";
         e.scrollTop = e.scrollHeight;
+      } else if (e.id === "probe") {
+        probe(e, j || {});
       } else {
         keyValues(e, j);
       }
@@ -268,6 +270,18 @@
       e.textContent = "";
       e.appendChild(el(e.tagName === "UL" ? "li" : "p", "err", reasons(er.errors)));
     });
+  }
+  /* What GET /api/probe found, the pipeline it would run (or why none) and why. */
+  function probe(e, j) {
+    e.textContent = "";
+    e.appendChild(el("pre", "line", j.found || "—"));
+    var p = j.pipeline || {};
+    e.appendChild(el("h3", "", p.Ok ? "The pipeline these settings would run" : "No pipeline"));
+    e.appendChild(el("pre", p.Ok ? "line" : "err", p.Ok || p.Err || "—"));
+    if ((j.reasons || []).length) {
+      var ul = e.appendChild(el("ul"));
+      j.reasons.forEach(function (r) { ul.appendChild(el("li", "", r)); });
+    }
   }
   function keyValues(e, j) {
     var dl = el("dl", "kv");

@@ -43,7 +43,7 @@ mod tests {
 
     #[test]
     fn the_last_lines_make_a_good_page() {
-        let lines: Vec<String> = (0..400).map(|i| format!("line {i:03} <\"&'> {}", "·".repeat(40))).collect();
+        let lines: Vec<String> = (0..400).map(|i| format!("line {i:03} <\"&'> {}", "·".repeat(20))).collect();
         let page = logs_page(&layout_for_tests(), &lines);
         assert_a_good_page(&page);
         assert!(!page.contains("line 099 ") && page.contains("line 100 ") && page.contains("line 399 "));

@@ -18,6 +18,8 @@ mod wifi;
 
 use std::fmt::Write;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 pub use destinations::destinations_page;
 pub use logs::logs_page;
 pub use status::status_page;
@@ -247,17 +249,12 @@ fn checkbox(id: &str, name: &str, label: &str, checked: bool) -> String {
     format!("<label class=\"check\"><input type=\"checkbox\" id=\"{id}\" name=\"{name}\"{checked}> {label}</label>")
 }
 
-/// A path segment with everything but unreserved characters percent-encoded.
+/// Everything but the unreserved characters of RFC 3986.
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A name as one segment of an API path.
 fn path_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    utf8_percent_encode(text, NOT_UNRESERVED).to_string()
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ pub fn video_page(frame: &Layout, page: &VideoPage) -> String {
 
     out.push_str(
         "<section class=\"card\"><h2>What the box found</h2><div id=\"probe\" data-load=\"/api/probe\">\
-         <p class=\"hint\">Ask the box with JavaScript on.</p></div><h3>The pipeline it runs</h3>",
+         <p class=\"hint\">Ask the box with JavaScript on.</p></div><h3>The pipeline running now</h3>",
     );
     let _ = write!(
         out,
