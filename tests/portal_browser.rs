@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use app::{Service, free_port, test_settings};
 use peers::nm::NmMock;
-use peers::webdriver::{PHONE_WIDTH, Phone};
+use peers::webdriver::Phone;
 use peers::{RtmpServer, command_without_dns};
 use serde_json::{Value, json};
 
@@ -38,20 +38,6 @@ fn last_psk_sent(nm: &NmMock) -> Value {
 
 fn first_destination_live(status: &Value) -> bool {
     status["destinations"][0]["state"] == "live"
-}
-
-/// What a phone needs: the page laid out for its width (no sideways scrolling), and
-/// fields of at least 16 px, below which iOS zooms into the page on every tap.
-fn assert_fits_the_phone(phone: &Phone) {
-    let layout = phone.execute(
-        "return { width: window.innerWidth, scroll: document.documentElement.scrollWidth,
-                  small: [...document.querySelectorAll('input:not([type=radio]), select, button')]
-                      .filter(e => parseFloat(getComputedStyle(e).fontSize) < 16).map(e => e.id || e.name) }",
-        json!([]),
-    );
-    assert_eq!(layout["width"], PHONE_WIDTH, "the page sets its viewport to the phone's width");
-    assert!(layout["scroll"].as_u64() <= Some(u64::from(PHONE_WIDTH)), "the page scrolls sideways: {layout}");
-    assert_eq!(layout["small"], json!([]), "fields under 16 px (iOS zooms in on them)");
 }
 
 /// Chooses the option whose label starts with `label` the way a keyboard does (type-ahead).
@@ -105,7 +91,7 @@ fn a_phone_sets_up_the_box_a_wrong_password_first_then_it_streams() {
 
     let mut phone = Phone::start(true, "js");
     phone.open(&portal);
-    assert_fits_the_phone(&phone);
+    phone.assert_fits();
     let listed: Vec<String> = phone.find_all(".nets li").iter().map(|li| li.text()).collect();
     let names: Vec<&str> = listed.iter().map(|t| t.lines().next().unwrap_or_default()).collect();
     assert_eq!(names, ["Makerspace", "Makerspace 5G", "Lab", "Cafe"], "strongest first:\n{listed:#?}");
@@ -162,7 +148,7 @@ fn a_phone_sets_up_the_box_a_wrong_password_first_then_it_streams() {
     let text = phone.text();
     assert!(text.contains("Device password (the one you chose for this box)"), "{text}");
     assert!(!text.contains("set up already") && !text.contains("Current device password"), "{text}");
-    assert_fits_the_phone(&phone);
+    phone.assert_fits();
     pages.push(phone.source());
     phone.screenshot("wrong-password-sentence");
 
@@ -216,7 +202,7 @@ fn without_javascript_the_form_still_submits_and_the_box_streams() {
     let errors: Vec<String> = phone.find_all(".err").iter().map(|e| e.text()).collect();
     assert!(errors.iter().any(|e| e.starts_with("paste the stream key")), "{errors:?}");
     assert!(errors.iter().any(|e| e.starts_with("choose a device password")), "{errors:?}");
-    assert_fits_the_phone(&phone);
+    phone.assert_fits();
     phone.screenshot("errors");
 
     choose(&phone, "#preset", "Another server", "custom");

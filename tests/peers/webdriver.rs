@@ -1,10 +1,11 @@
-//! A phone in headless Chromium (Debian's `chromium` + `chromium-driver`), driven over W3C
-//! WebDriver: plain HTTP/1.1 on std's `TcpStream`, one connection per command.
+//! A phone (or a desktop window) in headless Chromium (Debian's `chromium` +
+//! `chromium-driver`), driven over W3C WebDriver: plain HTTP/1.1 on std's `TcpStream`, one
+//! connection per command.
 //!
 //! Taps are W3C touch actions, not WebDriver's element click: chromedriver's click waits
 //! on a page timer afterwards, which never fires with JavaScript off. Screenshots are
 //! whole pages (DevTools' `Page.captureScreenshot` through chromedriver), saved as PNG
-//! under `target/artifacts/portal/`.
+//! under `target/artifacts/{area}/` (`portal`, `lan`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -22,14 +23,25 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// An iPhone 15's screen in CSS pixels, and its browser's user agent.
 pub const PHONE_WIDTH: u32 = 390;
 pub const PHONE_HEIGHT: u32 = 844;
+/// A laptop's browser window.
+pub const DESKTOP_WIDTH: u32 = 1280;
+pub const DESKTOP_HEIGHT: u32 = 900;
 /// How W3C WebDriver marks an element reference in JSON.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 const PHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 \
                         (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
 
-/// Where screenshots go: `target/artifacts/portal/`.
-pub fn artifacts_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("artifacts").join("portal")
+/// Where screenshots go: `target/artifacts/{area}/`.
+pub fn artifacts_dir(area: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("artifacts").join(area)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewport {
+    /// `PHONE_WIDTH` × `PHONE_HEIGHT`, touch, a phone's user agent.
+    Phone,
+    /// `DESKTOP_WIDTH` × `DESKTOP_HEIGHT`, a mouse.
+    Desktop,
 }
 
 pub struct Phone {
@@ -37,8 +49,10 @@ pub struct Phone {
     port: u16,
     session: String,
     _profile: tempfile::TempDir,
-    /// Screenshot names start with this and a step number.
+    /// Screenshots go here, named by `prefix` and a step number.
+    dir: PathBuf,
     prefix: String,
+    viewport: Viewport,
     step: u32,
 }
 
@@ -49,18 +63,25 @@ pub struct Element<'a> {
 }
 
 impl Phone {
-    /// Chromium at a phone's viewport, JavaScript on or off; screenshots are named
-    /// `{prefix}-NN-{step}.png` (older ones of that prefix are removed). Fails, never
-    /// skips, when Chromium is not installed.
+    /// Chromium at a phone's viewport, JavaScript on or off; screenshots are
+    /// `target/artifacts/portal/{prefix}-NN-{step}.png`.
     pub fn start(javascript: bool, prefix: &str) -> Phone {
+        Phone::start_at(Viewport::Phone, javascript, "portal", prefix)
+    }
+
+    /// Chromium at `viewport`, JavaScript on or off; screenshots are named
+    /// `{prefix}-NN-{step}.png` under `target/artifacts/{area}/` (older ones of that prefix
+    /// are removed). Fails, never skips, when Chromium is not installed.
+    pub fn start_at(viewport: Viewport, javascript: bool, area: &str, prefix: &str) -> Phone {
         for program in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 Path::new(program).exists(),
                 "{program} is missing: install Debian's chromium and chromium-driver (scripts/setup does)"
             );
         }
-        std::fs::create_dir_all(artifacts_dir()).unwrap();
-        for old in std::fs::read_dir(artifacts_dir()).unwrap().flatten() {
+        let dir = artifacts_dir(area);
+        std::fs::create_dir_all(&dir).unwrap();
+        for old in std::fs::read_dir(&dir).unwrap().flatten() {
             if old.file_name().to_string_lossy().starts_with(&format!("{prefix}-")) {
                 let _ = std::fs::remove_file(old.path());
             }
@@ -68,15 +89,23 @@ impl Phone {
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", artifacts_dir().join(format!("{prefix}-chromedriver.log")).display()))
+            .arg(format!("--log-path={}", dir.join(format!("{prefix}-chromedriver.log")).display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
         let profile = tempfile::tempdir().unwrap();
-        let mut phone =
-            Phone { driver, port, session: String::new(), _profile: profile, prefix: prefix.into(), step: 0 };
+        let mut phone = Phone {
+            driver,
+            port,
+            session: String::new(),
+            _profile: profile,
+            dir,
+            prefix: prefix.into(),
+            viewport,
+            step: 0,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while phone.call("GET", "/status", None).map(|v| v["ready"] != true).unwrap_or(true) {
             assert!(Instant::now() < deadline, "chromedriver did not become ready on port {port}");
@@ -98,14 +127,16 @@ impl Phone {
         if std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false) {
             args.push("--no-sandbox".into());
         }
-        let mut options = json!({
-            "binary": CHROMIUM,
-            "args": args,
-            "mobileEmulation": {
+        if viewport == Viewport::Desktop {
+            args.push(format!("--window-size={DESKTOP_WIDTH},{DESKTOP_HEIGHT}"));
+        }
+        let mut options = json!({ "binary": CHROMIUM, "args": args });
+        if viewport == Viewport::Phone {
+            options["mobileEmulation"] = json!({
                 "deviceMetrics": { "width": PHONE_WIDTH, "height": PHONE_HEIGHT, "pixelRatio": 2, "mobile": true, "touch": true },
                 "userAgent": PHONE_UA,
-            },
-        });
+            });
+        }
         if !javascript {
             options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
         }
@@ -161,6 +192,23 @@ impl Phone {
         self.session_command("POST", "/execute/sync", Some(json!({ "script": script, "args": args })))
     }
 
+    /// What a screen needs: the page laid out for its width (no sideways scrolling), and
+    /// fields of at least 16 px, below which iOS zooms into the page on every tap.
+    pub fn assert_fits(&self) {
+        let layout = self.execute(
+            "return { width: window.innerWidth, scroll: document.documentElement.scrollWidth,
+                      small: [...document.querySelectorAll('input:not([type=radio]):not([type=checkbox]), select, button')]
+                          .filter(e => e.offsetParent && parseFloat(getComputedStyle(e).fontSize) < 16)
+                          .map(e => e.id || e.name || e.textContent) }",
+            json!([]),
+        );
+        let width =
+            if self.viewport == Viewport::Phone { PHONE_WIDTH } else { layout["width"].as_u64().unwrap() as u32 };
+        assert_eq!(layout["width"], width, "the page sets its viewport to the screen's width");
+        assert!(layout["scroll"].as_u64() <= Some(u64::from(width)), "{} scrolls sideways: {layout}", self.url());
+        assert_eq!(layout["small"], json!([]), "fields under 16 px (iOS zooms in on them) on {}", self.url());
+    }
+
     /// Polls until `ok` holds; panics naming `what`, with the page's text.
     pub fn wait_until(&self, what: &str, timeout: Duration, ok: impl Fn(&Phone) -> bool) {
         let deadline = Instant::now() + timeout;
@@ -182,7 +230,7 @@ impl Phone {
         );
         let png = base64_decode(shot["data"].as_str().expect("screenshot data"));
         assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
-        let path = artifacts_dir().join(format!("{}-{:02}-{step}.png", self.prefix, self.step));
+        let path = self.dir.join(format!("{}-{:02}-{step}.png", self.prefix, self.step));
         std::fs::write(&path, png).unwrap();
         path
     }
@@ -255,10 +303,12 @@ impl Drop for Phone {
 }
 
 impl Element<'_> {
-    /// A finger's tap on the element's centre (chromedriver scrolls it into view).
+    /// A finger's tap (a mouse click on a desktop) on the element's centre (chromedriver
+    /// scrolls it into view).
     pub fn tap(&self) {
+        let pointer = if self.phone.viewport == Viewport::Phone { "touch" } else { "mouse" };
         let finger = json!({ "actions": [{
-            "type": "pointer", "id": "finger", "parameters": { "pointerType": "touch" },
+            "type": "pointer", "id": "finger", "parameters": { "pointerType": pointer },
             "actions": [
                 { "type": "pointerMove", "duration": 0, "origin": self.reference(), "x": 0, "y": 0 },
                 { "type": "pointerDown", "button": 0 },

@@ -202,6 +202,13 @@
   }
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
+    if (form.getAttribute("action") === "/logout") {
+      /* With the token as a header too (the router may take only that). */
+      ev.preventDefault();
+      fetch("/logout", { method: "POST", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" })
+        .then(function () { location.assign("/login"); }, function () { form.submit(); });
+      return;
+    }
     if (!form.hasAttribute("data-action")) return;
     ev.preventDefault();
     send(form);
@@ -366,4 +373,5 @@
       x.send(file);
     });
   }
+  document.documentElement.setAttribute("data-js", "ready");
 })();

@@ -20,8 +20,8 @@ pub fn destinations_page(frame: &Layout, saved: &[Destination], states: &[Destin
     if saved.is_empty() {
         out.push_str("<li class=\"hint\">No destination yet: add one below.</li>");
     }
-    for destination in saved {
-        out.push_str(&item(destination, states));
+    for (index, destination) in saved.iter().enumerate() {
+        out.push_str(&item(index, destination, states));
     }
     out.push_str("</ul><div class=\"result\" aria-live=\"polite\"></div></section>");
     out.push_str("<section class=\"card\" id=\"edit-card\"><h2 id=\"edit-title\">Add a destination</h2>");
@@ -31,12 +31,15 @@ pub fn destinations_page(frame: &Layout, saved: &[Destination], states: &[Destin
 }
 
 /// One destination's line: name, state, where, its key saved or not, and its buttons.
-fn item(destination: &Destination, states: &[DestinationStatus]) -> String {
+/// Its state is at its place in the status, or (just added, not there yet) where the
+/// status will list it: in the settings' order.
+fn item(index: usize, destination: &Destination, states: &[DestinationStatus]) -> String {
     let name = escape(&destination.name);
-    let badge = match states.iter().position(|s| s.name == destination.name) {
-        Some(at) => bound(&format!("destinations.{at}.state"), Show::Badge, Value::Text(states[at].state.as_str())),
-        None => String::new(),
+    let (at, state) = match states.iter().position(|s| s.name == destination.name) {
+        Some(at) => (at, Value::Text(states[at].state.as_str())),
+        None => (index, Value::None),
     };
+    let badge = bound(&format!("destinations.{at}.state"), Show::Badge, state);
     // A key pasted into the URL stays hidden; the URL is then sent only when retyped.
     let shown = mask_pasted_key(&destination.url);
     let key = if destination.key.is_empty() { "no key" } else { "key saved" };

@@ -1,0 +1,214 @@
+//! The LAN pages end to end in real headless Chromium at a phone's and a desktop's
+//! viewport, driven over WebDriver, against the real service and a real nginx-rtmp: a
+//! wrong password refused, logging in, the status page live and refreshing by itself, a
+//! destination added from the page going live on nginx and disabled again, field errors
+//! next to their inputs, every page laid out for the screen. Screenshots of every step are
+//! in `target/artifacts/lan/`.
+
+mod app;
+mod peers;
+
+use std::time::Duration;
+
+use app::{Service, free_port, test_settings};
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHasher, SaltString};
+use peers::RtmpServer;
+use peers::webdriver::{Phone, Viewport};
+use serde_json::json;
+
+const DEVICE_PASSWORD: &str = "lan-device-pw-4b3a";
+const VENUE_KEY: &str = "venue-key-1c2d";
+const ADDED_KEY: &str = "added-key-5e6f";
+const SECRETS: [&str; 3] = [DEVICE_PASSWORD, VENUE_KEY, ADDED_KEY];
+const PAGES: [&str; 6] = ["/", "/destinations", "/video", "/wifi", "/update", "/logs"];
+
+/// A box set up already: a destination "venue" on nginx and the device password's hash.
+fn start_box(server: &RtmpServer) -> Service {
+    let port = free_port();
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = argon2::Argon2::default().hash_password(DEVICE_PASSWORD.as_bytes(), &salt).unwrap().to_string();
+    let settings = test_settings(port, &[("venue", &server.url(), VENUE_KEY)])
+        .replace("[web]\n", &format!("[web]\npassword_hash = \"{hash}\"\n"));
+    let service = Service::start(&settings, port);
+    service.wait_for("the web server", Duration::from_secs(10), |_| true);
+    service
+}
+
+fn fill(browser: &Phone, css: &str, text: &str) {
+    let input = browser.find(css);
+    input.clear();
+    input.type_text(text);
+}
+
+fn log_in(browser: &Phone, password: &str) {
+    fill(browser, "#password", password);
+    browser.find("form[action='/login'] button").tap();
+}
+
+/// The value `lan.js` keeps fresh at `path` of `/api/status`.
+fn shown(browser: &Phone, path: &str) -> String {
+    browser.find(&format!("[data-s='{path}']")).text()
+}
+
+fn assert_no_secret_in(what: &str, text: &str) {
+    for secret in SECRETS {
+        assert!(!text.contains(secret), "{secret:?} appears in {what}");
+    }
+}
+
+/// Every page: laid out for the screen, loading nothing but the box, no secret in it.
+fn visit_every_page(browser: &mut Phone, base: &str) {
+    for path in PAGES {
+        browser.open(&format!("{base}{path}"));
+        browser
+            .wait_until("the script to run", Duration::from_secs(10), |b| b.try_find("html[data-js=ready]").is_some());
+        std::thread::sleep(Duration::from_millis(500)); // the data-load fetches
+        browser.assert_fits();
+        let loaded = browser.execute("return performance.getEntriesByType('resource').map(e => e.name)", json!([]));
+        assert!(
+            loaded.as_array().unwrap().iter().all(|url| url.as_str().unwrap().starts_with(base)),
+            "{path} loads only from the box: {loaded}"
+        );
+        assert_no_secret_in(path, &browser.source());
+        let name = if path == "/" { "status" } else { &path[1..] };
+        browser.screenshot(name);
+    }
+}
+
+#[test]
+fn the_lan_pages_at_a_phone_and_a_desktop() {
+    let server = RtmpServer::start();
+    let service = start_box(&server);
+    let base = format!("http://127.0.0.1:{}", service.web_port);
+    assert!(server.wait_publishing(VENUE_KEY, Duration::from_secs(30)), "the venue's stream reaches nginx");
+
+    let mut phone = Phone::start_at(Viewport::Phone, true, "lan", "phone");
+    phone.open(&format!("{base}/destinations"));
+    assert!(phone.url().ends_with("/login?next=%2Fdestinations"), "{}", phone.url());
+    phone.assert_fits();
+    phone.screenshot("login");
+
+    // A wrong password is refused and says so.
+    log_in(&phone, "not-the-password");
+    phone.wait_until("the refusal", Duration::from_secs(10), |p| {
+        p.text().contains("this is not the device password chosen for this box")
+    });
+    assert!(phone.try_find("nav").is_none(), "no page behind the password");
+    phone.screenshot("wrong-password");
+
+    // The right one leads to the page asked for, then the status.
+    log_in(&phone, DEVICE_PASSWORD);
+    phone.wait_until("the destinations page", Duration::from_secs(10), |p| p.url().ends_with("/destinations"));
+    phone.open(&format!("{base}/"));
+    phone.wait_until("the venue live", Duration::from_secs(20), |p| shown(p, "destinations.0.state") == "live");
+    assert_eq!(shown(&phone, "state"), "streaming");
+    assert!(phone.text().contains("venue"));
+
+    // It refreshes by itself: the uptime moves on without a reload.
+    phone.execute("window.notReloaded = true", json!([]));
+    let uptime = shown(&phone, "uptime_s");
+    phone.wait_until("the uptime to move on", Duration::from_secs(8), |p| shown(p, "uptime_s") != uptime);
+    assert_eq!(phone.execute("return window.notReloaded === true", json!([])), true, "refreshed in place");
+    phone.wait_until("a bitrate", Duration::from_secs(10), |p| shown(p, "destinations.0.bitrate_kbps") != "0 kbit/s");
+    phone.assert_fits();
+    phone.screenshot("status-live");
+
+    // A wrong URL is named next to its input; nothing is added.
+    phone.open(&format!("{base}/destinations"));
+    phone.wait_until("the script", Duration::from_secs(10), |p| p.try_find("html[data-js=ready]").is_some());
+    fill(&phone, "#d-name", "added");
+    let preset = phone.find("#d-preset");
+    preset.type_text("Another server");
+    assert_eq!(preset.value(), "custom");
+    fill(&phone, "#d-url", "http://127.0.0.1/live");
+    fill(&phone, "#d-key", ADDED_KEY);
+    phone.find("#edit button[type=submit]").tap();
+    phone.wait_until("the URL's error", Duration::from_secs(10), |p| p.try_find("#d-url + p.err").is_some());
+    let error = phone.find("#d-url + p.err").text();
+    assert!(error.contains("rtmp"), "the error says what is allowed: {error}");
+    assert_eq!(phone.find("#d-url").property("ariaInvalid"), "true");
+    phone.assert_fits();
+    phone.screenshot("url-error");
+
+    // Added with the right URL: it goes live on nginx.
+    fill(&phone, "#d-url", &server.url());
+    phone.find("#edit button[type=submit]").tap();
+    phone.wait_until("the added destination", Duration::from_secs(10), |p| p.text().contains("added"));
+    phone.wait_until("the page again", Duration::from_secs(10), |p| {
+        p.try_find("#flash:not([hidden])").is_some_and(|f| f.text() == "Saved.")
+    });
+    assert!(server.wait_publishing(ADDED_KEY, Duration::from_secs(30)), "the added destination reaches nginx");
+    assert!(server.wait_publishing(VENUE_KEY, Duration::from_secs(1)), "the venue's stream goes on");
+    phone.wait_until("it live on the page", Duration::from_secs(15), |p| {
+        p.text().contains("added") && shown(p, "destinations.1.state") == "live"
+    });
+    assert!(phone.text().contains("key saved"));
+    phone.screenshot("added-live");
+
+    // Edit shows the key as saved, never the key.
+    phone.find("button[data-edit*='added']").tap();
+    assert_eq!(phone.find("#d-key").value(), "");
+    assert_eq!(phone.find("#d-key").property("placeholder"), "saved — type to replace");
+    assert_eq!(phone.find("#d-name").value(), "added");
+    phone.screenshot("edit");
+
+    // Disabled: nginx loses it, the venue goes on.
+    phone.open(&format!("{base}/destinations"));
+    let disable = "button[data-method=PUT][data-action='/api/destinations/added']";
+    phone.wait_until("the script", Duration::from_secs(10), |p| p.try_find("html[data-js=ready]").is_some());
+    assert_eq!(phone.find(disable).text(), "Disable");
+    phone.find(disable).tap();
+    assert!(server.wait_not_publishing(ADDED_KEY, Duration::from_secs(20)), "disabled: nginx loses it");
+    phone.wait_until("the page to say so", Duration::from_secs(10), |p| p.find(disable).text() == "Enable");
+    assert!(server.wait_publishing(VENUE_KEY, Duration::from_secs(1)), "the venue's stream goes on");
+    phone.screenshot("disabled");
+
+    visit_every_page(&mut phone, &base);
+
+    phone.open(&format!("{base}/"));
+    phone.find("form[action='/logout'] button").tap();
+    phone.wait_until("the login page", Duration::from_secs(10), |p| p.url().contains("/login"));
+    phone.open(&format!("{base}/"));
+    assert!(phone.url().contains("/login"), "logged out: {}", phone.url());
+    drop(phone);
+
+    let mut desktop = Phone::start_at(Viewport::Desktop, true, "lan", "desktop");
+    desktop.open(&format!("{base}/"));
+    log_in(&desktop, DEVICE_PASSWORD);
+    desktop.wait_until("the status page", Duration::from_secs(10), |d| d.try_find("main[data-page=status]").is_some());
+    visit_every_page(&mut desktop, &base);
+
+    assert_no_secret_in("the service's output", &service.output());
+    let config = std::fs::read_to_string(service.data_dir().join("config.toml")).unwrap();
+    assert!(config.contains(ADDED_KEY), "the key typed is saved");
+}
+
+/// Without JavaScript every page still reads: the data is on it.
+#[test]
+fn without_javascript_the_pages_still_read() {
+    let server = RtmpServer::start();
+    let service = start_box(&server);
+    let base = format!("http://127.0.0.1:{}", service.web_port);
+    service.log_in(DEVICE_PASSWORD);
+    service.wait_for("the venue live", Duration::from_secs(30), |s| s["destinations"][0]["state"] == "live");
+
+    let mut phone = Phone::start_at(Viewport::Phone, false, "lan", "nojs");
+    phone.open(&format!("{base}/"));
+    log_in(&phone, DEVICE_PASSWORD);
+    phone.wait_until("the status page", Duration::from_secs(10), |p| p.try_find("main[data-page=status]").is_some());
+    assert_eq!(shown(&phone, "destinations.0.state"), "live");
+    for path in PAGES {
+        phone.open(&format!("{base}{path}"));
+        phone.assert_fits();
+        assert_no_secret_in(path, &phone.source());
+        let name = if path == "/" { "status" } else { &path[1..] };
+        phone.screenshot(name);
+    }
+    let destinations = {
+        phone.open(&format!("{base}/destinations"));
+        phone.text()
+    };
+    assert!(destinations.contains("venue") && destinations.contains("key saved"), "{destinations}");
+    assert!(destinations.contains("Changing destinations needs JavaScript"));
+}
