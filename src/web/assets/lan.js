@@ -143,12 +143,16 @@
     var o = {};
     all("input[name],select[name],textarea[name]", form).forEach(function (e) {
       if (e.name === "csrf" || e.disabled || e.hasAttribute("data-skip")) return;
-      if (e.hasAttribute("data-keep") && e.value === e.defaultValue) return;
+      if (e.hasAttribute("data-keep") && e.value === (e.tagName === "SELECT" ? selectedDefault(e) : e.defaultValue)) return;
       if (e.type === "checkbox") o[e.name] = e.checked;
       else if (e.type === "number" || e.hasAttribute("data-number")) o[e.name] = e.value === "" ? null : Number(e.value);
       else o[e.name] = e.value;
     });
     return o;
+  }
+  function selectedDefault(s) {
+    var o = all("option", s).filter(function (o) { return o.defaultSelected; })[0];
+    return o ? o.value : "";
   }
   function clear(form) {
     all(".err[data-js],.ok", form).forEach(function (e) { e.remove(); });
@@ -192,8 +196,8 @@
       if (!confirm(reasons(e.errors))) throw { status: 0, errors: [] };
       data.confirm = true;
       return api(method, path, data);
-    }).then(function () {
-      sessionStorage.setItem("flash", form.getAttribute("data-done") || "Saved.");
+    }).then(function (j) {
+      sessionStorage.setItem("flash", (j && typeof j.message === "string" && j.message) || "Saved.");
       location.reload();
     }, function (e) {
       showErrors(form.tagName === "FORM" ? form : form.closest("section"), e.errors);
@@ -256,12 +260,21 @@
   function load(e) {
     return api("GET", e.getAttribute("data-load")).then(function (j) {
       if (e.tagName === "FORM") {
+        all("select[data-options]", e).forEach(function (s) {
+          (j[s.getAttribute("data-options")] || []).forEach(function (v) { s.appendChild(el("option", "", v)).value = v; });
+        });
         Object.keys(j || {}).forEach(function (k) {
-          var input = e.elements.namedItem(k);
+          var input = e.elements.namedItem(k), v = j[k] == null ? "" : String(j[k]);
           if (!input || input.type === "password") return;
           if (input.type === "checkbox") input.checked = input.defaultChecked = !!j[k];
-          else input.value = input.defaultValue = j[k] == null ? "" : j[k];
+          else if (input.tagName === "SELECT") {
+            if (!all("option", input).some(function (o) { return o.value === v; })) input.appendChild(el("option", "", v)).value = v;
+            input.value = v;
+            all("option", input).forEach(function (o) { o.defaultSelected = o.value === v; });
+          } else input.value = input.defaultValue = v;
         });
+        var where = e.querySelector("#b-where");
+        if (where && j.file) where.textContent = (j.board || j.board_problem || "") + " · " + j.file + (j.gpu_mem_max ? " · GPU memory up to " + j.gpu_mem_max + " MB" : "");
       } else if (e.id === "saved") {
         savedNetworks(e, j);
       } else if (e.id === "log") {
@@ -274,6 +287,7 @@
         keyValues(e, j);
       }
     }, function (er) {
+      if (e.tagName === "FORM") { showErrors(e, er.errors); return; }
       e.textContent = "";
       e.appendChild(el(e.tagName === "UL" ? "li" : "p", "err", reasons(er.errors)));
     });
@@ -316,9 +330,9 @@
     ul.textContent = "";
     if (!list.length) ul.appendChild(el("li", "hint", "No saved network."));
     list.forEach(function (n) {
-      var li = ul.appendChild(el("li")), path = "/api/wifi/networks/" + encodeURIComponent(n.id);
+      var li = ul.appendChild(el("li")), path = "/api/wifi/networks/" + encodeURIComponent(n.uuid || n.id);
       var name = li.appendChild(el("span", "name", n.ssid));
-      name.appendChild(el("small", "meta", "priority " + n.priority));
+      name.appendChild(el("small", "meta", [n.active ? "on it now" : "", n.security, n.hidden ? "hidden" : "", "priority " + n.priority].filter(Boolean).join(" · ")));
       var prio = apiForm("PUT", path, "Set", "", null), box = el("input");
       box.type = "number";
       box.name = "priority";
@@ -338,7 +352,11 @@
   var upload = document.getElementById("upload");
   if (upload) {
     var bar = document.getElementById("progress"), said = document.getElementById("progress-text");
-    var step = function (value, text) { bar.value = value; said.textContent = text; };
+    var step = function (value, text) {
+      bar.parentNode.hidden = false;
+      bar.value = value;
+      said.textContent = text;
+    };
     var install = function () {
       var timer = setInterval(function () {
         api("GET", "/api/update").then(function (j) {

@@ -43,7 +43,7 @@ fn item(index: usize, destination: &Destination, states: &[DestinationStatus]) -
     // A key pasted into the URL stays hidden; the URL is then sent only when retyped.
     let shown = mask_pasted_key(&destination.url);
     let key = if destination.key.is_empty() { "no key" } else { "key saved" };
-    let enabled = if destination.enabled { "on" } else { "off" };
+    let enabled = if destination.enabled { "enabled" } else { "disabled" };
     let path = format!("/api/destinations/{}", path_segment(&destination.name));
     let edit = serde_json::json!({
         "path": path,
@@ -124,7 +124,7 @@ mod tests {
     fn keys_are_write_only_and_a_key_in_the_url_stays_hidden() {
         let page = destinations_page(&layout_for_tests(), &saved(2), &heavy_status().destinations);
         assert!(!page.contains(SECRET_KEY));
-        assert!(page.contains("<small class=\"meta\">rtmp://h/live/**** · key saved · off</small>"));
+        assert!(page.contains("<small class=\"meta\">rtmp://h/live/**** · key saved · disabled</small>"));
         assert!(page.contains("&quot;keep_url&quot;:true"));
         assert!(page.contains("&quot;preset&quot;:&quot;twitch&quot;"));
         assert!(page.contains("name=\"key\" value=\"\""));

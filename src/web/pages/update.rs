@@ -2,8 +2,6 @@
 //! progress bar through both, the update server and its last check, the reboot into the
 //! new slot, and what happened to the last update, in words.
 
-use std::fmt::Write;
-
 use super::video::reboot_form;
 use super::{Layout, Show, Tab, Value, bound, duration, escape, layout, row};
 use crate::status::Status;
@@ -23,6 +21,7 @@ pub fn update_page(frame: &Layout, page: &UpdatePage) -> String {
     row(&mut out, "Booted slot", &bound("update.slot", Show::Text, update.slot.as_deref().into()));
     row(&mut out, "State", &bound("update.state", Show::Badge, Value::Text(update.state.as_str())));
     row(&mut out, "", &bound("update.message", Show::Text, update.message.as_deref().into()));
+    row(&mut out, "Progress", &bound("update.progress", Show::Percent, update.progress.map(u64::from).into()));
     out.push_str("</dl>");
     out.push_str(&reboot_form(page.status));
     out.push_str("</section><section class=\"card\"><h2>Update server</h2><dl class=\"kv\">");
@@ -35,17 +34,14 @@ pub fn update_page(frame: &Layout, page: &UpdatePage) -> String {
     row(&mut out, "Last update", &last_in_words(update.last.as_ref()));
     out.push_str("</dl></section></div>");
 
-    let progress = update.progress.unwrap_or(0);
-    let _ = write!(
-        out,
+    out.push_str(
         "<section class=\"card\"><h2>Install a bundle from this computer</h2>\
          <form id=\"upload\" method=\"post\"><label for=\"bundle\">Bundle (.raucb)</label>\
          <input type=\"file\" id=\"bundle\" name=\"bundle\" accept=\".raucb\">\
          <p><button type=\"submit\" class=\"primary\" disabled>Upload and install</button></p>\
-         <progress id=\"progress\" max=\"100\" value=\"{progress}\"></progress>\
-         <p id=\"progress-text\" aria-live=\"polite\">{}</p><div class=\"result\"></div></form>\
+         <div hidden><progress id=\"progress\" max=\"100\" value=\"0\"></progress>\
+         <p id=\"progress-text\" aria-live=\"polite\"></p></div><div class=\"result\"></div></form>\
          <noscript><p class=\"notice\">Uploading needs JavaScript.</p></noscript></section>",
-        bound("update.progress", Show::Percent, update.progress.map(u64::from).into())
     );
     layout(frame, Tab::Update, " data-refresh", &out)
 }
@@ -85,7 +81,7 @@ mod tests {
         assert_a_good_page(&page.replace("https://hawkbit.example.org", ""));
         assert!(page.contains("failed, the box went back to the version before: no stream within 300 s"));
         assert!(page.contains("<dt>Last check</dt><dd>5 min 0 s ago</dd>"));
-        assert!(page.contains("<progress id=\"progress\" max=\"100\" value=\"42\">"));
+        assert!(page.contains("data-s=\"update.progress\" data-f=\"pct\">42 %<"));
     }
 
     #[test]

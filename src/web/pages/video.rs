@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Layout, Show, Tab, api_form, bound, checkbox, escape, input, layout};
+use super::{Layout, Show, Tab, api_form, bound, escape, input, layout};
 use crate::config::{AudioConfig, SAMPLE_RATES, VideoConfig};
 use crate::status::Status;
 
@@ -91,8 +91,12 @@ pub fn video_page(frame: &Layout, page: &VideoPage) -> String {
         "<section class=\"card\"><h2>Camera and GPU memory</h2><p class=\"hint\">In the boot configuration: \
          they take effect after a reboot.</p>",
     );
-    let mut fields = checkbox("b-camera", "camera", "Camera enabled", false);
-    fields.push_str(&input("b-gpu", "gpu_mem", "GPU memory (MB)", "number", "", " inputmode=\"numeric\""));
+    // The choices and the values in force come from GET /api/boot-config.
+    let mut fields = String::from(
+        "<p class=\"hint\" id=\"b-where\"></p><label for=\"b-camera\">Camera</label>\
+         <select id=\"b-camera\" name=\"camera\" data-options=\"camera_values\" data-keep></select>",
+    );
+    fields.push_str(&input("b-gpu", "gpu_mem", "GPU memory (MB)", "number", "", " inputmode=\"numeric\" data-keep"));
     fields.push_str(SAVE);
     out.push_str(&api_form("PUT", "/api/boot-config", " data-load=\"/api/boot-config\"", &fields));
     out.push_str(&reboot_form(status));
@@ -103,7 +107,7 @@ pub fn video_page(frame: &Layout, page: &VideoPage) -> String {
 const SAVE: &str = "<p><button type=\"submit\" class=\"primary\" disabled>Save</button></p>";
 
 fn number(id: &str, name: &str, label: &str, value: u32) -> String {
-    input(id, name, label, "number", &value.to_string(), " inputmode=\"numeric\"")
+    format!("<div>{}</div>", input(id, name, label, "number", &value.to_string(), " inputmode=\"numeric\""))
 }
 
 /// "Reboot needed" and the reboot button (asks first while a destination is live).
