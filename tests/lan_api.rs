@@ -272,3 +272,52 @@ fn a_new_password_ends_every_other_session() {
     let saved = std::fs::read_to_string(service.data_dir().join("config.toml")).unwrap();
     assert!(!saved.contains("another-password") && saved.contains("$argon2id$"));
 }
+
+/// The way back in for someone holding the SD card: the file on the boot partition makes
+/// the root helper (makespacelive-password-reset.service, run as root before the service)
+/// forget the password; the settings file stays the service's; the setup page asks anew.
+#[test]
+fn a_file_on_the_boot_partition_forgets_the_device_password_and_nothing_else() {
+    use std::os::unix::fs::MetadataExt;
+    let mut service = configured(&[("a", "rtmp://127.0.0.1:9/live", KEY)]);
+    service.log_in(PASSWORD);
+    let boot = tempfile::tempdir().unwrap();
+    let trigger = boot.path().join("makespacelive-reset-password");
+    let data = service.data_dir();
+    let args = |trigger: &std::path::Path| {
+        [
+            "reset-password",
+            "--config",
+            app::DEFAULTS,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--trigger",
+            trigger.to_str().unwrap(),
+        ]
+        .map(str::to_string)
+    };
+    let untouched = std::fs::read_to_string(data.join("config.toml")).unwrap();
+    let nothing = app::run_cli(&args(&trigger).each_ref().map(String::as_str), &[]);
+    assert!(nothing.status.success(), "{}", app::text(&nothing));
+    assert_eq!(std::fs::read_to_string(data.join("config.toml")).unwrap(), untouched, "no file, no change");
+
+    // The service's user owns its data directory on the box (`nobody` here).
+    std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+    std::fs::write(&trigger, "").unwrap();
+    let reset = app::run_cli(&args(&trigger).each_ref().map(String::as_str), &[]);
+    assert!(reset.status.success(), "{}", app::text(&reset));
+    assert!(app::text(&reset).contains("set a new one on the setup page"), "{}", app::text(&reset));
+    assert!(!trigger.exists(), "the file is used up: the next boot keeps the new password");
+    let file = data.join("config.toml");
+    assert_eq!(std::fs::metadata(&file).unwrap().uid(), 65534, "still the service's to read");
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(!saved.contains("password_hash") && saved.contains(KEY), "only the password went:\n{saved}");
+
+    service.restart(&[]);
+    let port = service.web_port;
+    service.wait_for_port();
+    let setup = exchange(port, &format!("GET / HTTP/1.0\r\nHost: 127.0.0.1:{port}"), b"");
+    assert_eq!(setup.code, 200);
+    assert!(setup.body.contains("name=\"device_password\"") && !setup.body.contains("name=\"current_password\""));
+    assert!(Client::log_in(port, PASSWORD).is_err(), "the old password opens nothing");
+}

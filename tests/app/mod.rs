@@ -101,12 +101,17 @@ impl Service {
         }
     }
 
-    /// Logs in with the device password; `status` and `wait_for` use the session from now on.
-    pub fn log_in(&self, password: &str) -> Client {
+    /// Waits (up to 20 s) until the web port takes connections.
+    pub fn wait_for_port(&self) {
         let up = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", self.web_port)).is_err() && Instant::now() < up {
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Logs in with the device password; `status` and `wait_for` use the session from now on.
+    pub fn log_in(&self, password: &str) -> Client {
+        self.wait_for_port();
         let client = Client::log_in(self.web_port, password)
             .unwrap_or_else(|reply| panic!("cannot log in: {} {}\noutput:\n{}", reply.code, reply.body, self.output()));
         *self.session.lock().unwrap() = Some(client.clone());
