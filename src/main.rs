@@ -71,6 +71,13 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// Set the device password of the LAN pages, read from standard input (one line).
+    SetPassword {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
     /// Forget the device password when TRIGGER exists (a file put on the boot partition by
     /// someone holding the SD card), then remove TRIGGER; the setup page asks for a new one.
     ResetPassword {
@@ -101,6 +108,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(&file),
         Command::ImportEnv { config, data_dir } => import_env(&config, &data_dir),
         Command::SetCountry { config, data_dir } => set_country(&config, &data_dir),
+        Command::SetPassword { config, data_dir } => set_password(&config, &data_dir),
         Command::ResetPassword { config, data_dir, trigger } => reset_password(&config, &data_dir, &trigger),
         Command::BootConfig { action } => bootcfg::run(action),
         Command::Update { action } => update::cli::run(action),
@@ -205,6 +213,19 @@ fn set_country(config: &Path, data_dir: &Path) -> Result<(), String> {
         return Err(format!("iw reg set {domain}: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
     println!("regulatory domain: {domain}");
+    Ok(())
+}
+
+fn set_password(config: &Path, data_dir: &Path) -> Result<(), String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = secrets::Secret::new(line.trim_end_matches(['\r', '\n']));
+    let hash = web::hash_new_password(&password)?;
+    config::save_change(config, data_dir, |c| {
+        c.web.password_hash = hash;
+        Ok(())
+    })?;
+    println!("device password set (saved as its argon2id hash in {})", config::user_config_path(data_dir).display());
     Ok(())
 }
 

@@ -126,6 +126,21 @@ struct State {
     prefill: Prefill,
 }
 
+/// A new device password by the setup page's rule: at least `DEVICE_PASSWORD_MIN` characters.
+pub fn check_new_password(password: &Secret) -> Result<(), String> {
+    let chars = password.expose().chars().count();
+    if chars < form::DEVICE_PASSWORD_MIN {
+        return Err(format!("the password has {chars} characters; use at least {}", form::DEVICE_PASSWORD_MIN));
+    }
+    Ok(())
+}
+
+/// The hash to save for a new device password, once it passes `check_new_password`.
+pub fn hash_new_password(password: &Secret) -> Result<Secret, String> {
+    check_new_password(password)?;
+    device_password::hash(password)
+}
+
 /// Unconfigured (no enabled destination, or no device password) or on its own access point.
 fn is_captive(config: &Config, mode: Mode) -> bool {
     let configured = config.destinations.iter().any(|d| d.enabled) && !config.web.password_hash.is_empty();
