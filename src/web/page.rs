@@ -74,10 +74,10 @@ pub fn login_page(problem: Option<&str>, next: &str) -> String {
     let problem = problem.map(|p| format!("<p class=\"problem\" role=\"alert\">{}</p>", escape(p))).unwrap_or_default();
     let body = format!(
         "<h1>makespacelive</h1><p>Type the device password chosen when this box was set up.</p>{problem}\
-         <form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
+         <form method=\"post\" action=\"/login\"><fieldset><input type=\"hidden\" name=\"next\" value=\"{}\">\
          <label for=\"password\">Device password</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required autofocus>\
-         <button type=\"submit\">Log in</button></form>\
+         </fieldset><button type=\"submit\" class=\"go\">Log in</button></form>\
          <p class=\"hint\">Forgot it? Put an empty file named <code>makespacelive-reset-password</code> on the \
          SD card's boot partition and start the box again: it forgets the password, and the setup page asks for a new one.</p>",
         escape(next)

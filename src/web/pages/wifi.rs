@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::{Layout, Tab, api_form, escape, input, layout};
 use crate::config::NetworkConfig;
-use crate::network::{Band, NetworkStatus, Security};
+use crate::network::{Band, Mode, NetworkStatus, Security};
 
 /// At most this many scanned networks are listed (strongest first).
 const MAX_SCANNED: usize = 40;
@@ -19,7 +19,12 @@ pub fn wifi_page(frame: &Layout, network: &NetworkStatus, settings: &NetworkConf
     let on = match (&network.ssid, network.signal) {
         (Some(ssid), Some(signal)) => format!("On “{}”, signal {signal} %.", escape(ssid)),
         (Some(ssid), None) => format!("On “{}”.", escape(ssid)),
-        _ => format!("Not on a Wi-Fi network ({}).", network.mode.as_str()),
+        _ => match network.mode {
+            Mode::Unmanaged => "The network is managed elsewhere: the box sets up no Wi-Fi.".to_string(),
+            Mode::AccessPoint => "Not on a Wi-Fi network: the box serves its own access point.".to_string(),
+            Mode::Online => "Online through a wired network.".to_string(),
+            Mode::Starting | Mode::Scanning | Mode::Connecting => "Looking for a saved network…".to_string(),
+        },
     };
     let _ = write!(out, "<p>{on}</p><div class=\"grid\"><section class=\"card\"><h2>Saved networks</h2>");
     out.push_str(
