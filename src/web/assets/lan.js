@@ -364,8 +364,8 @@
           if (u.state === "installing" || u.state === "idle") step(50 + p / 2, "Installing… " + p + " %");
           if (u.state === "installed" || u.state === "failed") {
             clearInterval(timer);
-            step(u.state === "installed" ? 100 : bar.value, u.message || u.state);
-            if (u.state === "installed") location.reload();
+            step(u.state === "installed" ? 100 : bar.value, u.reboot_needed || u.message || u.state);
+            if (u.state === "failed") showErrors(upload, [{ field: null, reason: u.message || "the install failed" }]);
           }
         }, function (e) { clearInterval(timer); showErrors(upload, e.errors); });
       }, 1000);
