@@ -23,14 +23,17 @@ const ADDED_KEY: &str = "added-key-5e6f";
 const SECRETS: [&str; 3] = [DEVICE_PASSWORD, VENUE_KEY, ADDED_KEY];
 const PAGES: [&str; 6] = ["/", "/destinations", "/video", "/wifi", "/update", "/logs"];
 
-/// A box set up already: a destination "venue" on nginx and the device password's hash.
-fn start_box(server: &RtmpServer) -> Service {
-    let port = free_port();
+/// The tests' settings with the device password's hash.
+fn with_password(settings: String) -> String {
     let salt = SaltString::generate(&mut OsRng);
     let hash = argon2::Argon2::default().hash_password(DEVICE_PASSWORD.as_bytes(), &salt).unwrap().to_string();
-    let settings = test_settings(port, &[("venue", &server.url(), VENUE_KEY)])
-        .replace("[web]\n", &format!("[web]\npassword_hash = \"{hash}\"\n"));
-    let service = Service::start(&settings, port);
+    settings.replace("[web]\n", &format!("[web]\npassword_hash = \"{hash}\"\n"))
+}
+
+/// A box set up already: a destination "venue" on nginx and the device password.
+fn start_box(server: &RtmpServer) -> Service {
+    let port = free_port();
+    let service = Service::start(&with_password(test_settings(port, &[("venue", &server.url(), VENUE_KEY)])), port);
     service.wait_for("the web server", Duration::from_secs(10), |_| true);
     service
 }

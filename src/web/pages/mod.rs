@@ -220,6 +220,13 @@ fn row(out: &mut String, label: &str, value: &str) {
     let _ = write!(out, "<dt>{label}</dt><dd>{value}</dd>");
 }
 
+/// A row of a text from `/api/status` at `path`, shown only while there is one.
+fn row_if(out: &mut String, label: &str, path: &str, text: Option<&str>) {
+    let hidden = if text.is_some_and(|t| !t.is_empty()) { "" } else { " hidden" };
+    let value = bound(path, Show::Text, text.into());
+    let _ = write!(out, "<dt data-if=\"{path}\"{hidden}>{label}</dt><dd data-if=\"{path}\"{hidden}>{value}</dd>");
+}
+
 /// A form `lan.js` sends as JSON (`method` to `action`), with its place for errors
 /// that name no field.
 fn api_form(method: &str, action: &str, attrs: &str, inner: &str) -> String {

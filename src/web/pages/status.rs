@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Layout, Show, Tab, Value, bound, escape, layout, row};
+use super::{Layout, Show, Tab, Value, bound, escape, layout, row, row_if};
 use crate::status::Status;
 
 pub fn status_page(frame: &Layout, status: &Status) -> String {
@@ -55,8 +55,8 @@ pub fn status_page(frame: &Layout, status: &Status) -> String {
     row(&mut out, "System", &bound("update.version", Show::Text, update.version.as_deref().into()));
     row(&mut out, "Booted slot", &bound("update.slot", Show::Text, update.slot.as_deref().into()));
     row(&mut out, "Update", &bound("update.state", Show::Badge, Value::Text(update.state.as_str())));
-    row(&mut out, "", &bound("update.message", Show::Text, update.message.as_deref().into()));
-    row(&mut out, "Reboot needed", &bound("update.reboot_needed", Show::Text, update.reboot_needed.as_deref().into()));
+    row_if(&mut out, "", "update.message", update.message.as_deref());
+    row_if(&mut out, "Reboot needed", "update.reboot_needed", update.reboot_needed.as_deref());
     out.push_str("</dl><p><a href=\"/update\">Update…</a></p></section></div>");
 
     let shape: Vec<&str> = status.destinations.iter().map(|d| d.name.as_str()).collect();

@@ -3,7 +3,7 @@
 //! new slot, and what happened to the last update, in words.
 
 use super::video::reboot_form;
-use super::{Layout, Show, Tab, Value, bound, duration, escape, layout, row};
+use super::{Layout, Show, Tab, Value, bound, duration, escape, layout, row, row_if};
 use crate::status::Status;
 use crate::update::record::{Last, Origin};
 
@@ -20,7 +20,7 @@ pub fn update_page(frame: &Layout, page: &UpdatePage) -> String {
     row(&mut out, "Version", &bound("update.version", Show::Text, update.version.as_deref().into()));
     row(&mut out, "Booted slot", &bound("update.slot", Show::Text, update.slot.as_deref().into()));
     row(&mut out, "State", &bound("update.state", Show::Badge, Value::Text(update.state.as_str())));
-    row(&mut out, "", &bound("update.message", Show::Text, update.message.as_deref().into()));
+    row_if(&mut out, "", "update.message", update.message.as_deref());
     row(&mut out, "Progress", &bound("update.progress", Show::Percent, update.progress.map(u64::from).into()));
     out.push_str("</dl>");
     out.push_str(&reboot_form(page.status));
