@@ -73,6 +73,13 @@ fn visit_every_page(browser: &mut Phone, base: &str) {
             loaded.as_array().unwrap().iter().all(|url| url.as_str().unwrap().starts_with(base)),
             "{path} loads only from the box: {loaded}"
         );
+        let weight = browser.execute(
+            "return performance.getEntriesByType('navigation')[0].decodedBodySize + performance
+                 .getEntriesByType('resource').filter(e => !new URL(e.name).pathname.startsWith('/api/'))
+                 .reduce((sum, e) => sum + e.decodedBodySize, 0)",
+            json!([]),
+        );
+        assert!(weight.as_u64().is_some_and(|bytes| bytes > 0 && bytes <= 60 * 1024), "{path} weighs {weight} bytes");
         assert_no_secret_in(path, &browser.source());
         let name = if path == "/" { "status" } else { &path[1..] };
         browser.screenshot(name);
