@@ -197,7 +197,8 @@
       data.confirm = true;
       return api(method, path, data);
     }).then(function (j) {
-      sessionStorage.setItem("flash", (j && typeof j.message === "string" && j.message) || "Saved.");
+      var said = form.getAttribute("data-done") || (j && typeof j.message === "string" && j.message);
+      sessionStorage.setItem("flash", said || "Saved.");
       location.reload();
     }, function (e) {
       showErrors(form.tagName === "FORM" ? form : form.closest("section"), e.errors);
@@ -326,9 +327,10 @@
     return f;
   }
   function savedNetworks(ul, j) {
-    var list = (j && (j.saved || j.networks)) || [];
+    var list = (j && j.saved) || [];
     ul.textContent = "";
-    if (!list.length) ul.appendChild(el("li", "hint", "No saved network."));
+    if (j && j.saved_error) ul.appendChild(el("li", "err", j.saved_error));
+    else if (!list.length) ul.appendChild(el("li", "hint", "No saved network."));
     list.forEach(function (n) {
       var li = ul.appendChild(el("li")), path = "/api/wifi/networks/" + encodeURIComponent(n.uuid || n.id);
       var name = li.appendChild(el("span", "name", n.ssid));

@@ -60,7 +60,7 @@ fn item(index: usize, destination: &Destination, states: &[DestinationStatus]) -
          <div class=\"actions\"><button type=\"button\" data-edit=\"{}\" disabled>Edit</button>\
          <button type=\"button\" data-method=\"PUT\" data-action=\"{path}\" data-body='{{\"enabled\":{flip}}}' disabled>{verb}</button>\
          <button type=\"button\" class=\"danger\" data-method=\"DELETE\" data-action=\"{path}\" \
-         data-confirm=\"Remove “{name}”? Its key is forgotten too.\" disabled>Remove</button></div></li>",
+         data-confirm=\"Remove “{name}”? Its key is forgotten too.\" data-done=\"Removed.\" disabled>Remove</button></div></li>",
         escape(&shown),
         escape(&edit.to_string()),
     )

@@ -120,7 +120,7 @@ pub(super) fn reboot_form(status: &Status) -> String {
         bound("update.reboot_needed", Show::Text, needed.into())
     );
     let attrs = format!(
-        " data-body='{{}}' data-reboot=\"{}\" data-if=\"update.reboot_needed\"{hidden}",
+        " data-body='{{}}' data-reboot=\"{}\" data-done=\"Rebooting: this page answers again in about a minute.\" data-if=\"update.reboot_needed\"{hidden}",
         escape(REBOOT_QUESTION)
     );
     api_form("POST", "/api/reboot", &attrs, &button)

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{Layout, Tab, api_form, escape, input, layout};
+use super::{Layout, Tab, api_form, checkbox, escape, input, layout};
 use crate::config::NetworkConfig;
 use crate::network::{Band, Mode, NetworkStatus, Security};
 
@@ -35,6 +35,7 @@ pub fn wifi_page(frame: &Layout, network: &NetworkStatus, settings: &NetworkConf
     let mut fields = input("w-ssid", "ssid", "Name (SSID)", "text", "", " list=\"scanned\"");
     fields.push_str(&input("w-pass", "passphrase", "Password", "password", "", " data-keep"));
     fields.push_str("<p class=\"hint\">Leave empty for an open network.</p>");
+    fields.push_str(&checkbox("w-hidden", "hidden", "Hidden: it does not announce itself", false));
     fields.push_str(&input("w-prio", "priority", "Priority", "number", "0", " inputmode=\"numeric\""));
     fields.push_str("<p><button type=\"submit\" class=\"primary\" disabled>Add</button></p>");
     out.push_str(&api_form("POST", "/api/wifi/networks", "", &fields));
@@ -43,7 +44,7 @@ pub fn wifi_page(frame: &Layout, network: &NetworkStatus, settings: &NetworkConf
     out.push_str(&api_form(
         "POST",
         "/api/wifi/scan",
-        " data-body='{}'",
+        " data-body='{}' data-done=\"Scanning: what is found shows here in a few seconds.\"",
         "<button type=\"submit\" disabled>Scan again</button>",
     ));
     if network.networks.is_empty() {
