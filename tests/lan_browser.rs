@@ -155,6 +155,8 @@ fn the_lan_pages_at_a_phone_and_a_desktop() {
     });
     assert!(phone.text().contains("key saved"));
     phone.screenshot("added-live");
+    let config = std::fs::read_to_string(service.data_dir().join("config.toml")).unwrap();
+    assert!(config.contains(ADDED_KEY), "the key typed is saved");
 
     // Edit shows the key as saved, never the key.
     phone.find("button[data-edit*='added']").tap();
@@ -174,6 +176,15 @@ fn the_lan_pages_at_a_phone_and_a_desktop() {
     assert!(server.wait_publishing(VENUE_KEY, Duration::from_secs(1)), "the venue's stream goes on");
     phone.screenshot("disabled");
 
+    // Removed, after the question.
+    phone.find("button[data-method=DELETE][data-action='/api/destinations/added']").tap();
+    assert!(phone.accept_dialog().starts_with("Remove “added”?"));
+    phone.wait_until("it gone", Duration::from_secs(10), |p| {
+        p.try_find("button[data-action='/api/destinations/added']").is_none() && p.text().contains("Removed.")
+    });
+    let config = std::fs::read_to_string(service.data_dir().join("config.toml")).unwrap();
+    assert!(!config.contains("added") && !config.contains(ADDED_KEY), "removed with its key:\n{config}");
+
     visit_every_page(&mut phone, &base);
 
     phone.open(&format!("{base}/"));
@@ -190,8 +201,6 @@ fn the_lan_pages_at_a_phone_and_a_desktop() {
     visit_every_page(&mut desktop, &base);
 
     assert_no_secret_in("the service's output", &service.output());
-    let config = std::fs::read_to_string(service.data_dir().join("config.toml")).unwrap();
-    assert!(config.contains(ADDED_KEY), "the key typed is saved");
 }
 
 /// Without JavaScript every page still reads: the data is on it.

@@ -142,6 +142,8 @@ impl Phone {
         }
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome", "goog:chromeOptions": options,
+            // A page's confirm() waits for `accept_dialog` (chromedriver would dismiss it).
+            "unhandledPromptBehavior": "ignore",
         } } });
         let session = phone.command("POST", "/session", Some(capabilities));
         phone.session = session["sessionId"].as_str().expect("a session id").to_string();
@@ -207,6 +209,13 @@ impl Phone {
         assert_eq!(layout["width"], width, "the page sets its viewport to the screen's width");
         assert!(layout["scroll"].as_u64() <= Some(u64::from(width)), "{} scrolls sideways: {layout}", self.url());
         assert_eq!(layout["small"], json!([]), "fields under 16 px (iOS zooms in on them) on {}", self.url());
+    }
+
+    /// Accepts the `confirm()` question the page asks; returns its text.
+    pub fn accept_dialog(&self) -> String {
+        let text = self.session_command("GET", "/alert/text", None).as_str().unwrap_or_default().to_string();
+        self.session_command("POST", "/alert/accept", Some(json!({})));
+        text
     }
 
     /// Polls until `ok` holds; panics naming `what`, with the page's text.
@@ -316,7 +325,8 @@ impl Element<'_> {
             ],
         }] });
         self.phone.session_command("POST", "/actions", Some(finger));
-        self.phone.session_command("DELETE", "/actions", None);
+        // Refused while a question the tap opened (`confirm()`) waits: `accept_dialog`.
+        let _ = self.phone.call("DELETE", &self.phone.path("/actions"), None);
     }
 
     /// Types `text` at the end of what the field holds.

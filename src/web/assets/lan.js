@@ -334,7 +334,7 @@
     list.forEach(function (n) {
       var li = ul.appendChild(el("li")), path = "/api/wifi/networks/" + encodeURIComponent(n.uuid || n.id);
       var name = li.appendChild(el("span", "name", n.ssid));
-      name.appendChild(el("small", "meta", [n.active ? "on it now" : "", n.security, n.hidden ? "hidden" : "", "priority " + n.priority].filter(Boolean).join(" · ")));
+      name.appendChild(el("small", "meta", [n.active ? "on it now" : "", n.security === "open" ? "open" : String(n.security).toUpperCase(), n.hidden ? "hidden" : "", "priority " + n.priority].filter(Boolean).join(" · ")));
       var prio = apiForm("PUT", path, "Set", "", null), box = el("input");
       box.type = "number";
       box.name = "priority";

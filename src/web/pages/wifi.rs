@@ -86,7 +86,7 @@ pub fn wifi_page(frame: &Layout, network: &NetworkStatus, settings: &NetworkConf
         &format!(" data-keep placeholder=\"{placeholder}\""),
     ));
     fields.push_str(
-        "<p class=\"hint\">8–63 characters.</p><p><button type=\"submit\" class=\"primary\" disabled>Save</button></p>",
+        "<p class=\"hint\">8–63 characters; a change applies the next time the access point opens.</p><p><button type=\"submit\" class=\"primary\" disabled>Save</button></p>",
     );
     out.push_str(&api_form("PUT", "/api/wifi/access-point", "", &fields));
     out.push_str("</section>");
