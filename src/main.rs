@@ -120,7 +120,8 @@ fn run(config: &Path, data_dir: &Path, runtime_dir: &Path) -> Result<(), String>
     if let Err(why) = web::serve(loaded.config.web.listen, status.clone(), network, files, loaded.config.clone()) {
         tracing::error!("{why}");
     }
-    update::agent::Agent::start(
+    // The web's handle for uploaded bundles (kept for the life of the service).
+    let _installer = update::agent::Agent::start(
         loaded.config.update.clone(),
         status.clone(),
         data_dir.to_path_buf(),

@@ -167,7 +167,7 @@ fn remove_stale_parts(dest: &Path, keep: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn free_space(dir: &Path) -> Result<u64, String> {
+pub fn free_space(dir: &Path) -> Result<u64, String> {
     let stat =
         nix::sys::statvfs::statvfs(dir).map_err(|e| format!("cannot see the free space of {}: {e}", dir.display()))?;
     Ok(stat.blocks_available() as u64 * stat.fragment_size() as u64)

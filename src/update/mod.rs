@@ -15,6 +15,9 @@ pub mod manifest;
 pub mod rauc;
 pub mod record;
 pub mod source;
+// Used by the web's upload handler once the LAN skeleton is merged.
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod upload;
 pub mod verdict;
 pub mod version;
 
@@ -97,6 +100,11 @@ pub fn install(
     };
     records.save_pending(&pending)?;
     Ok(pending)
+}
+
+/// Why nothing else is installed now.
+pub fn waiting_for_reboot(pending: &Pending) -> String {
+    format!("{} is installed already and waits for its reboot into slot {}", pending.to_version, pending.expect_slot)
 }
 
 /// The kernel's id of this boot. A test stands a reboot in with another file
