@@ -35,7 +35,6 @@ pub fn init() {
 }
 
 /// The last `lines` lines logged (oldest first); none before `init`.
-#[allow(dead_code)] // until /api/logs serves it
 pub fn recent(lines: usize) -> Vec<String> {
     RING.get().map(|ring| ring.last(lines)).unwrap_or_default()
 }

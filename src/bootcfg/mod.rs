@@ -204,13 +204,16 @@ pub enum Action {
     },
 }
 
+pub const DEFAULT_BOOT_DIR: &str = "/boot";
+pub const DEFAULT_MODEL_FILE: &str = "/proc/device-tree/model";
+
 #[derive(clap::Args)]
 pub struct Paths {
     /// The mounted boot partition holding config.txt.
-    #[arg(long, default_value = "/boot")]
+    #[arg(long, default_value = DEFAULT_BOOT_DIR)]
     boot_dir: PathBuf,
     /// The board's model string.
-    #[arg(long, default_value = "/proc/device-tree/model")]
+    #[arg(long, default_value = DEFAULT_MODEL_FILE)]
     model_file: PathBuf,
     /// Where the `reboot-needed` marker goes.
     #[arg(long, default_value = "/run/makespacelive")]
@@ -218,7 +221,6 @@ pub struct Paths {
 }
 
 impl Paths {
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn new(boot_dir: PathBuf, model_file: PathBuf, runtime_dir: PathBuf) -> Paths {
         Paths { boot_dir, model_file, runtime_dir }
     }
@@ -273,7 +275,6 @@ fn show(paths: &Paths) -> Result<(), String> {
 
 /// What is in force, as the web shows it.
 #[derive(Debug, serde::Serialize)]
-#[cfg_attr(not(test), allow(dead_code))]
 pub struct View {
     /// The board, or why it is not known (then every model section "may apply").
     pub board: Option<String>,
@@ -292,7 +293,6 @@ pub struct View {
     pub reboot_needed: Option<String>,
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn view(paths: &Paths) -> Result<View, String> {
     let text = paths.read_config()?;
     let board = paths.board();

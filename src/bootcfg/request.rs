@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{Camera, Paths, Wanted};
-use crate::fsutil;
+use crate::fsutil::{self, remove};
 
 pub const REQUEST: &str = "boot-config.request";
 pub const RESULT: &str = "boot-config.result";
@@ -45,7 +45,6 @@ pub struct Answer {
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Asks the root helper to apply `wanted` and waits up to `wait` for its answer.
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn ask(runtime_dir: &Path, wanted: &Wanted, wait: Duration) -> Result<Answer, String> {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let id = format!("{:016x}", fastrand::u64(..));
@@ -120,13 +119,6 @@ pub fn apply_request(file: &Path, paths: &Paths) -> Result<(), String> {
     let result = paths.runtime_dir.join(RESULT);
     let json = serde_json::to_vec(&answer).expect("an answer serialises");
     fsutil::write_atomic(&result, &json, 0o644).map_err(|e| format!("{}: {e}", result.display()))
-}
-
-fn remove(path: &Path) -> Result<(), String> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot delete {}: {e}", path.display())),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

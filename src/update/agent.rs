@@ -38,12 +38,10 @@ pub struct Agent {
 
 /// The web's handle on the update thread.
 #[derive(Clone)]
-#[allow(dead_code)] // until the web's upload handler holds it
 pub struct Installer {
     uploads: Sender<Upload>,
 }
 
-#[allow(dead_code)]
 impl Installer {
     /// Hands a stored bundle to the update thread, which installs it (progress in
     /// `status.update`) and then drops it, which deletes the file.
@@ -274,7 +272,7 @@ impl Agent {
                     self.reboot(&format!("to run {} from slot {}", pending.to_version, pending.expect_slot));
                     return Phase::Rebooting;
                 }
-                self.show(UpdateState::Installed, None, Some(message));
+                self.show(UpdateState::Installed, Some(100), Some(message));
                 Phase::Installed(pending)
             }
             Phase::Verify { mut pending, since, mut seen } => {

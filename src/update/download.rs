@@ -16,6 +16,7 @@ use sha2::digest::DynDigest;
 use url::Url;
 
 use super::http::{Client, shown};
+use crate::fsutil::remove;
 use crate::secrets::Secret;
 
 /// Room left free on the data partition beside a finished download.
@@ -311,14 +312,6 @@ fn verify(part: &Path, expected: &Digest, hasher: Box<dyn DynDigest>) -> Result<
         kind.name(),
         expected.hex()
     ))
-}
-
-fn remove(path: &Path) -> Result<(), String> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(format!("cannot delete {}: {e}", path.display())),
-    }
 }
 
 #[cfg(test)]

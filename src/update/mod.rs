@@ -15,8 +15,6 @@ pub mod manifest;
 pub mod rauc;
 pub mod record;
 pub mod source;
-// Used by the web's upload handler once the LAN skeleton is merged.
-#[cfg_attr(not(test), allow(dead_code))]
 pub mod upload;
 pub mod verdict;
 pub mod version;

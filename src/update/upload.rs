@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::download::{check_space, free_space};
+use crate::fsutil::remove;
 use crate::status::{UpdateState, UpdateStatus};
 
 const FILE: &str = "upload.raucb";
@@ -103,10 +104,9 @@ pub fn busy_with(update: &UpdateStatus) -> Option<String> {
     }
 }
 
-/// Where uploads go and how large they may be.
+/// Where uploads go.
 pub struct Uploads {
     dir: PathBuf,
-    limit: u64,
     /// What holds the one upload slot, in words; None when it is free.
     busy: Arc<Mutex<Option<String>>>,
 }
@@ -140,19 +140,20 @@ impl Drop for Upload {
 
 impl Uploads {
     /// Uploads into `<data_dir>/update`; what a crash left there is deleted.
-    pub fn new(data_dir: &Path, limit: u64) -> Uploads {
+    pub fn new(data_dir: &Path) -> Uploads {
         let dir = data_dir.join("update");
         for name in [PART, FILE] {
             if let Err(e) = remove(&dir.join(name)) {
                 tracing::error!("update: {e}");
             }
         }
-        Uploads { dir, limit, busy: Arc::new(Mutex::new(None)) }
+        Uploads { dir, busy: Arc::new(Mutex::new(None)) }
     }
 
     /// Stores `body` (of `declared` bytes, from its `Content-Length`) as the bundle to
-    /// install; refused before reading when it cannot fit, deleted when it does not arrive whole.
-    pub fn receive(&self, body: &mut dyn Read, declared: Option<u64>) -> Result<Upload, Refusal> {
+    /// install; refused before reading when it is over `limit` bytes or cannot fit,
+    /// deleted when it does not arrive whole.
+    pub fn receive(&self, body: &mut dyn Read, declared: Option<u64>, limit: u64) -> Result<Upload, Refusal> {
         let size = declared.unwrap_or(0);
         {
             let mut busy = self.busy.lock().expect("upload lock");
@@ -165,7 +166,7 @@ impl Uploads {
         fs::create_dir_all(&self.dir)
             .map_err(|e| Refusal::Storage(format!("cannot create {}: {e}", self.dir.display())))?;
         let available = free_space(&self.dir).map_err(Refusal::Storage)?;
-        let declared = admit(declared, self.limit, available)?;
+        let declared = admit(declared, limit, available)?;
         let part = self.dir.join(PART);
         let stored = store(body, declared, &part).and_then(|()| {
             fs::rename(&part, upload.path())
@@ -214,13 +215,6 @@ fn store(body: &mut dyn Read, declared: u64, part: &Path) -> Result<(), Refusal>
     file.sync_all().map_err(storage)
 }
 
-fn remove(path: &Path) -> Result<(), String> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != ErrorKind::NotFound => Err(format!("cannot delete {}: {e}", path.display())),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,20 +260,20 @@ mod tests {
     #[test]
     fn a_whole_body_is_stored_then_deleted_after_its_install() {
         let dir = tempfile::tempdir().unwrap();
-        let uploads = Uploads::new(dir.path(), MIB);
+        let uploads = Uploads::new(dir.path());
         let body = vec![7u8; 200_000];
-        let upload = uploads.receive(&mut &body[..], Some(body.len() as u64)).unwrap();
+        let upload = uploads.receive(&mut &body[..], Some(body.len() as u64), MIB).unwrap();
         assert_eq!(fs::read(upload.path()).unwrap(), body);
         assert_eq!(files(dir.path()), ["upload.raucb"]);
-        let second = uploads.receive(&mut &body[..], Some(body.len() as u64)).err().unwrap();
+        let second = uploads.receive(&mut &body[..], Some(body.len() as u64), MIB).err().unwrap();
         assert_eq!(second, Refusal::Busy("a bundle of 200000 bytes is being uploaded".into()));
         upload.under_way("the uploaded bundle is being installed".into());
-        let second = uploads.receive(&mut &body[..], Some(1)).err().unwrap();
+        let second = uploads.receive(&mut &body[..], Some(1), MIB).err().unwrap();
         assert_eq!(second.code(), 409);
         assert!(second.to_string().starts_with("the uploaded bundle is being installed: one update at a time"));
         drop(upload);
         assert!(files(dir.path()).is_empty());
-        assert!(uploads.receive(&mut &body[..], Some(body.len() as u64)).is_ok(), "the slot is free again");
+        assert!(uploads.receive(&mut &body[..], Some(body.len() as u64), MIB).is_ok(), "the slot is free again");
     }
 
     /// A body that fails after `after` bytes, as a connection cut or timed out.
@@ -300,21 +294,22 @@ mod tests {
     #[test]
     fn a_cut_short_or_long_body_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let uploads = Uploads::new(dir.path(), MIB);
-        let refusal = uploads.receive(&mut CutAfter(100_000, ErrorKind::ConnectionReset), Some(300_000)).err().unwrap();
+        let uploads = Uploads::new(dir.path());
+        let refusal =
+            uploads.receive(&mut CutAfter(100_000, ErrorKind::ConnectionReset), Some(300_000), MIB).err().unwrap();
         assert!(matches!(refusal, Refusal::Cut { got: 100_000, declared: 300_000, .. }), "{refusal:?}");
         assert!(files(dir.path()).is_empty());
-        let refusal = uploads.receive(&mut CutAfter(10, ErrorKind::TimedOut), Some(300_000)).err().unwrap();
+        let refusal = uploads.receive(&mut CutAfter(10, ErrorKind::TimedOut), Some(300_000), MIB).err().unwrap();
         assert!(refusal.to_string().contains("the client stopped sending"), "{refusal}");
-        let refusal = uploads.receive(&mut &[1u8; 100][..], Some(300)).err().unwrap();
+        let refusal = uploads.receive(&mut &[1u8; 100][..], Some(300), MIB).err().unwrap();
         assert!(refusal.to_string().contains("after 100 of 300 bytes (the connection ended)"), "{refusal}");
-        let refusal = uploads.receive(&mut &[1u8; 100][..], Some(50)).err().unwrap();
+        let refusal = uploads.receive(&mut &[1u8; 100][..], Some(50), MIB).err().unwrap();
         assert!(refusal.to_string().contains("longer than its Content-Length"), "{refusal}");
         assert!(files(dir.path()).is_empty());
         // Refused before reading: the body is never touched.
-        let refusal = uploads.receive(&mut CutAfter(0, ErrorKind::Other), Some(MIB + 1)).err().unwrap();
+        let refusal = uploads.receive(&mut CutAfter(0, ErrorKind::Other), Some(MIB + 1), MIB).err().unwrap();
         assert_eq!(refusal.code(), 413);
-        let refusal = uploads.receive(&mut CutAfter(0, ErrorKind::Other), None).err().unwrap();
+        let refusal = uploads.receive(&mut CutAfter(0, ErrorKind::Other), None, MIB).err().unwrap();
         assert_eq!(refusal.code(), 411);
         assert!(files(dir.path()).is_empty());
     }
@@ -326,7 +321,7 @@ mod tests {
         for name in [PART, FILE, "pending.json"] {
             fs::write(dir.path().join("update").join(name), b"x").unwrap();
         }
-        Uploads::new(dir.path(), MIB);
+        Uploads::new(dir.path());
         assert_eq!(files(dir.path()), ["pending.json"]);
     }
 }
