@@ -46,12 +46,6 @@ enum Command {
         /// Where the service asks for a reboot (volatile; makespacelive-reboot.path watches it).
         #[arg(long, default_value = DEFAULT_RUNTIME_DIR)]
         runtime_dir: PathBuf,
-        /// The mounted boot partition holding config.txt (shown on the web).
-        #[arg(long, default_value = bootcfg::DEFAULT_BOOT_DIR)]
-        boot_dir: PathBuf,
-        /// The board's model string.
-        #[arg(long, default_value = bootcfg::DEFAULT_MODEL_FILE)]
-        model_file: PathBuf,
     },
     /// Show the cameras, microphones and encoders found, and the pipeline that would run.
     Probe {
@@ -92,10 +86,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, data_dir, runtime_dir, boot_dir, model_file } => {
-            let boot = bootcfg::Paths::new(boot_dir, model_file, runtime_dir.clone());
-            run(&config, &data_dir, &runtime_dir, boot)
-        }
+        Command::Run { config, data_dir, runtime_dir } => run(&config, &data_dir, &runtime_dir),
         Command::Probe { config, data_dir } => probe(&config, data_dir.as_deref()),
         Command::CheckConfig { file } => check_config(&file),
         Command::ImportEnv { config, data_dir } => import_env(&config, &data_dir),
@@ -116,7 +107,7 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn run(config: &Path, data_dir: &Path, runtime_dir: &Path, boot: bootcfg::Paths) -> Result<(), String> {
+fn run(config: &Path, data_dir: &Path, runtime_dir: &Path) -> Result<(), String> {
     limit_malloc_arenas();
     logging::init();
     gstreamer::init().map_err(|e| format!("GStreamer: {e}"))?;
@@ -134,7 +125,6 @@ fn run(config: &Path, data_dir: &Path, runtime_dir: &Path, boot: bootcfg::Paths)
         uploads: update::upload::Uploads::new(data_dir),
         installer,
         runtime_dir: runtime_dir.to_path_buf(),
-        boot,
     };
     // Streaming matters more than the status page: a busy port is reported, not fatal.
     let files = web::SettingsFiles { defaults: config.to_path_buf(), data_dir: data_dir.to_path_buf(), env: env_var };

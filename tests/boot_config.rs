@@ -267,8 +267,8 @@ fn a_read_only_boot_partition_is_remounted_and_put_back() {
 }
 
 /// The root helper as `makespacelive-boot-config.service` runs it: a request the service
-/// wrote is applied, deleted and answered (changes in words, the reboot-needed marker);
-/// a refused one is answered with why and changes nothing.
+/// wrote is applied, deleted and answered (changes in words, the reboot-needed marker,
+/// what is in force); a refused one is answered with why and changes nothing.
 #[test]
 fn apply_request_applies_deletes_and_answers() {
     let boot = Boot::new(PI3, SHIPPED);
@@ -298,6 +298,13 @@ fn apply_request_applies_deletes_and_answers() {
     assert!(applied["reboot_needed"].as_str().unwrap().contains("gpu_mem=128 → gpu_mem=256"), "{applied:#}");
     let (_, out) = boot.run(&["show"]);
     assert!(out.contains("camera: imx477\n") && out.contains("reboot needed: yes"), "{out}");
+    assert_eq!(applied["view"]["camera"], "imx477", "what is in force after it: {applied:#}");
+
+    // No settings: only what is in force (the service cannot read the boot partition).
+    let shown = answer("r0", r#"{"id":"r0"}"#);
+    assert!(shown["error"].is_null() && shown["changes"] == serde_json::json!([]), "{shown:#}");
+    assert_eq!(shown["view"]["gpu_mem"], 256, "{shown:#}");
+    assert_eq!(shown["view"]["gpu_mem_from"], "line 2 `gpu_mem=256`, unconditional", "{shown:#}");
 
     let unknown = answer("r3", r#"{"id":"r3","camera":"usb"}"#);
     assert!(unknown["error"].as_str().unwrap().contains("allowed auto, off, ov5647"), "{unknown}");

@@ -8,6 +8,8 @@ mod peers;
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use app::{Client, free_port, test_settings};
@@ -189,22 +191,23 @@ fn uploads_that_cannot_be_taken_are_refused_and_leave_nothing() {
 }
 
 /// The root helper as `makespacelive-boot-config.path` starts it (systemd cannot run
-/// here): whenever the service writes its request, the real CLI applies it.
-fn boot_config_helper(dir: &Path, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<()> {
-    let dir = dir.to_path_buf();
+/// here): whenever the service writes its request into `run`, the real CLI applies it to
+/// the stand-ins for the Pi's boot partition and device tree in `boot`.
+fn boot_config_helper(boot: &Path, run: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    let (boot, run) = (boot.to_path_buf(), run.to_path_buf());
     std::thread::spawn(move || {
-        let request = dir.join("run/boot-config.request");
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let request = run.join("boot-config.request");
+        while !stop.load(Ordering::Relaxed) {
             if request.exists() {
                 let out = std::process::Command::new(app::BIN)
                     .args(["boot-config", "apply-request"])
                     .arg(&request)
                     .arg("--boot-dir")
-                    .arg(dir.join("boot"))
+                    .arg(boot.join("boot"))
                     .arg("--model-file")
-                    .arg(dir.join("model"))
+                    .arg(boot.join("model"))
                     .arg("--runtime-dir")
-                    .arg(dir.join("run"))
+                    .arg(&run)
                     .output()
                     .unwrap();
                 assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -216,25 +219,17 @@ fn boot_config_helper(dir: &Path, stop: std::sync::Arc<std::sync::atomic::Atomic
 
 #[test]
 fn the_boot_configuration_is_shown_and_changed_through_the_root_helper() {
-    // The Pi's boot partition and its device tree are stood in for by a directory and a file.
     let boot = tempfile::tempdir().unwrap();
     std::fs::create_dir(boot.path().join("boot")).unwrap();
     std::fs::write(boot.path().join("boot/config.txt"), "gpu_mem=128\ncamera_auto_detect=1\n").unwrap();
     std::fs::write(boot.path().join("model"), "Raspberry Pi Zero W Rev 1.1\0").unwrap();
-    let web = free_port();
-    let mut wrapper = std::process::Command::new("sh");
-    wrapper.args(["-c", "exec \"$@\" --boot-dir \"$BOOT/boot\" --model-file \"$BOOT/model\"", "sh"]);
-    wrapper.env("BOOT", boot.path());
     // The update thread reports a pending boot-config change once RAUC tells it the slot.
     let rauc = RaucPeer::start("A");
+    let web = free_port();
     let env = [("DBUS_SYSTEM_BUS_ADDRESS", rauc.bus_address())];
-    let service = app::Service::start_with(&settings(web, ""), web, &env, Some(wrapper));
+    let service = app::Service::start_with(&settings(web, ""), web, &env, None);
     let client = log_in(&service);
     service.wait_for("slot A known", Duration::from_secs(20), |s| s["update"]["slot"] == "A");
-
-    let shown = client.get("/api/boot-config").json();
-    assert_eq!(shown["camera"], "auto", "{shown:#}");
-    assert_eq!((shown["gpu_mem"].as_u64(), shown["gpu_mem_max"].as_u64()), (Some(128), Some(384)), "{shown:#}");
 
     // Without the helper: the service says so after its wait, and nothing changes.
     let reply = client.send("PUT", "/api/boot-config", &serde_json::json!({"gpu_mem": 192}));
@@ -242,10 +237,13 @@ fn the_boot_configuration_is_shown_and_changed_through_the_root_helper() {
     assert!(reply.body.contains("did not take the request within 10 s; nothing was changed"), "{}", reply.body);
     assert!(!service.runtime_dir().join("boot-config.request").exists());
 
-    // The run directory is the service's; the helper works on it and the boot files.
-    std::os::unix::fs::symlink(service.runtime_dir(), boot.path().join("run")).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let helper = boot_config_helper(boot.path(), stop.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let helper = boot_config_helper(boot.path(), &service.runtime_dir(), stop.clone());
+    let shown = client.get("/api/boot-config").json();
+    assert_eq!(shown["camera"], "auto", "{shown:#}");
+    assert_eq!((shown["gpu_mem"].as_u64(), shown["gpu_mem_max"].as_u64()), (Some(128), Some(384)), "{shown:#}");
+    assert!(shown["board"].as_str().unwrap().starts_with("Raspberry Pi Zero W"), "{shown:#}");
+
     let reply = client.send("PUT", "/api/boot-config", &serde_json::json!({"gpu_mem": 500}));
     assert_eq!(reply.code, 400, "{}", reply.body);
     assert_eq!(reply.json()["errors"][0]["field"], "gpu_mem", "{}", reply.body);
@@ -253,12 +251,15 @@ fn the_boot_configuration_is_shown_and_changed_through_the_root_helper() {
     let reply = client.send("PUT", "/api/boot-config", &serde_json::json!({"camera": "usb"}));
     assert_eq!(reply.code, 400, "{}", reply.body);
     assert!(reply.body.contains("allowed auto, off, ov5647"), "{}", reply.body);
+    let reply = client.send("PUT", "/api/boot-config", &serde_json::json!({}));
+    assert_eq!(reply.code, 400, "{}", reply.body);
 
     let reply = client.send("PUT", "/api/boot-config", &serde_json::json!({"camera": "imx708", "gpu_mem": 192}));
     assert_eq!(reply.code, 200, "{}", reply.body);
     let changed = reply.json();
     assert_eq!(changed["changes"][0], "line 1: gpu_mem=128 → gpu_mem=192", "{changed:#}");
     assert!(changed["message"].as_str().unwrap().contains("reboot needed"), "{changed:#}");
+    assert_eq!(changed["view"]["camera"], "imx708", "{changed:#}");
     let config = std::fs::read_to_string(boot.path().join("boot/config.txt")).unwrap();
     assert_eq!(config, "gpu_mem=192\ncamera_auto_detect=0\ndtoverlay=imx708\n");
     let shown = client.get("/api/boot-config").json();
@@ -268,7 +269,7 @@ fn the_boot_configuration_is_shown_and_changed_through_the_root_helper() {
     service.wait_for("reboot needed", Duration::from_secs(10), |s| {
         s["update"]["reboot_needed"].as_str().is_some_and(|r| r.contains("the boot configuration changed"))
     });
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     helper.join().unwrap();
 
     // A reboot asked for from the web (nothing live: no confirmation needed).

@@ -204,16 +204,13 @@ pub enum Action {
     },
 }
 
-pub const DEFAULT_BOOT_DIR: &str = "/boot";
-pub const DEFAULT_MODEL_FILE: &str = "/proc/device-tree/model";
-
 #[derive(clap::Args)]
 pub struct Paths {
     /// The mounted boot partition holding config.txt.
-    #[arg(long, default_value = DEFAULT_BOOT_DIR)]
+    #[arg(long, default_value = "/boot")]
     boot_dir: PathBuf,
     /// The board's model string.
-    #[arg(long, default_value = DEFAULT_MODEL_FILE)]
+    #[arg(long, default_value = "/proc/device-tree/model")]
     model_file: PathBuf,
     /// Where the `reboot-needed` marker goes.
     #[arg(long, default_value = "/run/makespacelive")]
@@ -221,6 +218,7 @@ pub struct Paths {
 }
 
 impl Paths {
+    #[cfg(test)]
     pub fn new(boot_dir: PathBuf, model_file: PathBuf, runtime_dir: PathBuf) -> Paths {
         Paths { boot_dir, model_file, runtime_dir }
     }
@@ -274,7 +272,7 @@ fn show(paths: &Paths) -> Result<(), String> {
 }
 
 /// What is in force, as the web shows it.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct View {
     /// The board, or why it is not known (then every model section "may apply").
     pub board: Option<String>,
@@ -287,7 +285,7 @@ pub struct View {
     pub camera: String,
     pub camera_from: Vec<String>,
     /// What may be set: `camera` values and the `gpu_mem` range on this board.
-    pub camera_values: Vec<&'static str>,
+    pub camera_values: Vec<String>,
     pub gpu_mem_max: u32,
     /// The changes made since boot, one a line; they take effect at the next reboot.
     pub reboot_needed: Option<String>,
@@ -308,7 +306,7 @@ pub fn view(paths: &Paths) -> Result<View, String> {
             CameraState::Other(words) => format!("other: {words}"),
         },
         camera_from: found.camera_sources.iter().map(ToString::to_string).collect(),
-        camera_values: CAMERA_VALUES.split(", ").collect(),
+        camera_values: CAMERA_VALUES.split(", ").map(String::from).collect(),
         gpu_mem_max: board.map_or(944, Board::max_gpu_mem),
         reboot_needed: reboot_needed(&paths.runtime_dir),
     })

@@ -1,8 +1,11 @@
-//! A boot-config change asked for by the unprivileged service and made by root: the
-//! service writes `<runtime_dir>/boot-config.request` (atomically), the path unit
+//! The boot configuration read and changed for the unprivileged service by root (the boot
+//! partition is mounted `umask=0077`: only root reads config.txt): the service writes
+//! `<runtime_dir>/boot-config.request` (atomically), the path unit
 //! `makespacelive-boot-config.path` runs `makespacelive boot-config apply-request FILE` as
 //! root, which deletes the request, applies it with the same code as `boot-config set`
-//! and answers in `<runtime_dir>/boot-config.result` (the changes in words, or the error).
+//! (a request without settings changes nothing) and answers in
+//! `<runtime_dir>/boot-config.result`: the changes in words or the error, and what is in
+//! force then (`View`).
 //!
 //! Invariant: an answer is taken only for the request of the same id; one request at a
 //! time from this process; a request nobody took within the wait is withdrawn.
@@ -13,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Camera, Paths, Wanted};
+use super::{Camera, Paths, View, Wanted};
 use crate::fsutil::{self, remove};
 
 pub const REQUEST: &str = "boot-config.request";
@@ -39,12 +42,15 @@ pub struct Answer {
     pub error: Option<String>,
     /// Every change since boot that waits for a reboot, one a line.
     pub reboot_needed: Option<String>,
+    /// What is in force after the request (none when config.txt cannot be read: see `error`).
+    pub view: Option<View>,
 }
 
 /// Serialises the asking threads: one request file at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Asks the root helper to apply `wanted` and waits up to `wait` for its answer.
+/// Asks the root helper to apply `wanted` (nothing: only show) and waits up to `wait`
+/// for its answer.
 pub fn ask(runtime_dir: &Path, wanted: &Wanted, wait: Duration) -> Result<Answer, String> {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let id = format!("{:016x}", fastrand::u64(..));
@@ -104,7 +110,7 @@ pub fn apply_request(file: &Path, paths: &Paths) -> Result<(), String> {
         let camera = request.camera.as_deref().map(str::parse::<Camera>).transpose()?;
         let wanted = Wanted { gpu_mem: request.gpu_mem, camera };
         if wanted == Wanted::default() {
-            return Err("nothing to set: give gpu_mem or camera".into());
+            return Ok(Vec::new());
         }
         super::apply(&wanted, paths).map(|(_, changes)| changes)
     });
@@ -112,10 +118,14 @@ pub fn apply_request(file: &Path, paths: &Paths) -> Result<(), String> {
         Ok(changes) => (changes, None),
         Err(why) => (Vec::new(), Some(why)),
     };
+    let (view, error) = match super::view(paths) {
+        Ok(view) => (Some(view), error),
+        Err(why) => (None, error.or(Some(why))),
+    };
     for line in changes.iter().chain(&error) {
         println!("{line}");
     }
-    let answer = Answer { id, changes, error, reboot_needed: super::reboot_needed(&paths.runtime_dir) };
+    let answer = Answer { id, changes, error, reboot_needed: super::reboot_needed(&paths.runtime_dir), view };
     let result = paths.runtime_dir.join(RESULT);
     let json = serde_json::to_vec(&answer).expect("an answer serialises");
     fsutil::write_atomic(&result, &json, 0o644).map_err(|e| format!("{}: {e}", result.display()))
@@ -160,6 +170,7 @@ mod tests {
         assert_eq!(answer.error, None);
         assert_eq!(answer.changes[0], "line 1: gpu_mem=128 → gpu_mem=256");
         assert!(answer.reboot_needed.unwrap().contains("gpu_mem=256"));
+        assert_eq!(answer.view.unwrap().camera, "imx219", "what is in force after the change");
         let config = std::fs::read_to_string(dir.path().join("boot/config.txt")).unwrap();
         assert_eq!(config, "gpu_mem=256\ncamera_auto_detect=0\ndtoverlay=imx219\n");
         let left: Vec<_> = std::fs::read_dir(dir.path().join("run")).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -177,7 +188,21 @@ mod tests {
         let answer = answer.unwrap();
         assert!(answer.error.unwrap().contains("gpu_mem=2000 is out of range"));
         assert!(answer.changes.is_empty() && answer.reboot_needed.is_none());
+        assert_eq!(answer.view.unwrap().gpu_mem, 128);
         assert_eq!(std::fs::read_to_string(dir.path().join("boot/config.txt")).unwrap(), "gpu_mem=128\n");
+    }
+
+    #[test]
+    fn a_request_without_settings_only_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = boot(dir.path(), "gpu_mem=128\n");
+        std::fs::create_dir_all(dir.path().join("run")).unwrap();
+        let helper = helper(dir.path());
+        let answer = ask(&paths.runtime_dir, &Wanted::default(), Duration::from_secs(5)).unwrap();
+        helper.join().unwrap();
+        assert_eq!((answer.error, answer.changes.len()), (None, 0));
+        assert_eq!(answer.view.unwrap().gpu_mem_from.as_deref(), Some("line 1 `gpu_mem=128`, unconditional"));
+        assert!(!dir.path().join("run/reboot-needed").exists());
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //!
 //! Invariants: an uploaded bundle is streamed onto the data partition (`update::upload`),
 //! never held in memory, and refused before reading when it cannot be taken; only the
-//! update thread installs it and writes `status.update`; config.txt is changed only by the
-//! root helper (`bootcfg::request`); a reboot while a destination is live needs
+//! update thread installs it and writes `status.update`; config.txt is read and changed
+//! only by the root helper (`bootcfg::request`: the boot partition is root's); a reboot
+//! while a destination is live needs
 //! `"confirm": true`. Deciding lives in `reboot_refusal`, `boot_config_error` and
 //! `lines_wanted` (pure).
 
@@ -30,9 +31,8 @@ const DEFAULT_LINES: usize = 100;
 pub struct UpdateSide {
     pub uploads: Uploads,
     pub installer: Installer,
-    /// Where a reboot and a boot-config change are asked for.
+    /// Where a reboot and the boot configuration are asked for.
     pub runtime_dir: PathBuf,
-    pub boot: bootcfg::Paths,
 }
 
 /// `GET /api/update`: `status.update`.
@@ -109,9 +109,14 @@ pub fn reboot(portal: &Portal, request: &mut tiny_http::Request) -> Result<Respo
     Ok(respond(202, "application/json", body))
 }
 
-/// `GET /api/boot-config`: what config.txt has in force for this board.
+/// `GET /api/boot-config`: what config.txt has in force for this board (read by the helper).
 pub fn boot_config(portal: &Portal) -> Result<Response, ApiError> {
-    bootcfg::view(&portal.update.boot).map(|view| reply(&view)).map_err(|why| ApiError::new(500, why))
+    let answer = bootcfg::request::ask(&portal.update.runtime_dir, &Wanted::default(), HELPER_WAIT)
+        .map_err(|why| ApiError::new(503, why))?;
+    match (answer.view, answer.error) {
+        (Some(view), _) => Ok(reply(&view)),
+        (None, why) => Err(ApiError::new(500, why.unwrap_or_default())),
+    }
 }
 
 #[derive(Deserialize)]
@@ -127,6 +132,8 @@ struct Changed {
     /// Every change since boot that waits for a reboot.
     reboot_needed: Option<String>,
     message: String,
+    /// What is in force now (as `GET /api/boot-config`).
+    view: Option<bootcfg::View>,
 }
 
 /// The helper's refusal under the field it names (`gpu_mem=…`, `camera=…`).
@@ -157,7 +164,7 @@ pub fn set_boot_config(portal: &Portal, request: &mut tiny_http::Request) -> Res
         tracing::info!("web: config.txt changed: {}", answer.changes.join("; "));
         "reboot needed: the firmware reads config.txt only at boot".to_string()
     };
-    Ok(reply(&Changed { changes: answer.changes, reboot_needed: answer.reboot_needed, message }))
+    Ok(reply(&Changed { changes: answer.changes, reboot_needed: answer.reboot_needed, message, view: answer.view }))
 }
 
 /// `lines=N` of `GET /api/logs`: 1 to the ring's size, `DEFAULT_LINES` when absent.
