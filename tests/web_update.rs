@@ -23,10 +23,11 @@ const PASSWORD: &str = "upload-pw-5e21";
 const PASSWORD_HASH: &str =
     "$argon2id$v=19$m=4096,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$JPGHyjoPDxGMA1eB6BuEXscI/kBZH/216qL3FksZeRM";
 
-/// The tests' settings with the device password set, never rebooting by itself, and `update`.
-fn settings(web: u16, update: &str) -> String {
+/// The tests' settings with `destinations`, the device password set, never rebooting by
+/// itself, and `update`.
+fn settings(web: u16, destinations: &[(&str, &str, &str)], update: &str) -> String {
     let hash = format!("[web]\npassword_hash = \"{PASSWORD_HASH}\"\n");
-    let with_password = test_settings(web, &[]).replace("[web]\n", &hash);
+    let with_password = test_settings(web, destinations).replace("[web]\n", &hash);
     format!("{with_password}[update]\nreboot = \"never\"\n{update}")
 }
 
@@ -72,7 +73,7 @@ fn follow(client: &Client, done: impl Fn(&serde_json::Value) -> bool) -> (serde_
 
 fn start(rauc: &RaucPeer, extra: &str) -> (UpdateBox, Client) {
     let web = free_port();
-    let b = UpdateBox::start(rauc, &settings(web, extra), web);
+    let b = UpdateBox::start(rauc, &settings(web, &[], extra), web);
     let client = log_in(&b.service);
     b.service.wait_for("slot A known", Duration::from_secs(20), |s| s["update"]["slot"] == "A");
     (b, client)
@@ -227,7 +228,7 @@ fn the_boot_configuration_is_shown_and_changed_through_the_root_helper() {
     let rauc = RaucPeer::start("A");
     let web = free_port();
     let env = [("DBUS_SYSTEM_BUS_ADDRESS", rauc.bus_address())];
-    let service = app::Service::start_with(&settings(web, ""), web, &env, None);
+    let service = app::Service::start_with(&settings(web, &[], ""), web, &env, None);
     let client = log_in(&service);
     service.wait_for("slot A known", Duration::from_secs(20), |s| s["update"]["slot"] == "A");
 
@@ -277,4 +278,27 @@ fn the_boot_configuration_is_shown_and_changed_through_the_root_helper() {
     assert_eq!(reply.code, 202, "{}", reply.body);
     let asked = std::fs::read_to_string(service.runtime_dir().join("reboot")).unwrap();
     assert!(asked.contains("as asked from the web"), "{asked}");
+}
+
+/// While a destination is live (a real nginx-rtmp on loopback), a reboot from the web is
+/// refused with its name unless confirmed.
+#[test]
+fn a_reboot_during_a_live_stream_needs_a_confirmation() {
+    let server = peers::RtmpServer::start();
+    let web = free_port();
+    let settings = settings(web, &[("venue", &server.url(), "k-7")], "");
+    let service = app::Service::start(&settings, web);
+    let client = log_in(&service);
+    service.wait_for("live", Duration::from_secs(20), |s| app::destination(s, "venue")["state"] == "live");
+
+    let reply = client.send("POST", "/api/reboot", &serde_json::json!({}));
+    assert_eq!(reply.code, 409, "{}", reply.body);
+    assert!(reply.body.contains("streaming live to \\\"venue\\\"") && reply.body.contains("confirm"), "{}", reply.body);
+    assert!(!service.runtime_dir().join("reboot").exists());
+    let reply = client.send("POST", "/api/reboot", &serde_json::json!({"confirm": "yes"}));
+    assert_eq!(reply.code, 400, "{}", reply.body);
+
+    let reply = client.send("POST", "/api/reboot", &serde_json::json!({"confirm": true}));
+    assert_eq!(reply.code, 202, "{}", reply.body);
+    assert!(service.runtime_dir().join("reboot").exists());
 }
