@@ -281,7 +281,7 @@ fn the_boot_configuration_is_shown_and_changed_through_the_root_helper() {
 }
 
 /// While a destination is live (a real nginx-rtmp on loopback), a reboot from the web is
-/// refused with its name unless confirmed.
+/// refused with its name unless confirmed. Without RAUC, no upload is taken.
 #[test]
 fn a_reboot_during_a_live_stream_needs_a_confirmation() {
     let server = peers::RtmpServer::start();
@@ -301,4 +301,10 @@ fn a_reboot_during_a_live_stream_needs_a_confirmation() {
     let reply = client.send("POST", "/api/reboot", &serde_json::json!({"confirm": true}));
     assert_eq!(reply.code, 202, "{}", reply.body);
     assert!(service.runtime_dir().join("reboot").exists());
+
+    // No RAUC on this box's bus: an upload is refused before it is read.
+    let reply = client.send_raw("POST", "/api/update/upload", "application/octet-stream", &[7; 4096], &[]);
+    assert_eq!(reply.code, 503, "{}", reply.body);
+    assert!(reply.body.contains("has not found RAUC yet"), "{}", reply.body);
+    assert!(!service.data_dir().join("update").exists(), "nothing stored");
 }

@@ -88,13 +88,18 @@ impl Agent {
                 Err(why) => {
                     let why = format!("updates are unavailable: {why}");
                     self.show(UpdateState::Idle, None, Some(why.clone()));
-                    match self.uploads.recv_timeout(RETRY) {
-                        Ok(upload) => {
-                            let refused = format!("{} not installed: {why}", describe(&upload));
-                            self.show(UpdateState::Failed, None, Some(refused));
+                    // An upload meanwhile is refused (the web refuses them while no slot is
+                    // known); its refusal stays shown until the next attempt.
+                    let next = Instant::now() + RETRY;
+                    while let Some(left) = next.checked_duration_since(Instant::now()) {
+                        match self.uploads.recv_timeout(left) {
+                            Ok(upload) => {
+                                let refused = format!("{} not installed: {why}", describe(&upload));
+                                self.show(UpdateState::Failed, None, Some(refused));
+                            }
+                            Err(RecvTimeoutError::Timeout) => break,
+                            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(left),
                         }
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) => std::thread::sleep(RETRY),
                     }
                 }
             }

@@ -1,6 +1,7 @@
 //! Over-the-air updates: RAUC over D-Bus (`rauc`), where bundles come from (`source`:
-//! hawkBit DDI, a manifest, `download`), what the box remembers across reboots (`record`),
-//! the pure verdicts (`verdict`), the service's thread (`agent`) and the CLI (`cli`).
+//! hawkBit DDI, a manifest, `download`; `upload`: a bundle sent to the web), what the box
+//! remembers across reboots (`record`), the pure verdicts (`verdict`), the service's thread
+//! (`agent`) and the CLI (`cli`).
 //!
 //! **Invariant:** an update is reported a success only after the box has rebooted into
 //! it and passed its health check; the pending record on the data partition carries the

@@ -7,7 +7,7 @@
 //! [`SPACE_MARGIN`], is refused before a byte is read; a cut or refused upload leaves no
 //! file behind. One upload at a time: from its first byte until its install ends (the
 //! [`Upload`] is dropped), another is refused with what is under way.
-//! API: `Uploads::receive` (the web), `Upload` (handed to the agent), `busy_with` (pure).
+//! API: `Uploads::receive` (the web), `Upload` (handed to the agent), `not_now` (pure).
 
 use std::fmt;
 use std::fs::{self, File};
@@ -34,6 +34,8 @@ pub enum Refusal {
     NoSpace(String),
     /// Another upload or an install is under way (what, in words).
     Busy(String),
+    /// The update thread cannot install now (RAUC is not there: why).
+    Unavailable(String),
     /// The body ended or stalled before every declared byte arrived.
     Cut {
         got: u64,
@@ -52,6 +54,7 @@ impl Refusal {
             Refusal::TooLarge { .. } => 413,
             Refusal::NoSpace(_) => 507,
             Refusal::Busy(_) => 409,
+            Refusal::Unavailable(_) => 503,
             Refusal::Cut { .. } => 400,
             Refusal::Storage(_) => 500,
         }
@@ -72,6 +75,7 @@ impl fmt::Display for Refusal {
             ),
             Refusal::NoSpace(why) => write!(f, "{why}; nothing was stored"),
             Refusal::Busy(what) => write!(f, "{what}: one update at a time, try again when it has ended"),
+            Refusal::Unavailable(why) => write!(f, "{why}; nothing was stored"),
             Refusal::Cut { got, declared, why } => {
                 write!(f, "the upload stopped after {got} of {declared} bytes ({why}); nothing was kept")
             }
@@ -90,13 +94,21 @@ pub fn admit(declared: Option<u64>, limit: u64, available: u64) -> Result<u64, R
     Ok(declared)
 }
 
-/// What the update agent is doing that an upload would collide with, in words.
-pub fn busy_with(update: &UpdateStatus) -> Option<String> {
+/// Why the update thread, as its status shows it, cannot take an upload now: it has not
+/// found RAUC (no slot known), or an update is under way.
+pub fn not_now(update: &UpdateStatus) -> Option<Refusal> {
     let message = update.message.as_deref().unwrap_or("");
-    match update.state {
+    if update.slot.is_none() {
+        return Some(Refusal::Unavailable(format!("the update thread has not found RAUC yet ({message})")));
+    }
+    busy_with(update.state, update.progress, message).map(Refusal::Busy)
+}
+
+fn busy_with(state: UpdateState, progress: Option<u8>, message: &str) -> Option<String> {
+    match state {
         UpdateState::Idle | UpdateState::Failed | UpdateState::Checking => None,
         UpdateState::Downloading | UpdateState::Installing => {
-            Some(format!("an update is under way ({}%: {message})", update.progress.unwrap_or(0)))
+            Some(format!("an update is under way ({}%: {message})", progress.unwrap_or(0)))
         }
         UpdateState::Installed => Some(format!("an update is installed and waits for its reboot ({message})")),
         UpdateState::Rebooting => Some(format!("the box is rebooting ({message})")),
@@ -236,17 +248,22 @@ mod tests {
     }
 
     #[test]
-    fn an_upload_collides_with_an_update_under_way() {
-        let mut update = UpdateStatus::default();
-        assert_eq!(busy_with(&update), None);
+    fn an_upload_collides_with_an_update_under_way_and_needs_rauc() {
+        let mut update = UpdateStatus { message: Some("updates are unavailable: no bus".into()), ..Default::default() };
+        let refusal = not_now(&update).unwrap();
+        assert_eq!(refusal.code(), 503);
+        assert!(refusal.to_string().contains("has not found RAUC yet (updates are unavailable: no bus)"), "{refusal}");
+        update.slot = Some("A".into());
+        update.message = None;
+        assert_eq!(not_now(&update), None);
         update.state = UpdateState::Installing;
         update.progress = Some(40);
         update.message = Some("installing 2.0".into());
-        assert_eq!(busy_with(&update).unwrap(), "an update is under way (40%: installing 2.0)");
+        assert_eq!(not_now(&update), Some(Refusal::Busy("an update is under way (40%: installing 2.0)".into())));
         update.state = UpdateState::Installed;
-        assert!(busy_with(&update).unwrap().contains("waits for its reboot"));
+        assert!(not_now(&update).unwrap().to_string().contains("waits for its reboot"));
         update.state = UpdateState::Failed;
-        assert_eq!(busy_with(&update), None);
+        assert_eq!(not_now(&update), None);
     }
 
     fn files(dir: &Path) -> Vec<String> {

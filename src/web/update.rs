@@ -57,9 +57,9 @@ pub fn upload(portal: &Portal, request: &mut tiny_http::Request) -> Result<Respo
             format!("send the bundle (.raucb) as the raw body, application/octet-stream, not {media_type:?}"),
         ));
     }
-    let busy = upload::busy_with(&portal.status.lock().expect("status lock").update);
-    if let Some(what) = busy {
-        return Err(ApiError::new(409, format!("{what}: one update at a time, try again when it has ended")));
+    let not_now = upload::not_now(&portal.status.lock().expect("status lock").update);
+    if let Some(refusal) = not_now {
+        return Err(ApiError::new(refusal.code(), refusal.to_string()));
     }
     let side = &portal.update;
     let declared = request.body_length().map(|n| n as u64);
