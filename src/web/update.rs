@@ -6,9 +6,8 @@
 //! never held in memory, and refused before reading when it cannot be taken; only the
 //! update thread installs it and writes `status.update`; config.txt is read and changed
 //! only by the root helper (`bootcfg::request`: the boot partition is root's); a reboot
-//! while a destination is live needs
-//! `"confirm": true`. Deciding lives in `reboot_refusal`, `boot_config_error` and
-//! `lines_wanted` (pure).
+//! while a destination is live needs `"confirm": true`. Deciding lives in `reboot_refusal`,
+//! `boot_config_error`, `lines_wanted` and `upload::not_now` (pure).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,7 +21,7 @@ use crate::status::{DestinationState, DestinationStatus};
 use crate::update::agent::Installer;
 use crate::update::upload::{self, Uploads};
 
-/// How long `PUT /api/boot-config` waits for the root helper's answer.
+/// How long `/api/boot-config` waits for the root helper's answer.
 const HELPER_WAIT: Duration = Duration::from_secs(10);
 /// `GET /api/logs` without `lines=`.
 const DEFAULT_LINES: usize = 100;
@@ -59,21 +58,23 @@ pub fn upload(portal: &Portal, request: &mut tiny_http::Request) -> Result<Respo
     }
     let not_now = upload::not_now(&portal.status.lock().expect("status lock").update);
     if let Some(refusal) = not_now {
-        return Err(ApiError::new(refusal.code(), refusal.to_string()));
+        return Err(refused(refusal));
     }
     let side = &portal.update;
     let declared = request.body_length().map(|n| n as u64);
     let limit = u64::from(portal.state().config.update.upload_limit_mb) * 1024 * 1024;
-    let stored = side.uploads.receive(request.as_reader(), declared, limit).map_err(|refusal| {
-        tracing::warn!("web: an uploaded bundle was refused: {refusal}");
-        ApiError::new(refusal.code(), refusal.to_string())
-    })?;
+    let stored = side.uploads.receive(request.as_reader(), declared, limit).map_err(refused)?;
     let bytes = std::fs::metadata(stored.path()).map(|m| m.len()).unwrap_or_default();
     tracing::info!("web: a bundle of {bytes} bytes was uploaded; handing it to the update thread");
     side.installer.install(stored).map_err(|why| ApiError::new(500, why))?;
     let message = "stored; it is being installed: follow GET /api/update";
     let body = serde_json::to_vec_pretty(&Stored { bytes, message }).unwrap_or_default();
     Ok(respond(202, "application/json", body))
+}
+
+fn refused(refusal: upload::Refusal) -> ApiError {
+    tracing::warn!("web: an uploaded bundle was refused: {refusal}");
+    ApiError::new(refusal.code(), refusal.to_string())
 }
 
 #[derive(Deserialize)]
