@@ -12,30 +12,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use app::{Client, free_port, test_settings};
+use app::{Client, free_port};
 use peers::rauc::RaucPeer;
 use peers::updatebox::{COMPATIBLE, UpdateBox, payload};
 use peers::wait;
 
 const MIB: usize = 1024 * 1024;
 const PASSWORD: &str = "upload-pw-5e21";
-/// PASSWORD's argon2id hash (made with Debian's `argon2` tool; cheap parameters).
-const PASSWORD_HASH: &str =
-    "$argon2id$v=19$m=4096,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$JPGHyjoPDxGMA1eB6BuEXscI/kBZH/216qL3FksZeRM";
 
 /// The tests' settings with `destinations`, the device password set, never rebooting by
 /// itself, and `update`.
 fn settings(web: u16, destinations: &[(&str, &str, &str)], update: &str) -> String {
-    let hash = format!("[web]\npassword_hash = \"{PASSWORD_HASH}\"\n");
-    let with_password = test_settings(web, destinations).replace("[web]\n", &hash);
+    let with_password = app::settings_with_password(web, destinations, PASSWORD);
     format!("{with_password}[update]\nreboot = \"never\"\n{update}")
-}
-
-/// Once the service listens.
-fn log_in(service: &app::Service) -> Client {
-    let listening = wait(Duration::from_secs(20), || app::http_get(service.web_port, "/api/portal").is_some());
-    assert!(listening, "the web does not answer:\n{}", service.output());
-    service.log_in(PASSWORD)
 }
 
 fn upload(client: &Client, bundle: &Path) -> app::Reply {
@@ -74,7 +63,7 @@ fn follow(client: &Client, done: impl Fn(&serde_json::Value) -> bool) -> (serde_
 fn start(rauc: &RaucPeer, extra: &str) -> (UpdateBox, Client) {
     let web = free_port();
     let b = UpdateBox::start(rauc, &settings(web, &[], extra), web);
-    let client = log_in(&b.service);
+    let client = b.service.log_in(PASSWORD);
     b.service.wait_for("slot A known", Duration::from_secs(20), |s| s["update"]["slot"] == "A");
     (b, client)
 }
@@ -229,7 +218,7 @@ fn the_boot_configuration_is_shown_and_changed_through_the_root_helper() {
     let web = free_port();
     let env = [("DBUS_SYSTEM_BUS_ADDRESS", rauc.bus_address())];
     let service = app::Service::start_with(&settings(web, &[], ""), web, &env, None);
-    let client = log_in(&service);
+    let client = service.log_in(PASSWORD);
     service.wait_for("slot A known", Duration::from_secs(20), |s| s["update"]["slot"] == "A");
 
     // Without the helper: the service says so after its wait, and nothing changes.
@@ -288,7 +277,7 @@ fn a_reboot_during_a_live_stream_needs_a_confirmation() {
     let web = free_port();
     let settings = settings(web, &[("venue", &server.url(), "k-7")], "");
     let service = app::Service::start(&settings, web);
-    let client = log_in(&service);
+    let client = service.log_in(PASSWORD);
     service.wait_for("live", Duration::from_secs(20), |s| app::destination(s, "venue")["state"] == "live");
 
     let reply = client.send("POST", "/api/reboot", &serde_json::json!({}));
