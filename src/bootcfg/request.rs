@@ -158,15 +158,21 @@ mod tests {
         })
     }
 
+    /// `ask` with the helper standing by, on a Pi 3 whose config.txt is `config`.
+    fn asked(config: &str, wanted: &Wanted) -> (tempfile::TempDir, Answer) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = boot(dir.path(), config);
+        std::fs::create_dir_all(&paths.runtime_dir).unwrap();
+        let helper = helper(dir.path());
+        let answer = ask(&paths.runtime_dir, wanted, Duration::from_secs(5)).unwrap();
+        helper.join().unwrap();
+        (dir, answer)
+    }
+
     #[test]
     fn a_request_is_applied_and_answered() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = boot(dir.path(), "gpu_mem=128\ncamera_auto_detect=1\n");
-        std::fs::create_dir_all(dir.path().join("run")).unwrap();
-        let helper = helper(dir.path());
         let wanted = Wanted { gpu_mem: Some(256), camera: Some(Camera::Sensor(Sensor::Imx219)) };
-        let answer = ask(&paths.runtime_dir, &wanted, Duration::from_secs(5)).unwrap();
-        helper.join().unwrap();
+        let (dir, answer) = asked("gpu_mem=128\ncamera_auto_detect=1\n", &wanted);
         assert_eq!(answer.error, None);
         assert_eq!(answer.changes[0], "line 1: gpu_mem=128 → gpu_mem=256");
         assert!(answer.reboot_needed.unwrap().contains("gpu_mem=256"));
@@ -179,13 +185,7 @@ mod tests {
 
     #[test]
     fn a_refused_request_is_answered_with_why_and_changes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = boot(dir.path(), "gpu_mem=128\n");
-        std::fs::create_dir_all(dir.path().join("run")).unwrap();
-        let helper = helper(dir.path());
-        let answer = ask(&paths.runtime_dir, &Wanted { gpu_mem: Some(2000), camera: None }, Duration::from_secs(5));
-        helper.join().unwrap();
-        let answer = answer.unwrap();
+        let (dir, answer) = asked("gpu_mem=128\n", &Wanted { gpu_mem: Some(2000), camera: None });
         assert!(answer.error.unwrap().contains("gpu_mem=2000 is out of range"));
         assert!(answer.changes.is_empty() && answer.reboot_needed.is_none());
         assert_eq!(answer.view.unwrap().gpu_mem, 128);
@@ -194,12 +194,7 @@ mod tests {
 
     #[test]
     fn a_request_without_settings_only_shows() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = boot(dir.path(), "gpu_mem=128\n");
-        std::fs::create_dir_all(dir.path().join("run")).unwrap();
-        let helper = helper(dir.path());
-        let answer = ask(&paths.runtime_dir, &Wanted::default(), Duration::from_secs(5)).unwrap();
-        helper.join().unwrap();
+        let (dir, answer) = asked("gpu_mem=128\n", &Wanted::default());
         assert_eq!((answer.error, answer.changes.len()), (None, 0));
         assert_eq!(answer.view.unwrap().gpu_mem_from.as_deref(), Some("line 1 `gpu_mem=128`, unconditional"));
         assert!(!dir.path().join("run/reboot-needed").exists());
