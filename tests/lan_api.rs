@@ -31,7 +31,7 @@ fn anonymous(port: u16, method: &str, path: &str, headers: &str) -> app::Reply {
     exchange(port, &head, body.as_bytes())
 }
 
-const API: [(&str, &str); 14] = [
+const API: &[(&str, &str)] = &[
     ("GET", "/api/status"),
     ("GET", "/api/session"),
     ("GET", "/api/settings"),
@@ -46,6 +46,11 @@ const API: [(&str, &str); 14] = [
     ("GET", "/api/no-such-call"),
     ("GET", "/api/preview.jpg"),
     ("POST", "/api/reboot"),
+    ("GET", "/api/update"),
+    ("POST", "/api/update/upload"),
+    ("GET", "/api/boot-config"),
+    ("PUT", "/api/boot-config"),
+    ("GET", "/api/logs"),
 ];
 
 #[test]
@@ -53,7 +58,7 @@ fn every_route_needs_a_session_and_every_change_its_csrf_token() {
     let service = configured(&[("a", "rtmp://127.0.0.1:9/live", KEY)]);
     let port = service.web_port;
     service.wait_for("the service", Duration::from_secs(20), |_| true);
-    for (method, path) in API {
+    for &(method, path) in API {
         let reply = anonymous(port, method, path, "");
         assert_eq!(reply.code, 401, "{method} {path}: {}", reply.body);
         assert!(reply.json()["errors"][0]["reason"].as_str().unwrap().contains("log in first"), "{}", reply.body);
