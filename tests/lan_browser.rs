@@ -2,8 +2,8 @@
 //! viewport, driven over WebDriver, against the real service and a real nginx-rtmp: a
 //! wrong password refused, logging in, the status page live and refreshing by itself, a
 //! destination added from the page going live on nginx and disabled again, field errors
-//! next to their inputs, every page laid out for the screen. Screenshots of every step are
-//! in `target/artifacts/lan/`.
+//! next to their inputs, every page laid out for the screen, a bundle uploaded and
+//! installed along one progress bar. Screenshots of every step are in `target/artifacts/lan/`.
 
 mod app;
 mod peers;
@@ -14,6 +14,8 @@ use app::{Service, free_port, test_settings};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use peers::RtmpServer;
+use peers::rauc::RaucPeer;
+use peers::updatebox::{COMPATIBLE, UpdateBox, payload};
 use peers::webdriver::{Phone, Viewport};
 use serde_json::json;
 
@@ -230,4 +232,51 @@ fn without_javascript_the_pages_still_read() {
     };
     assert!(destinations.contains("venue") && destinations.contains("key saved"), "{destinations}");
     assert!(destinations.contains("Changing destinations needs JavaScript"));
+}
+
+/// The Update page at a desktop: a bundle chosen and uploaded, one bar through the upload
+/// and the install (held half-way in RAUC's pre-install handler to see it there), then the
+/// reboot into the new slot offered. Against Debian's real `rauc service` (tests/peers/rauc.rs).
+#[test]
+fn a_bundle_uploaded_from_the_update_page_installs_along_one_bar() {
+    let rauc = RaucPeer::start("A");
+    let web = free_port();
+    let settings = with_password(test_settings(web, &[])) + "[update]\nreboot = \"never\"\n";
+    let updatebox = UpdateBox::start(&rauc, &settings, web);
+    updatebox.service.log_in(DEVICE_PASSWORD);
+    updatebox.service.wait_for("slot A known", Duration::from_secs(20), |s| s["update"]["slot"] == "A");
+    let bundle = rauc.bundle("100.0.0", COMPATIBLE, &payload(1));
+    let base = format!("http://127.0.0.1:{web}");
+
+    let mut desktop = Phone::start_at(Viewport::Desktop, true, "lan", "upload");
+    desktop.open(&format!("{base}/update"));
+    log_in(&desktop, DEVICE_PASSWORD);
+    desktop.wait_until("the update page", Duration::from_secs(10), |d| d.try_find("html[data-js=ready]").is_some());
+    assert_eq!(shown(&desktop, "update.slot"), "A");
+    assert!(desktop.find("#progress").property("offsetParent").is_null(), "no bar before an upload");
+    desktop.find("#bundle").type_text(bundle.to_str().unwrap());
+    desktop.screenshot("chosen");
+
+    rauc.hold_installs();
+    desktop.find("#upload button[type=submit]").tap();
+    desktop.wait_until("the install under way", Duration::from_secs(30), |d| {
+        d.find("#progress-text").text().starts_with("Installing…")
+    });
+    let half_way = desktop.find("#progress").property("value").as_f64().unwrap();
+    assert!((50.0..100.0).contains(&half_way), "the upload was the bar's first half: {half_way}");
+    desktop.screenshot("installing");
+    rauc.release_installs();
+    desktop.wait_until("the bar's end", Duration::from_secs(60), |d| d.find("#progress").property("value") == 100.0);
+    let said = desktop.find("#progress-text").text();
+    assert!(said.contains("100.0.0 installed into slot B"), "{said}");
+    desktop.wait_until("the reboot offered", Duration::from_secs(10), |d| {
+        d.try_find("form[data-action='/api/reboot']:not([hidden]) button").is_some()
+    });
+    desktop.assert_fits();
+    desktop.screenshot("installed");
+    assert_eq!(rauc.primary(), "B", "the new slot boots next");
+
+    // Nothing is live here: the reboot is asked for without a question.
+    desktop.find("form[data-action='/api/reboot'] button").tap();
+    assert!(peers::wait(Duration::from_secs(10), || updatebox.reboot_asked().is_some()), "the reboot was asked for");
 }
