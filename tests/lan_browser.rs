@@ -232,6 +232,8 @@ fn without_javascript_the_pages_still_read() {
     };
     assert!(destinations.contains("venue") && destinations.contains("key saved"), "{destinations}");
     assert!(destinations.contains("Changing destinations needs JavaScript"));
+    phone.open(&format!("{base}/logs"));
+    assert!(phone.find("#log").text().contains("web: logged in from 127.0.0.1"), "the log's lines are on the page");
 }
 
 /// The Update page at a desktop: a bundle chosen and uploaded, one bar through the upload

@@ -24,8 +24,7 @@ pub fn page(portal: &Portal, tab: Tab, login: &Login) -> Response {
             let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
             pages::update_page(&frame, &UpdatePage { status: &status, now })
         }
-        // The lines come from /api/logs (the script asks for them).
-        Tab::Logs => pages::logs_page(&frame, &[]),
+        Tab::Logs => pages::logs_page(&frame, &crate::logging::recent(pages::LOG_LINES)),
     };
     html(200, body)
 }

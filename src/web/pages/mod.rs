@@ -21,7 +21,7 @@ use std::fmt::Write;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 pub use destinations::destinations_page;
-pub use logs::logs_page;
+pub use logs::{LOG_LINES, logs_page};
 pub use status::status_page;
 pub use update::{UpdatePage, update_page};
 pub use video::{VideoPage, video_page};
