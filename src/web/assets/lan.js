@@ -288,7 +288,11 @@
         keyValues(e, j);
       }
     }, function (er) {
-      if (e.tagName === "FORM") { showErrors(e, er.errors); return; }
+      if (e.tagName === "FORM") {
+        all("#b-where", e).forEach(function (w) { w.textContent = ""; });
+        showErrors(e, er.errors);
+        return;
+      }
       e.textContent = "";
       e.appendChild(el(e.tagName === "UL" ? "li" : "p", "err", reasons(er.errors)));
     });

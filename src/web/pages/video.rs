@@ -93,7 +93,7 @@ pub fn video_page(frame: &Layout, page: &VideoPage) -> String {
     );
     // The choices and the values in force come from GET /api/boot-config.
     let mut fields = String::from(
-        "<p class=\"hint\" id=\"b-where\"></p><label for=\"b-camera\">Camera</label>\
+        "<p class=\"hint\" id=\"b-where\">Reading config.txt…</p><label for=\"b-camera\">Camera</label>\
          <select id=\"b-camera\" name=\"camera\" data-options=\"camera_values\" data-keep></select>",
     );
     fields.push_str(&input("b-gpu", "gpu_mem", "GPU memory (MB)", "number", "", " inputmode=\"numeric\" data-keep"));
