@@ -217,6 +217,7 @@ fn without_javascript_the_form_still_submits_and_the_box_streams() {
     phone.screenshot("saved");
 
     assert!(server.wait_publishing(NGINX_KEY, Duration::from_secs(30)), "the stream reaches nginx-rtmp");
+    service.log_in(DEVICE_PASSWORD);
     service.wait_for("live", Duration::from_secs(10), first_destination_live);
     assert_no_secret_in("the Saved page", &saved);
     assert_no_secret_in("the service's output", &service.output());
