@@ -139,7 +139,8 @@ impl Portal {
             (Post, "/setup") => return self.submit(request, &network),
             (Get | Head, "/setup" | "/rescan") => from_reply(probes::redirect_to("/")),
             (Post, "/rescan") => {
-                self.network.rescan();
+                // Without NetworkManager there is nothing to scan with; the page shows the mode.
+                let _ = self.network.rescan();
                 see_other("/")
             }
             (Get | Head, "/api/status") => {

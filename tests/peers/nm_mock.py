@@ -18,6 +18,10 @@ Added to NetworkManager's API (as NetworkManager 1.4x behaves):
            properties Connectivity, State, PrimaryConnection follow the device
   Device   StateChanged(u new, u old, u reason) through PREPARE, CONFIG, NEED_AUTH,
            IP_CONFIG to ACTIVATED or FAILED with NMDeviceStateReason; StateReason property
+  Settings AddConnection(a{sa{sv}}) -> o     saved, not activated (autoconnect may bring it up)
+  Profile  GetSettings without secrets, GetSecrets(s setting), Delete, and Update /
+           Update2(a{sa{sv}}, u flags, a{sv}) replacing the whole profile; sent without
+           any secret, the saved secrets are kept (NetworkManager's update_auth_cb)
   Wireless RequestScan (refused while the device serves an access point, as
            NetworkManager does), LastScan (ms), ActiveAccessPoint
   Active   Ip4Config -> IP4Config AddressData (192.168.77.50/24 on a venue network)
@@ -36,8 +40,12 @@ Scripting API (methods of org.freedesktop.DBus.Mock on /org/freedesktop/NetworkM
       Whether RequestScan works while serving an access point (default false).
   Calls() -> s
       JSON list of {"method", "args"} for AddAndActivateConnection2, ActivateConnection,
-      DeactivateConnection, RequestScan and Delete, in order; byte arrays that are UTF-8
-      become strings (SSIDs), D-Bus containers become JSON ones.
+      DeactivateConnection, RequestScan, AddConnection, Update, Update2 and Delete, in
+      order; byte arrays that are UTF-8 become strings (SSIDs), D-Bus containers become
+      JSON ones.
+  Profiles() -> s
+      JSON object: each saved profile's path -> its settings, secrets included (what
+      NetworkManager would have in its keyfile).
 
 Reasons used: 7 NO_SECRETS (wrong password), 53 SSID_NOT_FOUND (network gone),
 5 IP_CONFIG_UNAVAILABLE (no DHCP lease), 39 USER_REQUESTED (deactivated).
@@ -67,6 +75,9 @@ NO_SECRETS, SSID_NOT_FOUND, IP_CONFIG_UNAVAILABLE, USER_REQUESTED = 7, 53, 5, 39
 STEP_MS = 100
 
 PSK, SAE, EAP = 0x100, 0x400, 0x200
+# The settings NetworkManager treats as secrets (never in GetSettings).
+SECRETS = {'802-11-wireless-security': {'psk', 'wep-key0', 'wep-key1', 'wep-key2', 'wep-key3', 'leap-password'},
+           '802-1x': {'password', 'private-key-password', 'phase2-private-key-password', 'pin'}}
 SECURITY = {'open': 0, 'wpa2': PSK | 0x88, 'wpa3': SAE | 0x88, 'transition': PSK | SAE | 0x88, 'enterprise': EAP | 0x88}
 
 WORLD = {'venues': {}, 'calls': [], 'scan_in_ap': False, 'ap': None, 'active': None, 'counter': 0}
@@ -85,6 +96,9 @@ def load(mock, parameters):
                  'ret = self.mock_add_activate(args[0], args[1], args[2], args[3])')
     nm.AddMethod(nmt.MANAGER_IFACE, 'ActivateConnection', 'ooo', 'o', 'ret = self.mock_activate_saved(args[0], args[1])')
     nm.AddMethod(nmt.MANAGER_IFACE, 'DeactivateConnection', 'o', '', 'self.mock_deactivate(args[0])')
+    settings = dbusmock.get_object(nmt.SETTINGS_OBJ)
+    settings.AddMethod(nmt.SETTINGS_IFACE, 'AddConnection', 'a{sa{sv}}', 'o', 'ret = self.mock_add(args[0])')
+    settings.mock_add = add_connection
     nm.mock_add_activate = add_and_activate2
     nm.mock_activate_saved = activate_saved
     nm.mock_deactivate = deactivate
@@ -162,9 +176,51 @@ def add_profile(settings):
     profile = obj(path)
     profile.settings['connection']['autoconnect'] = dbus.Boolean(auto)
     profile.mock_record = record
+    profile.mock_update = update
+    profile.mock_secrets = secrets_of
     profile.AddMethod(nmt.CSETTINGS_IFACE, 'Delete', '', '',
                       'self.mock_record("Delete", self.settings); self.ConnectionDelete(self)')
+    profile.AddMethod(nmt.CSETTINGS_IFACE, 'GetSettings', '', 'a{sa{sv}}', 'ret = self.mock_secrets(self.settings, False)')
+    profile.AddMethod(nmt.CSETTINGS_IFACE, 'GetSecrets', 's', 'a{sa{sv}}',
+                      'ret = {args[0]: self.mock_secrets(self.settings, True).get(args[0], {})}')
+    profile.AddMethod(nmt.CSETTINGS_IFACE, 'Update', 'a{sa{sv}}', '', 'self.mock_update(self, "Update", args[0])')
+    profile.AddMethod(nmt.CSETTINGS_IFACE, 'Update2', 'a{sa{sv}}ua{sv}', 'a{sv}',
+                      'self.mock_update(self, "Update2", args[0], args[1]); ret = {}')
     return dbus.ObjectPath(path)
+
+
+def secrets_of(settings, wanted):
+    '''The settings without their secrets (wanted False) or only the secrets (True).'''
+    out = dbus.Dictionary({}, signature='sa{sv}')
+    for group, values in settings.items():
+        kept = {k: v for k, v in values.items() if (k in SECRETS.get(str(group), ())) == wanted}
+        if kept or not wanted:
+            out[group] = dbus.Dictionary(kept, signature='sv')
+    return out
+
+
+def update(profile, method, settings, *flags):
+    '''Update/Update2 as NetworkManager does them: the profile becomes what was sent; sent
+    without any secret, the secrets it had are kept (update_auth_cb in
+    src/core/settings/nm-settings-connection.c).'''
+    record(method, settings, *flags)
+    if not settings:
+        return
+    new = {str(k): dbus.Dictionary(v, signature='sv') for k, v in settings.items()}
+    if not any(secrets_of(new, True).values()):
+        for group, values in secrets_of(profile.settings, True).items():
+            new.setdefault(group, dbus.Dictionary({}, signature='sv')).update(values)
+    new['connection'].setdefault('uuid', profile.settings['connection']['uuid'])
+    profile.settings = dbus.Dictionary(new, signature='sa{sv}')
+    profile.EmitSignal(nmt.CSETTINGS_IFACE, 'Updated', '', [])
+
+
+def add_connection(settings):
+    '''Settings.AddConnection: saved to disk, activated only by autoconnect.'''
+    record('AddConnection', settings)
+    path = add_profile(settings)
+    GLib.timeout_add(STEP_MS, lambda: autoconnect() and False)
+    return path
 
 
 def add_and_activate2(settings, device, _ap, options):
@@ -359,3 +415,8 @@ def SetScanInAp(self, allowed):
 @dbus.service.method(MOCK_IFACE, in_signature='', out_signature='s')
 def Calls(self):
     return json.dumps(WORLD['calls'])
+
+
+@dbus.service.method(MOCK_IFACE, in_signature='', out_signature='s')
+def Profiles(self):
+    return json.dumps({str(path): plain(obj(path).settings) for path in obj(nmt.SETTINGS_OBJ).ListConnections()})
