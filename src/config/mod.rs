@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::secrets::Secret;
 
+pub use layer::to_table;
 pub use legacy_env::apply_legacy_env;
 pub use load::{Loaded, load, save_change, user_config_path};
+pub use toml_error::is_secret_key;
 pub use values::{
     AudioSource, EncoderChoice, RebootPolicy, UpdateSource, VideoSource, check_ssid, check_stream_url,
     check_wpa_passphrase, parse_encoder_params, rtmp_default_port,
