@@ -19,6 +19,7 @@ mod page;
 mod presets;
 mod probes;
 mod settings;
+mod wifi;
 
 use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, SocketAddr};
@@ -49,6 +50,9 @@ const WORKERS: usize = 4;
 /// How long any read or write on a connection may wait on its client (a body that does
 /// not come, an answer not taken), after which the connection is closed.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `PUT`/`DELETE` on a saved Wi-Fi network: this, then its uuid.
+const WIFI_NETWORK: &str = "/api/wifi/networks/";
 
 /// Where the settings are read from and saved to, as `main` loads them.
 pub struct SettingsFiles {
@@ -263,6 +267,14 @@ impl Portal {
             (Get | Head, "/api/presets") => settings::presets(),
             (Get | Head, "/api/probe") => settings::probe(self),
             (Post, "/api/password") => settings::change_password(self, request),
+            (Get | Head, "/api/wifi") => wifi::get(self),
+            (Post, "/api/wifi/scan") => wifi::scan(self),
+            (Post, "/api/wifi/networks") => wifi::add(self, request),
+            (Put, _) if path.starts_with(WIFI_NETWORK) => {
+                wifi::set_priority(self, request, &path_param(path, WIFI_NETWORK)?)
+            }
+            (Delete, _) if path.starts_with(WIFI_NETWORK) => wifi::forget(self, &path_param(path, WIFI_NETWORK)?),
+            (Put, "/api/wifi/access-point") => wifi::set_access_point(self, request),
             // The path is not repeated: a mistyped URL can hold a pasted key.
             _ if path.starts_with("/api/") => {
                 Err(ApiError::new(404, format!("no {method} call at this path; the API is described in the README")))
