@@ -462,7 +462,7 @@ fn saved_networks_are_listed_added_reprioritised_and_forgotten_and_no_password_c
     );
     assert_eq!(
         body["access_point"],
-        json!({"ssid": "Wifi Connect", "has_passphrase": false, "applies": "the next time the access point opens"})
+        json!({"ssid": "Wifi Connect", "passphrase_set": false, "applies": "the next time the access point opens"})
     );
     answers.push(wifi.body);
 
@@ -513,12 +513,20 @@ fn saved_networks_are_listed_added_reprioritised_and_forgotten_and_no_password_c
     let order: Vec<&str> = body["saved"].as_array().unwrap().iter().map(|n| n["ssid"].as_str().unwrap()).collect();
     assert_eq!(order, ["Venue", "Lab"], "highest priority first");
 
-    // Added again with a new password: one profile of it, the new one.
-    let again = client.send("POST", "/api/wifi/networks", &json!({"ssid": "Lab", "passphrase": "lab-password-2"}));
-    let new_uuid = json_of(&again, 200)["uuid"].as_str().unwrap().to_string();
+    // Added again with a new password (and as hidden): one profile of it, the new one.
+    let again = client.send(
+        "POST",
+        "/api/wifi/networks",
+        &json!({"ssid": "Lab", "passphrase": "lab-password-2", "hidden": true}),
+    );
+    let body = json_of(&again, 200);
+    assert_eq!((&body["hidden"], &body["priority"]), (&json!(true), &json!(0)), "{body}");
+    let new_uuid = body["uuid"].as_str().unwrap().to_string();
     answers.push(again.body);
     assert!(nm.profile(&lab_uuid).is_none(), "the older profile of Lab is gone");
-    assert_eq!(nm.profile(&new_uuid).unwrap()["802-11-wireless-security"]["psk"], "lab-password-2");
+    let profile = nm.profile(&new_uuid).unwrap();
+    assert_eq!(profile["802-11-wireless-security"]["psk"], "lab-password-2");
+    assert_eq!(profile["802-11-wireless"]["hidden"], true);
     assert_eq!(nm.profiles().len(), 2);
 
     // Forgotten.
@@ -596,7 +604,7 @@ fn the_access_point_name_and_passphrase_are_saved_and_used_the_next_time_it_open
     );
     assert_eq!(
         json_of(&set, 200),
-        json!({"ssid": "Makerspace Box", "has_passphrase": true, "applies": "the next time the access point opens"})
+        json!({"ssid": "Makerspace Box", "passphrase_set": true, "applies": "the next time the access point opens"})
     );
     let saved: toml::Table = toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(saved["network"]["ap_ssid"].as_str(), Some("Makerspace Box"));
@@ -615,7 +623,7 @@ fn the_access_point_name_and_passphrase_are_saved_and_used_the_next_time_it_open
 
     // Left out, the passphrase stays.
     let renamed = client.send("PUT", "/api/wifi/access-point", &json!({"ssid": "Box 2"}));
-    assert_eq!(json_of(&renamed, 200)["has_passphrase"], true);
+    assert_eq!(json_of(&renamed, 200)["passphrase_set"], true);
     let wifi = client.get("/api/wifi");
     assert_eq!(json_of(&wifi, 200)["access_point"]["ssid"], "Box 2");
     for answer in [&set.body, &renamed.body, &wifi.body] {

@@ -1,8 +1,11 @@
 //! The Wi-Fi page's API: the saved networks (NetworkManager's, through `Network`), the
 //! last scan, and the access point's name and passphrase (settings, saved through
 //! `config::save_change`; they take effect the next time the access point opens).
-//! No answer carries a password: saved networks are listed without theirs, and of the
-//! access point's only whether it has one.
+//!
+//! Invariants: no answer or log line carries a password (saved networks are listed
+//! without theirs, the access point's only as whether it is set); a refused call changes
+//! nothing and names the field with what is allowed (the settings files' own checks).
+//! API boundary: the handlers the router calls.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +32,7 @@ struct WifiJson {
 struct AccessPointJson {
     ssid: String,
     /// WPA2 with a passphrase (never shown), or open.
-    has_passphrase: bool,
+    passphrase_set: bool,
     /// When a change takes effect.
     applies: &'static str,
 }
@@ -40,7 +43,7 @@ impl AccessPointJson {
     fn of(network: &config::NetworkConfig) -> AccessPointJson {
         AccessPointJson {
             ssid: network.ap_ssid.clone(),
-            has_passphrase: !network.ap_passphrase.is_empty(),
+            passphrase_set: !network.ap_passphrase.is_empty(),
             applies: APPLIES,
         }
     }
