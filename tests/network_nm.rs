@@ -647,3 +647,18 @@ fn with_the_network_unmanaged_wifi_calls_say_so() {
     let set = client.send("PUT", "/api/wifi/access-point", &json!({"ssid": "Box"}));
     assert_eq!(json_of(&set, 200)["ssid"], "Box");
 }
+
+#[test]
+fn without_network_manager_wifi_calls_say_it_is_not_reachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let bus = format!("unix:path={}", dir.path().join("no-bus").display());
+    let service =
+        Service::start_with(&with_password(&settings(port, "")), port, &[("DBUS_SYSTEM_BUS_ADDRESS", &bus)], None);
+    let client = log_in(&service);
+    let body = json_of(&client.get("/api/wifi"), 200);
+    assert!(body["saved_error"].as_str().unwrap().starts_with("NetworkManager is not reachable now"), "{body}");
+    let (_, reason) = refusal(&client.send("POST", "/api/wifi/networks", &json!({"ssid": "Lab"})), 503);
+    assert!(reason.contains("looks for it every 30 s"), "{reason}");
+    refusal(&client.send("PUT", "/api/wifi/networks/some-uuid", &json!({"priority": 1})), 503);
+}
