@@ -28,6 +28,8 @@ pub struct FieldError {
 pub struct ApiError {
     pub code: u16,
     pub errors: Vec<FieldError>,
+    /// Seconds to wait before asking again (429), sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -37,24 +39,42 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     pub fn new(code: u16, reason: impl Into<String>) -> ApiError {
-        ApiError { code, errors: vec![FieldError { field: None, reason: reason.into() }] }
+        ApiError { code, errors: vec![FieldError { field: None, reason: reason.into() }], retry_after: None }
     }
 
     /// 400 on one field.
     pub fn field(field: &str, reason: impl Into<String>) -> ApiError {
-        ApiError { code: 400, errors: vec![FieldError { field: Some(field.into()), reason: reason.into() }] }
+        ApiError {
+            code: 400,
+            errors: vec![FieldError { field: Some(field.into()), reason: reason.into() }],
+            retry_after: None,
+        }
     }
 
     /// 400 from `Config::validate`'s sentences, each under the setting it names.
     pub fn problems(problems: &[String]) -> ApiError {
         let errors =
             problems.iter().map(|p| FieldError { field: field_of(p).map(str::to_string), reason: p.clone() }).collect();
-        ApiError { code: 400, errors }
+        ApiError { code: 400, errors, retry_after: None }
+    }
+
+    /// 429: wait this many seconds.
+    pub fn too_many(reason: String, seconds: u64) -> ApiError {
+        ApiError { retry_after: Some(seconds), ..ApiError::new(429, reason) }
     }
 
     pub fn response(&self) -> Response {
         let body = serde_json::to_vec_pretty(&ErrorBody { errors: &self.errors }).unwrap_or_default();
-        respond(self.code, "application/json", body)
+        self.with_retry_after(respond(self.code, "application/json", body))
+    }
+
+    pub fn with_retry_after(&self, response: Response) -> Response {
+        match self.retry_after {
+            Some(seconds) => {
+                response.with_header(tiny_http::Header::from_bytes("Retry-After", seconds.to_string()).expect("digits"))
+            }
+            None => response,
+        }
     }
 }
 

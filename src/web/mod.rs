@@ -130,6 +130,21 @@ struct State {
     prefill: Prefill,
 }
 
+/// A new device password by the setup page's rule: at least `DEVICE_PASSWORD_MIN` characters.
+pub fn check_new_password(password: &Secret) -> Result<(), String> {
+    let chars = password.expose().chars().count();
+    if chars < form::DEVICE_PASSWORD_MIN {
+        return Err(format!("the password has {chars} characters; use at least {}", form::DEVICE_PASSWORD_MIN));
+    }
+    Ok(())
+}
+
+/// The hash to save for a new device password, once it passes `check_new_password`.
+pub fn hash_new_password(password: &Secret) -> Result<Secret, String> {
+    check_new_password(password)?;
+    device_password::hash(password)
+}
+
 /// Unconfigured (no enabled destination, or no device password) or on its own access point.
 fn is_captive(config: &Config, mode: Mode) -> bool {
     let configured = config.destinations.iter().any(|d| d.enabled) && !config.web.password_hash.is_empty();
@@ -310,12 +325,7 @@ impl Portal {
             Ok(false) => html(401, page::login_page(Some("this is not the device password chosen for this box"), next)),
             Err(error) => {
                 let why = error.errors.first().map(|e| e.reason.clone()).unwrap_or_default();
-                let page = html(error.code, page::login_page(Some(&why), next));
-                match error.code {
-                    429 => page
-                        .with_header(tiny_http::Header::from_bytes("Retry-After", retry_after(&why)).expect("digits")),
-                    _ => page,
-                }
+                error.with_retry_after(html(error.code, page::login_page(Some(&why), next)))
             }
         }
     }
@@ -323,7 +333,10 @@ impl Portal {
     /// The typed device password against the one set, within the guess limits.
     fn check_password(&self, request: &tiny_http::Request, typed: &Secret) -> Result<bool, ApiError> {
         let client = client_ip(request);
-        self.auth().guesses.try_now(client, Instant::now()).map_err(|wait| ApiError::new(429, wait.sentence()))?;
+        self.auth()
+            .guesses
+            .try_now(client, Instant::now())
+            .map_err(|wait| ApiError::too_many(wait.sentence(), wait.seconds()))?;
         let hash = self.state().config.web.password_hash.clone();
         if hash.is_empty() {
             return Err(ApiError::new(409, "no device password is set yet: set one on the setup page (/) first"));
@@ -590,13 +603,6 @@ fn cookie_header(value: &str) -> tiny_http::Header {
 /// The client's address (a loopback one when tiny_http cannot tell).
 fn client_ip(request: &tiny_http::Request) -> IpAddr {
     request.remote_addr().map_or(IpAddr::from([127, 0, 0, 1]), SocketAddr::ip)
-}
-
-/// The seconds in a wait sentence ("try again in 26 s"), for `Retry-After`.
-fn retry_after(sentence: &str) -> String {
-    let digits: String =
-        sentence.split("in ").nth(1).unwrap_or_default().chars().take_while(char::is_ascii_digit).collect();
-    if digits.is_empty() { "60".into() } else { digits }
 }
 
 /// A query parameter, decoded.

@@ -16,7 +16,7 @@ use crate::media;
 use crate::secrets::Secret;
 
 use super::api::{ApiError, FieldError, read_json, reply};
-use super::{Portal, Response, device_password, presets};
+use super::{Portal, Response, presets};
 
 /// Sections `PUT /api/settings/{section}` changes; `web` (the password) and `network` (the
 /// access point, on the Wi-Fi page) have their own calls.
@@ -243,15 +243,11 @@ pub struct PasswordChange {
 /// Every session ends; the caller gets a new one.
 pub fn change_password(portal: &Portal, request: &mut tiny_http::Request) -> Result<Response, ApiError> {
     let change: PasswordChange = read_json(request)?;
-    let chars = change.new.expose().chars().count();
-    if chars < super::form::DEVICE_PASSWORD_MIN {
-        let min = super::form::DEVICE_PASSWORD_MIN;
-        return Err(ApiError::field("new", format!("the new password has {chars} characters; use at least {min}")));
-    }
+    super::check_new_password(&change.new).map_err(|why| ApiError::field("new", why))?;
     if !portal.check_password(request, &change.current)? {
         return Err(ApiError::field("current", "this is not the device password chosen for this box"));
     }
-    let hash = device_password::hash(&change.new).map_err(|why| ApiError::new(500, why))?;
+    let hash = super::hash_new_password(&change.new).map_err(|why| ApiError::new(500, why))?;
     save(portal, |config| {
         config.web.password_hash = hash;
         Ok(())

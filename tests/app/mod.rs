@@ -101,8 +101,17 @@ impl Service {
         }
     }
 
+    /// Waits (up to 20 s) until the web port takes connections.
+    pub fn wait_for_port(&self) {
+        let up = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.web_port)).is_err() && Instant::now() < up {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Logs in with the device password; `status` and `wait_for` use the session from now on.
     pub fn log_in(&self, password: &str) -> Client {
+        self.wait_for_port();
         let client = Client::log_in(self.web_port, password)
             .unwrap_or_else(|reply| panic!("cannot log in: {} {}\noutput:\n{}", reply.code, reply.body, self.output()));
         *self.session.lock().unwrap() = Some(client.clone());
@@ -226,6 +235,19 @@ pub fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, contents).unwrap();
     path
+}
+
+/// The argon2id hash the portal saves for `password` (fast settings for tests).
+pub fn password_hash(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).unwrap().to_string()
+}
+
+/// `test_settings` with a device password set (the box is configured).
+pub fn settings_with_password(web_port: u16, destinations: &[(&str, &str, &str)], password: &str) -> String {
+    test_settings(web_port, destinations)
+        .replace("[network]", &format!("password_hash = \"{}\"\n[network]", password_hash(password)))
 }
 
 /// One HTTP/1.0 answer.

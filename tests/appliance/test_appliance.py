@@ -346,6 +346,19 @@ class Story(unittest.TestCase):
             self.network_mode("online", 240)
             self.streams_through_the_venue(radios)
             step("the venue came back: the box rejoined it by itself and streams again")
+        # Forgot the device password: someone holding the card puts a file on its boot
+        # partition; the root helper forgets the password (the settings file stays the
+        # service's), the status opens again and the setup page asks for a new password.
+        self.box.ssh("touch /boot/makespacelive-reset-password && systemctl start makespacelive-password-reset.service"
+                     " && systemctl restart makespacelive")
+        self.assertNotEqual(self.box.run("test -e /boot/makespacelive-reset-password").returncode, 0, "used up")
+        self.assertEqual(self.box.ssh("stat -c %U /data/makespacelive/config.toml"), "makespacelive")
+        self.assertNotIn("password_hash", self.box.ssh("cat /data/makespacelive/config.toml"))
+        self.box.wait_until("curl -fsS http://127.0.0.1/api/status", 120)
+        page = self.box.ssh("curl -fsS http://127.0.0.1/")
+        self.assertIn('name="device_password"', page)
+        self.assertNotIn('name="current_password"', page)
+        step("the device password forgotten through the boot partition: the setup page asks for a new one")
 
     def test_9_the_layers_oeqa_cases(self):
         # The layer's OEQA runtime cases, as testimage runs them on a Yocto build, here
