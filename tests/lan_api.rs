@@ -31,7 +31,7 @@ fn anonymous(port: u16, method: &str, path: &str, headers: &str) -> app::Reply {
     exchange(port, &head, body.as_bytes())
 }
 
-const API: [(&str, &str); 14] = [
+const API: [(&str, &str); 20] = [
     ("GET", "/api/status"),
     ("GET", "/api/session"),
     ("GET", "/api/settings"),
@@ -46,6 +46,12 @@ const API: [(&str, &str); 14] = [
     ("GET", "/api/no-such-call"),
     ("GET", "/api/preview.jpg"),
     ("POST", "/api/reboot"),
+    ("GET", "/api/wifi"),
+    ("POST", "/api/wifi/scan"),
+    ("POST", "/api/wifi/networks"),
+    ("PUT", "/api/wifi/networks/a"),
+    ("DELETE", "/api/wifi/networks/a"),
+    ("PUT", "/api/wifi/access-point"),
 ];
 
 #[test]
