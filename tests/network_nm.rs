@@ -662,3 +662,29 @@ fn without_network_manager_wifi_calls_say_it_is_not_reachable() {
     assert!(reason.contains("looks for it every 30 s"), "{reason}");
     refusal(&client.send("PUT", "/api/wifi/networks/some-uuid", &json!({"priority": 1})), 503);
 }
+
+#[test]
+fn the_access_point_retries_the_saved_network_of_highest_priority() {
+    let nm = NmMock::start();
+    // Listed first and never used, Lab would lose to Venue on order alone.
+    nm.add_venue("Lab", "lab-password", "wpa2", 40, 2412);
+    nm.add_venue("Venue", "venue-password", "wpa2", 70, 2437);
+    for ssid in ["Lab", "Venue"] {
+        nm.set_venue(ssid, "present", false);
+    }
+    nm.add_saved_network("Lab", "lab-password");
+    nm.add_saved_network("Venue", "venue-password");
+    let (service, client) = logged_in(&nm, "access-point");
+    let saved = json_of(&client.get("/api/wifi"), 200)["saved"].clone();
+    let lab =
+        saved.as_array().unwrap().iter().find(|n| n["ssid"] == "Lab").unwrap()["uuid"].as_str().unwrap().to_string();
+    json_of(&client.send("PUT", &format!("/api/wifi/networks/{lab}"), &json!({"priority": 50})), 200);
+    for ssid in ["Lab", "Venue"] {
+        nm.set_venue(ssid, "present", true);
+    }
+    // No phone on the access point: after retry_saved_every_s (30 s) it tries saved networks.
+    let status = service.wait_for("online", Duration::from_secs(45), |s| mode(s) == "online");
+    assert_eq!(status["network"]["ssid"], "Lab", "{:?}", nm.calls());
+    let lab_path = nm.profiles().into_iter().find(|(_, p)| p["connection"]["uuid"] == lab).unwrap().0;
+    assert_eq!(nm.calls_of("ActivateConnection").pop().unwrap()[0], lab_path.as_str());
+}

@@ -225,6 +225,15 @@ pub fn saved_network(settings: &Saved, active_uuid: Option<&str>) -> Option<Save
     })
 }
 
+/// A saved Wi-Fi client profile's place in NetworkManager's autoconnect order (higher
+/// first): its `autoconnect-priority`, then the time it was last used; `None` for other
+/// profiles.
+pub fn autoconnect_rank(settings: &Saved) -> Option<(i32, u64)> {
+    let network = saved_network(settings, None)?;
+    let used = settings.get("connection").and_then(|c| c.get("timestamp")).and_then(|v| u64::try_from(v).ok());
+    Some((network.priority, used.unwrap_or(0)))
+}
+
 /// What a signal subscription reports to the run loop.
 #[derive(Debug)]
 pub enum Signal {
@@ -447,21 +456,17 @@ impl Nm {
         call(&self.conn, profile, CONNECTION, "Delete", &())
     }
 
-    /// Activates the saved Wi-Fi profile used last. Named, not "/": right after the access
-    /// point closes, NetworkManager's own pick is still its profile (seen on the QEMU rung),
-    /// and its scan list is stale from the access point's time.
+    /// Activates the saved Wi-Fi profile NetworkManager would pick (`autoconnect_rank`).
+    /// Named, not "/": right after the access point closes, NetworkManager's own pick is
+    /// still its profile (seen on the QEMU rung), and its scan list is stale from the
+    /// access point's time.
     pub fn activate_saved(&self) -> Result<(), Error> {
-        let last_used = self
+        let best = self
             .saved()?
             .into_iter()
-            .filter(|(_, settings)| {
-                text(settings, "connection", "type") == "802-11-wireless"
-                    && text(settings, "802-11-wireless", "mode") != "ap"
-            })
-            .max_by_key(|(_, settings)| {
-                settings.get("connection").and_then(|c| c.get("timestamp")).and_then(|v| u64::try_from(v).ok())
-            });
-        let Some((profile, _)) = last_used else {
+            .filter_map(|(path, settings)| Some((autoconnect_rank(&settings)?, path)))
+            .max_by_key(|(rank, _)| *rank);
+        let Some((_, profile)) = best else {
             return Err(Error::Failure("no saved Wi-Fi network".into()));
         };
         let root = ObjectPath::from_static_str_unchecked("/");
@@ -631,6 +636,33 @@ mod tests {
         assert_eq!(saved_network(&ap, None), None, "the box's own access point");
         let wired = profile(&[("connection", &[("type", Value::from("802-3-ethernet"))])]);
         assert_eq!(saved_network(&wired, None), None);
+    }
+
+    #[test]
+    fn the_saved_network_to_try_is_the_highest_priority_then_the_last_used() {
+        let wifi = |priority: i32, used: u64| {
+            profile(&[
+                (
+                    "connection",
+                    &[
+                        ("type", Value::from("802-11-wireless")),
+                        ("autoconnect-priority", Value::from(priority)),
+                        ("timestamp", Value::from(used)),
+                    ],
+                ),
+                ("802-11-wireless", &[("ssid", Value::from(b"Venue".to_vec()))]),
+            ])
+        };
+        let older_preferred = autoconnect_rank(&wifi(5, 100));
+        assert!(older_preferred > autoconnect_rank(&wifi(0, 200)), "priority first");
+        assert!(autoconnect_rank(&wifi(0, 200)) > autoconnect_rank(&wifi(0, 100)), "then the last used");
+        let never_used = profile(&[
+            ("connection", &[("type", Value::from("802-11-wireless"))]),
+            ("802-11-wireless", &[("ssid", Value::from(b"Lab".to_vec()))]),
+        ]);
+        assert_eq!(autoconnect_rank(&never_used), Some((0, 0)));
+        let wired = profile(&[("connection", &[("type", Value::from("802-3-ethernet"))])]);
+        assert_eq!(autoconnect_rank(&wired), None);
     }
 
     #[test]
