@@ -32,8 +32,9 @@ Scripting API (methods of org.freedesktop.DBus.Mock on /org/freedesktop/NetworkM
       Adding an SSID again adds another access point of it (the last one is joined).
   SetVenue(s ssid, s key, v value)
       key present (b): in range or gone (a connection on it drops); back in range, a
-      saved profile for it is brought up by itself (autoconnect). key dhcp (b): whether
-      it gives leases. key hangs (b): connections to it never finish. key psk (s).
+      saved profile for it is brought up by itself (autoconnect; of several in range, the
+      one of highest autoconnect-priority). key dhcp (b): whether it gives leases.
+      key hangs (b): connections to it never finish. key psk (s).
   AddSavedNetwork(s ssid, s psk) -> o
       A saved client profile (a keyfile on /data); brought up at once if in range.
   SetScanInAp(b allowed)
@@ -231,13 +232,17 @@ def add_and_activate2(settings, device, _ap, options):
 
 
 def best_saved():
-    '''A saved client profile for a network in range, if any.'''
+    '''The saved client profile for a network in range with the highest autoconnect-priority
+    (the first listed of equals), if any.'''
+    best = None
     for path in obj(nmt.SETTINGS_OBJ).ListConnections():
         settings = obj(path).settings
         venue = WORLD['venues'].get(ssid_of(settings))
         if venue and venue['present'] and settings['802-11-wireless'].get('mode', 'infrastructure') != 'ap':
-            return dbus.ObjectPath(path)
-    return None
+            priority = int(settings['connection'].get('autoconnect-priority', 0))
+            if best is None or priority > best[0]:
+                best = (priority, dbus.ObjectPath(path))
+    return best and best[1]
 
 
 def activate_saved(connection, device):
