@@ -600,7 +600,7 @@ mod tests {
     }
 
     #[test]
-    fn a_saved_wifi_profile_is_read_without_its_secrets_and_others_are_left_out() {
+    fn a_saved_wifi_profile_is_read_and_other_profiles_are_left_out() {
         let connection = |uuid: &str| {
             [
                 ("type", Value::from("802-11-wireless")),
