@@ -134,17 +134,24 @@ fn run(config: &Path, data_dir: &Path, runtime_dir: &Path) -> Result<(), String>
     loaded.log();
     let status = Arc::new(Mutex::new(status::Status::default()));
     let network = network::Network::start(&loaded.config.network, status.clone());
-    // Streaming matters more than the status page: a busy port is reported, not fatal.
-    let files = web::SettingsFiles { defaults: config.to_path_buf(), data_dir: data_dir.to_path_buf(), env: env_var };
-    if let Err(why) = web::serve(loaded.config.web.listen, status.clone(), network, files, loaded.config.clone()) {
-        tracing::error!("{why}");
-    }
-    update::agent::Agent::start(
+    let installer = update::agent::Agent::start(
         loaded.config.update.clone(),
         status.clone(),
         data_dir.to_path_buf(),
         runtime_dir.to_path_buf(),
     );
+    let update = web::UpdateSide {
+        uploads: update::upload::Uploads::new(data_dir),
+        installer,
+        runtime_dir: runtime_dir.to_path_buf(),
+    };
+    // Streaming matters more than the status page: a busy port is reported, not fatal.
+    let files = web::SettingsFiles { defaults: config.to_path_buf(), data_dir: data_dir.to_path_buf(), env: env_var };
+    if let Err(why) =
+        web::serve(loaded.config.web.listen, status.clone(), network, files, loaded.config.clone(), update)
+    {
+        tracing::error!("{why}");
+    }
     reload::install()?;
     let reread = || config::load(config, Some(data_dir), env_var);
     supervisor::Supervisor::new(loaded.config.clone(), loaded.notes(), status).run(reread)

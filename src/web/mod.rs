@@ -19,6 +19,7 @@ mod page;
 mod presets;
 mod probes;
 mod settings;
+mod update;
 mod wifi;
 
 use std::io::{ErrorKind, Read};
@@ -39,6 +40,7 @@ use auth::{Access, Asked, Guesses, Login, Sessions};
 use form::{Context, Field, FieldError, RawForm, Setup};
 use page::{Prefill, SetupPage};
 use probes::{OwnHost, Reply};
+pub use update::UpdateSide;
 
 /// The largest setup form accepted; checked on `Content-Length` before reading, and
 /// while reading (a chunked body declares none).
@@ -69,6 +71,7 @@ pub fn serve(
     network: Network,
     files: SettingsFiles,
     config: Config,
+    update: UpdateSide,
 ) -> Result<(), String> {
     let cannot_listen = |e: &dyn std::fmt::Display| format!("web: cannot listen on {listen}: {e}");
     let listener = std::net::TcpListener::bind(listen).map_err(|e| cannot_listen(&e))?;
@@ -84,7 +87,7 @@ pub fn serve(
     tracing::info!("web: listening on http://{listen}/ (portal) and /api/status");
     let server = Arc::new(server);
     let state = Mutex::new(State { config, prefill: Prefill::default() });
-    let portal = Arc::new(Portal { status, network, files, state, auth: Mutex::default() });
+    let portal = Arc::new(Portal { status, network, files, state, auth: Mutex::default(), update });
     for n in 0..WORKERS {
         let (server, portal) = (server.clone(), portal.clone());
         std::thread::Builder::new()
@@ -113,6 +116,8 @@ struct Portal {
     state: Mutex<State>,
     /// Locked only briefly, never while a password is verified.
     auth: Mutex<Auth>,
+    /// Uploads, the update thread's handle, the boot configuration's files.
+    update: UpdateSide,
 }
 
 #[derive(Default)]
@@ -290,6 +295,12 @@ impl Portal {
             }
             (Delete, _) if path.starts_with(WIFI_NETWORK) => wifi::forget(self, &path_param(path, WIFI_NETWORK)?),
             (Put, "/api/wifi/access-point") => wifi::set_access_point(self, request),
+            (Get | Head, "/api/update") => update::get(self),
+            (Post, "/api/update/upload") => update::upload(self, request),
+            (Post, "/api/reboot") => update::reboot(self, request),
+            (Get | Head, "/api/boot-config") => update::boot_config(self),
+            (Put, "/api/boot-config") => update::set_boot_config(self, request),
+            (Get | Head, "/api/logs") => update::logs(request),
             // The path is not repeated: a mistyped URL can hold a pasted key.
             _ if path.starts_with("/api/") => {
                 Err(ApiError::new(404, format!("no {method} call at this path; the API is described in the README")))

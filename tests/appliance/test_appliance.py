@@ -354,7 +354,14 @@ class Story(unittest.TestCase):
         self.assertNotEqual(self.box.run("test -e /boot/makespacelive-reset-password").returncode, 0, "used up")
         self.assertEqual(self.box.ssh("stat -c %U /data/makespacelive/config.toml"), "makespacelive")
         self.assertNotIn("password_hash", self.box.ssh("cat /data/makespacelive/config.toml"))
-        self.box.wait_until("curl -fsS http://127.0.0.1/api/status", 120)
+        deadline = time.monotonic() + 120
+        while self.box.run("curl -fsS -o /dev/null http://127.0.0.1/api/status").returncode != 0:
+            if time.monotonic() > deadline:
+                self.fail("the status is not open without the password:\n%s\n%s" % (
+                    self.box.run("curl -sS -i http://127.0.0.1/api/status").stdout,
+                    self.box.run("systemctl status --no-pager -n 40 makespacelive; ls -l /data/makespacelive; "
+                                 "cat /data/makespacelive/config.toml").stdout))
+            time.sleep(3)
         page = self.box.ssh("curl -fsS http://127.0.0.1/")
         self.assertIn('name="device_password"', page)
         self.assertNotIn('name="current_password"', page)
