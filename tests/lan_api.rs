@@ -51,6 +51,12 @@ const API: &[(&str, &str)] = &[
     ("GET", "/api/boot-config"),
     ("PUT", "/api/boot-config"),
     ("GET", "/api/logs"),
+    ("GET", "/api/wifi"),
+    ("POST", "/api/wifi/scan"),
+    ("POST", "/api/wifi/networks"),
+    ("PUT", "/api/wifi/networks/a"),
+    ("DELETE", "/api/wifi/networks/a"),
+    ("PUT", "/api/wifi/access-point"),
 ];
 
 #[test]

@@ -22,6 +22,7 @@ mod presets;
 mod probes;
 mod settings;
 mod update;
+mod wifi;
 
 use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, SocketAddr};
@@ -54,6 +55,9 @@ const WORKERS: usize = 4;
 /// How long any read or write on a connection may wait on its client (a body that does
 /// not come, an answer not taken), after which the connection is closed.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `PUT`/`DELETE` on a saved Wi-Fi network: this, then its uuid.
+const WIFI_NETWORK: &str = "/api/wifi/networks/";
 
 /// Where the settings are read from and saved to, as `main` loads them.
 pub struct SettingsFiles {
@@ -180,7 +184,8 @@ impl Portal {
             (Post, "/setup") => return self.submit(request, &network),
             (Get | Head, "/setup" | "/rescan") => from_reply(probes::redirect_to("/")),
             (Post, "/rescan") => {
-                self.network.rescan();
+                // Without NetworkManager there is nothing to scan with; the page shows the mode.
+                let _ = self.network.rescan();
                 see_other("/")
             }
             (Get | Head, "/api/status") if !password_set => self.status_json(),
@@ -289,6 +294,14 @@ impl Portal {
             (Get | Head, "/api/presets") => settings::presets(),
             (Get | Head, "/api/probe") => settings::probe(self),
             (Post, "/api/password") => settings::change_password(self, request),
+            (Get | Head, "/api/wifi") => wifi::get(self),
+            (Post, "/api/wifi/scan") => wifi::scan(self),
+            (Post, "/api/wifi/networks") => wifi::add(self, request),
+            (Put, _) if path.starts_with(WIFI_NETWORK) => {
+                wifi::set_priority(self, request, &path_param(path, WIFI_NETWORK)?)
+            }
+            (Delete, _) if path.starts_with(WIFI_NETWORK) => wifi::forget(self, &path_param(path, WIFI_NETWORK)?),
+            (Put, "/api/wifi/access-point") => wifi::set_access_point(self, request),
             (Get | Head, "/api/update") => update::get(self),
             (Post, "/api/update/upload") => update::upload(self, request),
             (Post, "/api/reboot") => update::reboot(self, request),

@@ -258,7 +258,7 @@ pub fn change_password(portal: &Portal, request: &mut tiny_http::Request) -> Res
 
 /// Applies `change` to the user's settings and saves them; the portal's copy follows and
 /// the service reloads. Returns the settings saved.
-fn save(portal: &Portal, change: impl FnOnce(&mut Config) -> Result<(), ApiError>) -> Result<Config, ApiError> {
+pub fn save(portal: &Portal, change: impl FnOnce(&mut Config) -> Result<(), ApiError>) -> Result<Config, ApiError> {
     let mut refused = None;
     let result = config::save_change(&portal.files.defaults, &portal.files.data_dir, |config| {
         let checked = change(config).and_then(|()| config.validate().map_err(|p| ApiError::problems(&p)));
