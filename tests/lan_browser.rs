@@ -3,7 +3,7 @@
 //! wrong password refused, logging in, the status page live and refreshing by itself, a
 //! destination added from the page going live on nginx and disabled again, field errors
 //! next to their inputs, every page laid out for the screen, a bundle uploaded and
-//! installed along one progress bar. Screenshots of every step are in `target/artifacts/lan/`.
+//! installed along one progress bar, Wi-Fi networks saved, reprioritised and forgotten. Screenshots of every step are in `target/artifacts/lan/`.
 
 mod app;
 mod peers;
@@ -14,6 +14,7 @@ use app::{Service, free_port, test_settings};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use peers::RtmpServer;
+use peers::nm::NmMock;
 use peers::rauc::RaucPeer;
 use peers::updatebox::{COMPATIBLE, UpdateBox, payload};
 use peers::webdriver::{Phone, Viewport};
@@ -281,4 +282,79 @@ fn a_bundle_uploaded_from_the_update_page_installs_along_one_bar() {
     // Nothing is live here: the reboot is asked for without a question.
     desktop.find("form[data-action='/api/reboot'] button").tap();
     assert!(peers::wait(Duration::from_secs(10), || updatebox.reboot_asked().is_some()), "the reboot was asked for");
+}
+
+/// The Wi-Fi page against NetworkManager's D-Bus API on a private bus (python-dbusmock,
+/// tests/peers/nm_mock.py: the radio is the one thing simulated): a saved network added,
+/// given a priority and forgotten (asked first), the access point renamed with a password
+/// that never comes back.
+#[test]
+fn wifi_networks_are_added_reprioritised_and_forgotten_from_the_wifi_page() {
+    const VENUE_WIFI: &str = "venue-wifi-pw-71";
+    const LAB_WIFI: &str = "lab-wifi-pw-82";
+    const AP_PASSWORD: &str = "ap-pass-93a1";
+    let nm = NmMock::start();
+    nm.add_venue("Venue", VENUE_WIFI, "wpa2", 70, 2437);
+    nm.add_venue("Lab", LAB_WIFI, "wpa3", 40, 2412);
+    nm.add_saved_network("Venue", VENUE_WIFI);
+    let port = free_port();
+    let settings = test_settings(port, &[]).replace("manage = false\n", "manage = true\nled = \"\"\n");
+    let service =
+        Service::start_with(&with_password(settings), port, &[("DBUS_SYSTEM_BUS_ADDRESS", nm.bus_address())], None);
+    service.wait_for("the web server", Duration::from_secs(10), |_| true);
+    let client = service.log_in(DEVICE_PASSWORD);
+    service.wait_for("online", Duration::from_secs(20), |s| s["network"]["mode"] == "online");
+    let base = format!("http://127.0.0.1:{port}");
+
+    let mut phone = Phone::start_at(Viewport::Phone, true, "lan", "wifi");
+    phone.open(&format!("{base}/wifi"));
+    log_in(&phone, DEVICE_PASSWORD);
+    let saved = |p: &Phone| {
+        let script = "return [...document.querySelectorAll('#saved li')].map(li => li.textContent).join('\\n')";
+        p.execute(script, json!([])).as_str().unwrap_or_default().to_string()
+    };
+    phone.wait_until("the saved networks", Duration::from_secs(10), |p| saved(p).contains("Venue"));
+    assert!(saved(&phone).contains("on it now"), "{}", saved(&phone));
+    phone.screenshot("saved");
+
+    fill(&phone, "#w-ssid", "Lab");
+    fill(&phone, "#w-pass", LAB_WIFI);
+    fill(&phone, "#w-prio", "5");
+    phone.find("form[data-action='/api/wifi/networks'] button[type=submit]").tap();
+    phone.wait_until("Lab saved", Duration::from_secs(10), |p| saved(p).contains("Lab"));
+    assert!(saved(&phone).contains("priority 5"), "{}", saved(&phone));
+    let uuid = client.get("/api/wifi").json()["saved"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["ssid"] == "Lab")
+        .map(|n| n["uuid"].as_str().unwrap().to_string())
+        .expect("Lab saved in NetworkManager");
+    let row = format!("form[data-method=PUT][data-action='/api/wifi/networks/{uuid}']");
+    fill(&phone, &format!("{row} input[name=priority]"), "9");
+    phone.find(&format!("{row} button")).tap();
+    phone.wait_until("the new priority", Duration::from_secs(10), |p| saved(p).contains("priority 9"));
+    phone.assert_fits();
+    phone.screenshot("priority");
+
+    phone.find(&format!("form[data-method=DELETE][data-action='/api/wifi/networks/{uuid}'] button")).tap();
+    assert!(phone.accept_dialog().contains("Forget “Lab”?"));
+    phone.wait_until("Lab forgotten", Duration::from_secs(10), |p| {
+        let list = saved(p);
+        list.contains("Venue") && !list.contains("Lab")
+    });
+
+    fill(&phone, "#ap-ssid", "Box <AP>");
+    fill(&phone, "#ap-pass", AP_PASSWORD);
+    phone.find("form[data-action='/api/wifi/access-point'] button[type=submit]").tap();
+    phone.wait_until("the access point saved", Duration::from_secs(10), |p| {
+        p.find("#ap-pass").property("placeholder") == "saved — type to replace"
+    });
+    assert_eq!(phone.find("#ap-ssid").value(), "Box <AP>");
+    assert_eq!(phone.find("#ap-pass").value(), "");
+    phone.screenshot("access-point");
+    for secret in [VENUE_WIFI, LAB_WIFI, AP_PASSWORD] {
+        assert!(!phone.source().contains(secret), "{secret} in the page");
+        assert!(!service.output().contains(secret), "{secret} in the service's output");
+    }
 }
