@@ -1,9 +1,11 @@
 //! The LAN pages end to end in real headless Chromium at a phone's and a desktop's
-//! viewport, driven over WebDriver, against the real service and a real nginx-rtmp: a
-//! wrong password refused, logging in, the status page live and refreshing by itself, a
-//! destination added from the page going live on nginx and disabled again, field errors
-//! next to their inputs, every page laid out for the screen, a bundle uploaded and
-//! installed along one progress bar, Wi-Fi networks saved, reprioritised and forgotten. Screenshots of every step are in `target/artifacts/lan/`.
+//! viewport, driven over WebDriver, against the real service and real peers (nginx-rtmp,
+//! Debian's `rauc service`, NetworkManager's D-Bus API mocked on a private bus): a wrong
+//! password refused, logging in, the status page live and refreshing by itself, a
+//! destination added from the page going live on nginx, disabled and removed, field errors
+//! next to their inputs, every page laid out for the screen and readable without
+//! JavaScript, a bundle uploaded and installed along one progress bar, Wi-Fi networks
+//! saved, reprioritised and forgotten. Screenshots of every step: `target/artifacts/lan/`.
 
 mod app;
 mod peers;
