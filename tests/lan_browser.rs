@@ -54,9 +54,17 @@ fn log_in(browser: &Phone, password: &str) {
     browser.find("form[action='/login'] button").tap();
 }
 
-/// The value `lan.js` keeps fresh at `path` of `/api/status`.
+/// The value `lan.js` keeps fresh at `path` of `/api/status` (read in one go: the page
+/// may reload meanwhile).
 fn shown(browser: &Phone, path: &str) -> String {
-    browser.find(&format!("[data-s='{path}']")).text()
+    text_of(browser, &format!("[data-s='{path}']"))
+}
+
+/// The text of the first element `css` matches, empty when none does.
+fn text_of(browser: &Phone, css: &str) -> String {
+    let text =
+        browser.execute("const e = document.querySelector(arguments[0]); return e ? e.innerText : ''", json!([css]));
+    text.as_str().unwrap_or_default().to_string()
 }
 
 fn assert_no_secret_in(what: &str, text: &str) {
@@ -204,6 +212,23 @@ fn the_lan_pages_at_a_phone_and_a_desktop() {
     log_in(&desktop, DEVICE_PASSWORD);
     desktop.wait_until("the status page", Duration::from_secs(10), |d| d.try_find("main[data-page=status]").is_some());
     visit_every_page(&mut desktop, &base);
+
+    // Video settings: a bitrate out of range named at its field, then one in range runs.
+    desktop.open(&format!("{base}/video"));
+    desktop.wait_until("the script", Duration::from_secs(10), |d| d.try_find("html[data-js=ready]").is_some());
+    let save = "form[data-action='/api/settings/video'] button[type=submit]";
+    fill(&desktop, "#v-bitrate", "5");
+    desktop.find(save).tap();
+    desktop.wait_until("the bitrate's error", Duration::from_secs(10), |d| d.try_find("#v-bitrate + p.err").is_some());
+    let error = desktop.find("#v-bitrate + p.err").text();
+    assert!(error.contains("100") && error.contains("50000"), "the error says what is allowed: {error}");
+    desktop.screenshot("bitrate-error");
+    fill(&desktop, "#v-bitrate", "900");
+    desktop.find(save).tap();
+    desktop.wait_until("the pipeline at 900 kbit/s", Duration::from_secs(20), |d| {
+        shown(d, "pipeline").contains("bitrate=900")
+    });
+    assert!(server.wait_publishing(VENUE_KEY, Duration::from_secs(20)), "the venue streams again");
 
     assert_no_secret_in("the service's output", &service.output());
 }
