@@ -158,9 +158,7 @@ fn the_lan_pages_at_a_phone_and_a_desktop() {
     fill(&phone, "#d-url", &server.url());
     phone.find("#edit button[type=submit]").tap();
     phone.wait_until("the added destination", Duration::from_secs(10), |p| p.text().contains("added"));
-    phone.wait_until("the page again", Duration::from_secs(10), |p| {
-        p.try_find("#flash:not([hidden])").is_some_and(|f| f.text() == "Saved.")
-    });
+    phone.wait_until("the page again", Duration::from_secs(10), |p| text_of(p, "#flash:not([hidden])") == "Saved.");
     assert!(server.wait_publishing(ADDED_KEY, Duration::from_secs(30)), "the added destination reaches nginx");
     assert!(server.wait_publishing(VENUE_KEY, Duration::from_secs(1)), "the venue's stream goes on");
     phone.wait_until("it live on the page", Duration::from_secs(15), |p| {
@@ -185,7 +183,7 @@ fn the_lan_pages_at_a_phone_and_a_desktop() {
     assert_eq!(phone.find(disable).text(), "Disable");
     phone.find(disable).tap();
     assert!(server.wait_not_publishing(ADDED_KEY, Duration::from_secs(20)), "disabled: nginx loses it");
-    phone.wait_until("the page to say so", Duration::from_secs(10), |p| p.find(disable).text() == "Enable");
+    phone.wait_until("the page to say so", Duration::from_secs(10), |p| text_of(p, disable) == "Enable");
     assert!(server.wait_publishing(VENUE_KEY, Duration::from_secs(1)), "the venue's stream goes on");
     phone.screenshot("disabled");
 
@@ -375,7 +373,7 @@ fn wifi_networks_are_added_reprioritised_and_forgotten_from_the_wifi_page() {
     fill(&phone, "#ap-pass", AP_PASSWORD);
     phone.find("form[data-action='/api/wifi/access-point'] button[type=submit]").tap();
     phone.wait_until("the access point saved", Duration::from_secs(10), |p| {
-        p.find("#ap-pass").property("placeholder") == "saved — type to replace"
+        p.execute("return document.querySelector('#ap-pass').placeholder", json!([])) == "saved — type to replace"
     });
     assert_eq!(phone.find("#ap-ssid").value(), "Box <AP>");
     assert_eq!(phone.find("#ap-pass").value(), "");
