@@ -6,11 +6,13 @@ mod backoff;
 mod progress;
 mod reachability;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::media::destination::DestinationPipeline;
 use crate::media::plan::PlannedDestination;
+use crate::media::preview::{Preview, Unavailable};
 use crate::media::producer::Producer;
 use crate::media::{self, discovery, plan};
 use crate::network::Mode;
@@ -66,6 +68,7 @@ pub struct Supervisor {
     config_problems: Vec<String>,
     secrets: Vec<secrets::Secret>,
     status: SharedStatus,
+    preview: Arc<Preview>,
     started: Instant,
     source: Option<Source>,
     source_backoff: Backoff,
@@ -79,7 +82,7 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(config: Config, config_problems: Vec<String>, status: SharedStatus) -> Self {
+    pub fn new(config: Config, config_problems: Vec<String>, status: SharedStatus, preview: Arc<Preview>) -> Self {
         let now = Instant::now();
         let slots = config
             .destinations
@@ -104,6 +107,7 @@ impl Supervisor {
             config,
             config_problems,
             status,
+            preview,
             started: now,
             source: None,
             source_backoff: Backoff::default(),
@@ -148,7 +152,8 @@ impl Supervisor {
                 tracing::info!("settings reloaded: rebuilding the pipelines");
                 loaded.log();
                 self.stop_all();
-                let mut next = Supervisor::new(loaded.config.clone(), loaded.notes(), self.status.clone());
+                let mut next =
+                    Supervisor::new(loaded.config.clone(), loaded.notes(), self.status.clone(), self.preview.clone());
                 next.started = self.started;
                 next.last_summary = self.last_summary;
                 next
@@ -171,9 +176,12 @@ impl Supervisor {
         if let Some(source) = self.source.take() {
             media::shut_down(source.producer.pipeline.into());
         }
+        let why = if self.config.web.preview { Unavailable::NotStreaming } else { Unavailable::Disabled };
+        self.preview.unavailable(why);
     }
 
     fn tick(&mut self, now: Instant) {
+        self.preview.tick(now);
         let mode = self.status.lock().expect("status lock").network.mode;
         if !streams_in(mode) {
             if self.source.is_some() {
@@ -237,7 +245,7 @@ impl Supervisor {
             for slot in &mut self.slots {
                 slot.planned = plan.destinations.iter().find(|d| d.name == slot.name).cloned();
             }
-            Producer::start(&plan)
+            Producer::start(&plan, &self.preview)
         });
         match started {
             Ok(producer) => {

@@ -15,6 +15,7 @@ mod device_password;
 mod form;
 mod page;
 mod presets;
+mod preview;
 mod probes;
 
 use std::io::{ErrorKind, Read};
@@ -26,6 +27,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{self, Config, Destination};
+use crate::media::preview::Preview;
 use crate::network::{Mode, Network, NetworkStatus, ScanEntry, WifiRequest};
 use crate::secrets::Secret;
 use crate::status::SharedStatus;
@@ -57,6 +59,7 @@ pub struct SettingsFiles {
 pub fn serve(
     listen: SocketAddr,
     status: SharedStatus,
+    preview: Arc<Preview>,
     network: Network,
     files: SettingsFiles,
     config: Config,
@@ -75,7 +78,7 @@ pub fn serve(
     tracing::info!("web: listening on http://{listen}/ (portal) and /api/status");
     let server = Arc::new(server);
     let state = Mutex::new(State { config, prefill: Prefill::default() });
-    let portal = Arc::new(Portal { status, network, files, state });
+    let portal = Arc::new(Portal { status, preview, network, files, state });
     for n in 0..WORKERS {
         let (server, portal) = (server.clone(), portal.clone());
         std::thread::Builder::new()
@@ -99,6 +102,7 @@ type Response = tiny_http::Response<std::io::Cursor<Vec<u8>>>;
 
 struct Portal {
     status: SharedStatus,
+    preview: Arc<Preview>,
     network: Network,
     files: SettingsFiles,
     state: Mutex<State>,
@@ -146,6 +150,8 @@ impl Portal {
                 let body = serde_json::to_vec_pretty(&*self.status.lock().expect("status lock")).unwrap_or_default();
                 respond(200, "application/json", body)
             }
+            // TODO(lead's skeleton): behind the login once the router has it.
+            (Get | Head, "/api/preview.jpg") => preview::get(&self.preview),
             (Get | Head, "/api/portal") => json(&PortalJson {
                 captive,
                 mode: network.mode,

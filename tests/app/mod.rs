@@ -169,12 +169,20 @@ pub fn destination<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_j
 }
 
 pub fn http_get(port: u16, path: &str) -> Option<String> {
+    http_get_bytes(port, path).map(|(_, _, body)| String::from_utf8_lossy(&body).into_owned())
+}
+
+/// GETs `path` as it is: the status code, the head (status line and headers) and the body's bytes.
+pub fn http_get_bytes(port: u16, path: &str) -> Option<(u16, String, Vec<u8>)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&response[..end]).into_owned();
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, head, response[end + 4..].to_vec()))
 }
 
 /// POSTs a form to the portal as a phone does; the status code and the body.

@@ -297,6 +297,7 @@ pub struct StreamReport {
     pub audio_codec: Option<String>,
     pub audio_profile: Option<String>,
     pub keyframe_times: Vec<f64>,
+    pub video_packets: usize,
 }
 
 impl StreamReport {
@@ -340,6 +341,7 @@ pub fn ffprobe_stream(url: &str, seconds: u32) -> StreamReport {
     let rate = v["r_frame_rate"].as_str().unwrap_or("0/1");
     let (num, den) = rate.split_once('/').unwrap_or(("0", "1"));
     StreamReport {
+        video_packets: video["packets"].as_array().map_or(0, Vec::len),
         video_codec: v["codec_name"].as_str().unwrap_or("").into(),
         width: v["width"].as_u64().unwrap_or(0),
         height: v["height"].as_u64().unwrap_or(0),
