@@ -134,6 +134,17 @@ impl RtmpServer {
         wait(timeout, || !self.publishing().iter().any(|k| k == key))
     }
 
+    /// The publishing client of the stream `key` as nginx-rtmp's statistics page shows
+    /// it: its connection id and how long it has been connected (ms).
+    pub fn publisher(&self, key: &str) -> Option<(u64, u64)> {
+        let xml = http_get(self.stat_port, "/stat")?;
+        let stream = xml.split("<stream>").skip(1).find(|s| s.contains(&format!("<name>{key}</name>")))?;
+        let client = stream.split("<client>").skip(1).find(|c| c.contains("<publishing/>"))?;
+        let field =
+            |name: &str| client.split(&format!("<{name}>")).nth(1)?.split(&format!("</{name}>")).next()?.parse().ok();
+        Some((field("id")?, field("time")?))
+    }
+
     /// Bytes received for the stream `key`, if it is being published.
     pub fn bytes_in(&self, key: &str) -> Option<u64> {
         let xml = http_get(self.stat_port, "/stat")?;
