@@ -50,6 +50,14 @@ pub fn remove_stale_temps(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Deletes a file; one that is not there is no error.
+pub fn remove(path: &Path) -> Result<(), String> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(format!("cannot delete {}: {e}", path.display())),
+        _ => Ok(()),
+    }
+}
+
 /// Renames a file that could not be used to `NAME.bad-UNIXTIME` (never deletes it), so the
 /// person can still recover what they typed.
 pub fn keep_aside(path: &Path) -> io::Result<PathBuf> {

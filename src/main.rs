@@ -71,6 +71,23 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// Set the device password of the LAN pages, read from standard input (one line).
+    SetPassword {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Forget the device password when TRIGGER exists (a file put on the boot partition by
+    /// someone holding the SD card), then remove TRIGGER; the setup page asks for a new one.
+    ResetPassword {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "/boot/makespacelive-reset-password")]
+        trigger: PathBuf,
+    },
     /// The Pi's config.txt: gpu_mem and the camera (`show`, `set KEY=VALUE...`).
     BootConfig {
         #[command(subcommand)]
@@ -91,6 +108,8 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(&file),
         Command::ImportEnv { config, data_dir } => import_env(&config, &data_dir),
         Command::SetCountry { config, data_dir } => set_country(&config, &data_dir),
+        Command::SetPassword { config, data_dir } => set_password(&config, &data_dir),
+        Command::ResetPassword { config, data_dir, trigger } => reset_password(&config, &data_dir, &trigger),
         Command::BootConfig { action } => bootcfg::run(action),
         Command::Update { action } => update::cli::run(action),
     };
@@ -116,19 +135,30 @@ fn run(config: &Path, data_dir: &Path, runtime_dir: &Path) -> Result<(), String>
     let status = Arc::new(Mutex::new(status::Status::default()));
     let preview = Arc::new(media::preview::Preview::default());
     let network = network::Network::start(&loaded.config.network, status.clone());
-    // Streaming matters more than the status page: a busy port is reported, not fatal.
-    let files = web::SettingsFiles { defaults: config.to_path_buf(), data_dir: data_dir.to_path_buf(), env: env_var };
-    if let Err(why) =
-        web::serve(loaded.config.web.listen, status.clone(), preview.clone(), network, files, loaded.config.clone())
-    {
-        tracing::error!("{why}");
-    }
-    update::agent::Agent::start(
+    let installer = update::agent::Agent::start(
         loaded.config.update.clone(),
         status.clone(),
         data_dir.to_path_buf(),
         runtime_dir.to_path_buf(),
     );
+    let update = web::UpdateSide {
+        uploads: update::upload::Uploads::new(data_dir),
+        installer,
+        runtime_dir: runtime_dir.to_path_buf(),
+    };
+    // Streaming matters more than the status page: a busy port is reported, not fatal.
+    let files = web::SettingsFiles { defaults: config.to_path_buf(), data_dir: data_dir.to_path_buf(), env: env_var };
+    if let Err(why) = web::serve(
+        loaded.config.web.listen,
+        status.clone(),
+        network,
+        files,
+        loaded.config.clone(),
+        update,
+        preview.clone(),
+    ) {
+        tracing::error!("{why}");
+    }
     reload::install()?;
     let reread = || config::load(config, Some(data_dir), env_var);
     supervisor::Supervisor::new(loaded.config.clone(), loaded.notes(), status, preview).run(reread)
@@ -197,5 +227,46 @@ fn set_country(config: &Path, data_dir: &Path) -> Result<(), String> {
         return Err(format!("iw reg set {domain}: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
     println!("regulatory domain: {domain}");
+    Ok(())
+}
+
+fn set_password(config: &Path, data_dir: &Path) -> Result<(), String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = secrets::Secret::new(line.trim_end_matches(['\r', '\n']));
+    let hash = web::hash_new_password(&password)?;
+    config::save_change(config, data_dir, |c| {
+        c.web.password_hash = hash;
+        Ok(())
+    })?;
+    println!("device password set (saved as its argon2id hash in {})", config::user_config_path(data_dir).display());
+    Ok(())
+}
+
+/// Run as root before the service (makespacelive-password-reset.service): the settings
+/// file keeps the owner of the data directory, so the service can still read it.
+fn reset_password(config: &Path, data_dir: &Path, trigger: &Path) -> Result<(), String> {
+    if !trigger.exists() {
+        println!("{} is not there: the device password stays", trigger.display());
+        return Ok(());
+    }
+    config::save_change(config, data_dir, |c| {
+        c.web.password_hash = secrets::Secret::default();
+        Ok(())
+    })?;
+    let file = config::user_config_path(data_dir);
+    let owner = std::fs::metadata(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    use std::os::unix::fs::MetadataExt;
+    std::os::unix::fs::chown(&file, Some(owner.uid()), Some(owner.gid()))
+        .map_err(|e| format!("{}: cannot give it back: {e}", file.display()))?;
+    std::fs::remove_file(trigger).map_err(|e| {
+        format!(
+            "the device password is forgotten, but {} could not be removed ({e}): remove it by hand",
+            trigger.display()
+        )
+    })?;
+    println!(
+        "the device password is forgotten: set a new one on the setup page (the box's address, or \"Wifi Connect\")"
+    );
     Ok(())
 }

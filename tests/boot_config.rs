@@ -265,3 +265,47 @@ fn a_read_only_boot_partition_is_remounted_and_put_back() {
         assert!(flags.contains(&"nodev") && flags.contains(&"noexec"), "{flags:?}");
     }
 }
+
+/// The root helper as `makespacelive-boot-config.service` runs it: a request the service
+/// wrote is applied, deleted and answered (changes in words, the reboot-needed marker,
+/// what is in force); a refused one is answered with why and changes nothing.
+#[test]
+fn apply_request_applies_deletes_and_answers() {
+    let boot = Boot::new(PI3, SHIPPED);
+    let run = boot.dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let request = run.join("boot-config.request");
+    let answer = |id: &str, body: &str| -> serde_json::Value {
+        std::fs::write(&request, body).unwrap();
+        let (ok, out) = boot.run(&["apply-request", request.to_str().unwrap()]);
+        assert!(ok, "{out}");
+        assert!(!request.exists(), "the request is deleted");
+        let answer: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("boot-config.result")).unwrap()).unwrap();
+        assert_eq!(answer["id"], id, "{answer:#}");
+        answer
+    };
+
+    let refused = answer("r1", r#"{"id":"r1","gpu_mem":2000,"camera":null}"#);
+    assert!(refused["error"].as_str().unwrap().contains("gpu_mem=2000 is out of range: allowed 16..=944"), "{refused}");
+    assert_eq!(refused["changes"], serde_json::json!([]));
+    assert_eq!(std::fs::read_to_string(boot.config()).unwrap(), SHIPPED);
+    assert!(!boot.marker().exists());
+
+    let applied = answer("r2", r#"{"id":"r2","gpu_mem":256,"camera":"imx477"}"#);
+    assert!(applied["error"].is_null(), "{applied:#}");
+    assert_eq!(applied["changes"][0], "line 2: gpu_mem=128 → gpu_mem=256");
+    assert!(applied["reboot_needed"].as_str().unwrap().contains("gpu_mem=128 → gpu_mem=256"), "{applied:#}");
+    let (_, out) = boot.run(&["show"]);
+    assert!(out.contains("camera: imx477\n") && out.contains("reboot needed: yes"), "{out}");
+    assert_eq!(applied["view"]["camera"], "imx477", "what is in force after it: {applied:#}");
+
+    // No settings: only what is in force (the service cannot read the boot partition).
+    let shown = answer("r0", r#"{"id":"r0"}"#);
+    assert!(shown["error"].is_null() && shown["changes"] == serde_json::json!([]), "{shown:#}");
+    assert_eq!(shown["view"]["gpu_mem"], 256, "{shown:#}");
+    assert_eq!(shown["view"]["gpu_mem_from"], "line 2 `gpu_mem=256`, unconditional", "{shown:#}");
+
+    let unknown = answer("r3", r#"{"id":"r3","camera":"usb"}"#);
+    assert!(unknown["error"].as_str().unwrap().contains("allowed auto, off, ov5647"), "{unknown}");
+}

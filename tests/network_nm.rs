@@ -12,7 +12,7 @@ mod peers;
 
 use std::time::Duration;
 
-use app::{Service, free_port, http_post_form, test_settings};
+use app::{Client, Reply, Service, free_port, http_get, http_post_form, test_settings};
 use peers::RtmpServer;
 use peers::nm::NmMock;
 use serde_json::{Value, json};
@@ -182,9 +182,12 @@ fn on_the_access_point(nm: &NmMock) -> Service {
     service
 }
 
+/// Submits the portal's form; the device password it sets guards `/api/status` from then
+/// on, so the service's status is read logged in.
 fn submit(service: &Service, pairs: &[(&str, &str)]) {
     let (code, body) = http_post_form(service.web_port, "/setup", pairs).expect("the portal answers");
     assert_eq!(code, 200, "{body}");
+    service.log_in(DEVICE_PASSWORD);
 }
 
 /// Submits, then waits until the attempt is over: the access point added again (after the
@@ -386,4 +389,302 @@ fn the_shipped_dbus_policy_lets_only_root_and_the_service_call_network_manager()
     let nm = NmMock::start_with_policy(&policy(&as_service));
     let service = call(&nm, "nobody");
     assert!(service.status.success(), "the service's user may: {service:?}");
+}
+
+/// The LAN pages' device password in these tests.
+const LAN_PASSWORD: &str = "lan-password-5e1f";
+
+/// `settings` with `LAN_PASSWORD` set as the device password (its argon2id hash, as the
+/// portal saves it).
+fn with_password(settings: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(b"network-nm-tests").unwrap();
+    let hash = argon2::Argon2::default().hash_password(LAN_PASSWORD.as_bytes(), &salt).unwrap();
+    settings.replacen("[network]\n", &format!("password_hash = \"{hash}\"\n[network]\n"), 1)
+}
+
+/// Logged in with `LAN_PASSWORD` once the service answers.
+fn log_in(service: &Service) -> Client {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while http_get(service.web_port, "/api/portal").is_none() {
+        assert!(std::time::Instant::now() < deadline, "the web side did not start:\n{}", service.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    service.log_in(LAN_PASSWORD)
+}
+
+/// A service with the network managed and `LAN_PASSWORD`, logged in; waits until its
+/// network mode is `until`.
+fn logged_in(nm: &NmMock, until: &str) -> (Service, Client) {
+    let port = free_port();
+    let service = Service::start_with(
+        &with_password(&settings(port, "")),
+        port,
+        &[("DBUS_SYSTEM_BUS_ADDRESS", nm.bus_address())],
+        None,
+    );
+    let client = log_in(&service);
+    service.wait_for(until, Duration::from_secs(20), |s| mode(s) == until);
+    (service, client)
+}
+
+/// `reply` is `code`; its JSON.
+fn json_of(reply: &Reply, code: u16) -> Value {
+    assert_eq!(reply.code, code, "{}", reply.body);
+    reply.json()
+}
+
+/// The one error of a refused call: its field and reason.
+fn refusal(reply: &Reply, code: u16) -> (Value, String) {
+    let body = json_of(reply, code);
+    let errors = body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{body}");
+    (errors[0]["field"].clone(), errors[0]["reason"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn saved_networks_are_listed_added_reprioritised_and_forgotten_and_no_password_comes_back() {
+    let nm = NmMock::start();
+    nm.add_venue("Venue", "venue-password", "wpa2", 70, 2437);
+    nm.add_venue("Lab", "lab-password-1", "wpa3", 40, 2412);
+    nm.add_saved_network("Venue", "venue-password");
+    let (service, client) = logged_in(&nm, "online");
+    let mut answers = Vec::new();
+
+    let wifi = client.get("/api/wifi");
+    let body = json_of(&wifi, 200);
+    assert_eq!(body["mode"], "online");
+    assert_eq!(body["saved_error"], Value::Null);
+    let venue_uuid = body["saved"][0]["uuid"].as_str().unwrap().to_string();
+    assert_eq!(
+        body["saved"],
+        json!([{"uuid": venue_uuid, "ssid": "Venue", "priority": 0, "security": "wpa2", "hidden": false, "active": true}])
+    );
+    assert_eq!(
+        body["access_point"],
+        json!({"ssid": "Wifi Connect", "passphrase_set": false, "applies": "the next time the access point opens"})
+    );
+    answers.push(wifi.body);
+
+    // A scan while online: the radio is free, nothing closes.
+    answers.push(json_of(&client.send("POST", "/api/wifi/scan", &json!({})), 200).to_string());
+    let scanned = service.wait_for("the scan", Duration::from_secs(10), |s| {
+        s["network"]["networks"].as_array().is_some_and(|n| n.len() == 2)
+    });
+    assert_eq!(
+        scanned["network"]["networks"][1],
+        json!({"ssid": "Lab", "signal": 40, "security": "wpa3", "band": "2.4 GHz"})
+    );
+    let body = json_of(&client.get("/api/wifi"), 200);
+    assert_eq!(body["scan"], scanned["network"]["networks"], "GET /api/wifi shows the last scan");
+
+    // Added: saved with its PSK in NetworkManager, autoconnect, not activated; WPA3-only
+    // as the scan saw it.
+    let before = methods(&nm).len();
+    let added = client.send(
+        "POST",
+        "/api/wifi/networks",
+        &json!({"ssid": "Lab", "passphrase": "lab-password-1", "hidden": false, "priority": 20}),
+    );
+    let lab = json_of(&added, 200);
+    let lab_uuid = lab["uuid"].as_str().unwrap().to_string();
+    assert_eq!(
+        lab,
+        json!({"uuid": lab_uuid, "ssid": "Lab", "priority": 20, "security": "wpa3", "hidden": false, "active": false})
+    );
+    answers.push(added.body);
+    assert_eq!(methods(&nm)[before..], ["AddConnection"], "saved, not activated");
+    let profile = nm.profile(&lab_uuid).expect("NetworkManager has it");
+    assert_eq!(profile["802-11-wireless-security"], json!({"key-mgmt": "sae", "psk": "lab-password-1"}));
+    assert_eq!(profile["connection"]["autoconnect"], true);
+    assert_eq!(profile["connection"]["autoconnect-priority"], 20);
+
+    // A priority change keeps the PSK, and the PSK never went out to the service and back.
+    let changed = client.send("PUT", &format!("/api/wifi/networks/{lab_uuid}"), &json!({"priority": -5}));
+    assert_eq!(json_of(&changed, 200)["priority"], -5);
+    answers.push(changed.body);
+    let profile = nm.profile(&lab_uuid).unwrap();
+    assert_eq!(profile["connection"]["autoconnect-priority"], -5);
+    assert_eq!(profile["802-11-wireless-security"]["psk"], "lab-password-1", "the saved PSK stays");
+    let update = nm.calls_of("Update2").pop().expect("Update2");
+    assert_eq!(update[0]["802-11-wireless-security"], json!({"key-mgmt": "sae"}), "sent without the PSK: {update:?}");
+    assert_eq!(update[1], 1, "to disk");
+    let body = json_of(&client.get("/api/wifi"), 200);
+    let order: Vec<&str> = body["saved"].as_array().unwrap().iter().map(|n| n["ssid"].as_str().unwrap()).collect();
+    assert_eq!(order, ["Venue", "Lab"], "highest priority first");
+
+    // Added again with a new password (and as hidden): one profile of it, the new one.
+    let again = client.send(
+        "POST",
+        "/api/wifi/networks",
+        &json!({"ssid": "Lab", "passphrase": "lab-password-2", "hidden": true}),
+    );
+    let body = json_of(&again, 200);
+    assert_eq!((&body["hidden"], &body["priority"]), (&json!(true), &json!(0)), "{body}");
+    let new_uuid = body["uuid"].as_str().unwrap().to_string();
+    answers.push(again.body);
+    assert!(nm.profile(&lab_uuid).is_none(), "the older profile of Lab is gone");
+    let profile = nm.profile(&new_uuid).unwrap();
+    assert_eq!(profile["802-11-wireless-security"]["psk"], "lab-password-2");
+    assert_eq!(profile["802-11-wireless"]["hidden"], true);
+    assert_eq!(nm.profiles().len(), 2);
+
+    // Forgotten.
+    let forgot = client.send_raw("DELETE", &format!("/api/wifi/networks/{new_uuid}"), "application/json", b"", &[]);
+    let body = json_of(&forgot, 200);
+    answers.push(forgot.body);
+    assert_eq!(body["saved"].as_array().unwrap().len(), 1, "{body}");
+    assert!(nm.profile(&new_uuid).is_none());
+    assert_eq!(methods(&nm).last().unwrap(), "Delete");
+    assert_eq!(mode(&service.status().unwrap()), "online", "still on Venue");
+
+    let output = service.output();
+    for secret in ["venue-password", "lab-password-1", "lab-password-2"] {
+        assert!(!output.contains(secret), "{secret} in the log:\n{output}");
+        assert!(answers.iter().all(|a| !a.contains(secret)), "{secret} in an answer: {answers:?}");
+    }
+}
+
+#[test]
+fn wifi_calls_name_what_was_wrong_and_change_nothing() {
+    let nm = NmMock::start();
+    nm.add_venue("Venue", "venue-password", "wpa2", 70, 2437);
+    nm.add_saved_network("Venue", "venue-password");
+    let (service, client) = logged_in(&nm, "online");
+    let add = |body: Value| client.send("POST", "/api/wifi/networks", &body);
+
+    let (field, reason) = refusal(&add(json!({"ssid": "Lab", "passphrase": "short-1"})), 400);
+    assert_eq!(field, "passphrase");
+    assert_eq!(reason, "the password has 7 characters; Wi-Fi passwords have 8 to 63");
+    let (field, reason) = refusal(&add(json!({"ssid": "Lab", "passphrase": "é".repeat(10)})), 400);
+    assert_eq!(field, "passphrase");
+    assert!(reason.contains("only printable ASCII"), "{reason}");
+    let (field, reason) = refusal(&add(json!({"ssid": "x".repeat(33)})), 400);
+    assert_eq!((field, reason.as_str()), (json!("ssid"), "the network name is 33 bytes long; Wi-Fi allows at most 32"));
+    let (field, reason) = refusal(&add(json!({"ssid": "Lab", "priority": 1000})), 400);
+    assert_eq!(field, "priority");
+    assert!(reason.contains("allowed -999 to 999"), "{reason}");
+    let (_, reason) = refusal(&add(json!({"ssid": "Lab", "password": "lab-password"})), 400);
+    assert!(reason.contains("unknown field `password`"), "{reason}");
+
+    let unknown = "/api/wifi/networks/00000000-0000-0000-0000-000000000000";
+    let (field, reason) = refusal(&client.send("PUT", unknown, &json!({"priority": 1})), 404);
+    assert_eq!(field, Value::Null);
+    assert!(reason.contains("no saved Wi-Fi network has this id"), "{reason}");
+    refusal(&client.send_raw("DELETE", unknown, "application/json", b"", &[]), 404);
+    let venue = json_of(&client.get("/api/wifi"), 200)["saved"][0]["uuid"].as_str().unwrap().to_string();
+    let (field, _) =
+        refusal(&client.send("PUT", &format!("/api/wifi/networks/{venue}"), &json!({"priority": -1000})), 400);
+    assert_eq!(field, "priority");
+
+    let changes = ["AddConnection", "Update", "Update2", "Delete"];
+    assert!(methods(&nm).iter().all(|m| !changes.contains(&m.as_str())), "{:?}", methods(&nm));
+    assert_eq!(nm.profiles().len(), 1);
+    assert!(!service.output().contains("short-1"));
+}
+
+#[test]
+fn the_access_point_name_and_passphrase_are_saved_and_used_the_next_time_it_opens() {
+    let nm = NmMock::start();
+    let (service, client) = logged_in(&nm, "access-point");
+    let file = service.data_dir().join("config.toml");
+
+    let (field, _) =
+        refusal(&client.send("PUT", "/api/wifi/access-point", &json!({"ssid": "Box", "passphrase": "short"})), 400);
+    assert_eq!(field, "passphrase");
+    let (field, _) = refusal(&client.send("PUT", "/api/wifi/access-point", &json!({"ssid": ""})), 400);
+    assert_eq!(field, "ssid");
+    let untouched = std::fs::read_to_string(&file).unwrap();
+    assert!(!untouched.contains("ap_ssid"), "nothing saved:\n{untouched}");
+
+    let set = client.send(
+        "PUT",
+        "/api/wifi/access-point",
+        &json!({"ssid": "Makerspace Box", "passphrase": "box-passphrase"}),
+    );
+    assert_eq!(
+        json_of(&set, 200),
+        json!({"ssid": "Makerspace Box", "passphrase_set": true, "applies": "the next time the access point opens"})
+    );
+    let saved: toml::Table = toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(saved["network"]["ap_ssid"].as_str(), Some("Makerspace Box"));
+    assert_eq!(saved["network"]["ap_passphrase"].as_str(), Some("box-passphrase"));
+    assert_eq!(service.status().unwrap()["network"]["ssid"], "Wifi Connect", "the one serving keeps its name");
+    assert_eq!(nm.calls_of("AddAndActivateConnection2").len(), 1);
+
+    // It opens again after a scan (the radio cannot scan beside it): with the new name.
+    json_of(&client.send("POST", "/api/wifi/scan", &json!({})), 200);
+    service.wait_for("the new name", Duration::from_secs(20), |s| {
+        mode(s) == "access-point" && s["network"]["ssid"] == "Makerspace Box"
+    });
+    let opened = nm.calls_of("AddAndActivateConnection2").pop().unwrap();
+    assert_eq!(opened[0]["802-11-wireless"]["ssid"], "Makerspace Box");
+    assert_eq!(opened[0]["802-11-wireless-security"]["psk"], "box-passphrase");
+
+    // Left out, the passphrase stays.
+    let renamed = client.send("PUT", "/api/wifi/access-point", &json!({"ssid": "Box 2"}));
+    assert_eq!(json_of(&renamed, 200)["passphrase_set"], true);
+    let wifi = client.get("/api/wifi");
+    assert_eq!(json_of(&wifi, 200)["access_point"]["ssid"], "Box 2");
+    for answer in [&set.body, &renamed.body, &wifi.body] {
+        assert!(!answer.contains("box-passphrase"), "{answer}");
+    }
+    assert!(!service.output().contains("box-passphrase"), "{}", service.output());
+}
+
+#[test]
+fn with_the_network_unmanaged_wifi_calls_say_so() {
+    let port = free_port();
+    let service = Service::start(&with_password(&test_settings(port, &[])), port);
+    let client = log_in(&service);
+    let body = json_of(&client.get("/api/wifi"), 200);
+    assert_eq!(body["mode"], "unmanaged");
+    assert!(body["saved_error"].as_str().unwrap().contains("not managed by this box"), "{body}");
+    let (_, reason) = refusal(&client.send("POST", "/api/wifi/networks", &json!({"ssid": "Lab"})), 409);
+    assert!(reason.contains("network.manage = false"), "{reason}");
+    refusal(&client.send("POST", "/api/wifi/scan", &json!({})), 409);
+    // The access point's settings are settings: saved for when the network is managed.
+    let set = client.send("PUT", "/api/wifi/access-point", &json!({"ssid": "Box"}));
+    assert_eq!(json_of(&set, 200)["ssid"], "Box");
+}
+
+#[test]
+fn without_network_manager_wifi_calls_say_it_is_not_reachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let bus = format!("unix:path={}", dir.path().join("no-bus").display());
+    let service =
+        Service::start_with(&with_password(&settings(port, "")), port, &[("DBUS_SYSTEM_BUS_ADDRESS", &bus)], None);
+    let client = log_in(&service);
+    let body = json_of(&client.get("/api/wifi"), 200);
+    assert!(body["saved_error"].as_str().unwrap().starts_with("NetworkManager is not reachable now"), "{body}");
+    let (_, reason) = refusal(&client.send("POST", "/api/wifi/networks", &json!({"ssid": "Lab"})), 503);
+    assert!(reason.contains("looks for it every 30 s"), "{reason}");
+    refusal(&client.send("PUT", "/api/wifi/networks/some-uuid", &json!({"priority": 1})), 503);
+}
+
+#[test]
+fn the_access_point_retries_the_saved_network_of_highest_priority() {
+    let nm = NmMock::start();
+    // Listed first and never used, Lab would lose to Venue on order alone.
+    nm.add_venue("Lab", "lab-password", "wpa2", 40, 2412);
+    nm.add_venue("Venue", "venue-password", "wpa2", 70, 2437);
+    for ssid in ["Lab", "Venue"] {
+        nm.set_venue(ssid, "present", false);
+    }
+    nm.add_saved_network("Lab", "lab-password");
+    nm.add_saved_network("Venue", "venue-password");
+    let (service, client) = logged_in(&nm, "access-point");
+    let saved = json_of(&client.get("/api/wifi"), 200)["saved"].clone();
+    let lab =
+        saved.as_array().unwrap().iter().find(|n| n["ssid"] == "Lab").unwrap()["uuid"].as_str().unwrap().to_string();
+    json_of(&client.send("PUT", &format!("/api/wifi/networks/{lab}"), &json!({"priority": 50})), 200);
+    for ssid in ["Lab", "Venue"] {
+        nm.set_venue(ssid, "present", true);
+    }
+    // No phone on the access point: after retry_saved_every_s (30 s) it tries saved networks.
+    let status = service.wait_for("online", Duration::from_secs(45), |s| mode(s) == "online");
+    assert_eq!(status["network"]["ssid"], "Lab", "{:?}", nm.calls());
+    let lab_path = nm.profiles().into_iter().find(|(_, p)| p["connection"]["uuid"] == lab).unwrap().0;
+    assert_eq!(nm.calls_of("ActivateConnection").pop().unwrap()[0], lab_path.as_str());
 }

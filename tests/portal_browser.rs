@@ -137,6 +137,8 @@ fn a_phone_sets_up_the_box_a_wrong_password_first_then_it_streams() {
     pages.push(phone.source());
     phone.screenshot("connecting");
 
+    // The device password is saved before the box leaves for the network: the status needs it now.
+    service.log_in(DEVICE_PASSWORD);
     let status = service.wait_for("the wrong password's sentence", Duration::from_secs(40), |s| {
         mode(s) == "access-point" && s["network"]["last_failure"].is_string()
     });

@@ -11,41 +11,7 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use app::{Service, free_port, test_settings};
-
-struct Reply {
-    code: u16,
-    head: String,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|line| {
-            let (n, v) = line.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-}
-
-/// Sends `head` (request line and headers, without the blank line) and `body` as they
-/// are, and reads the answer until the server closes or goes quiet.
-fn exchange(port: u16, head: &str, body: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    stream.write_all(format!("{head}\r\n\r\n").as_bytes()).unwrap();
-    // A server that has answered already may close before taking the whole body.
-    let _ = stream.write_all(body);
-    let mut raw = Vec::new();
-    let mut chunk = [0; 4096];
-    while let Ok(n @ 1..) = stream.read(&mut chunk) {
-        raw.extend_from_slice(&chunk[..n]);
-    }
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {raw:?}"));
-    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("{head}"));
-    Reply { code, head: head.to_string(), body: body.to_string() }
-}
+use app::{Reply, Service, exchange, free_port, test_settings};
 
 fn get(port: u16, path: &str, host: &str) -> Reply {
     exchange(port, &format!("GET {path} HTTP/1.0\r\nHost: {host}"), b"")
@@ -135,8 +101,10 @@ fn an_unconfigured_box_sends_every_probe_on_every_host_to_the_portal() {
         assert!(page.body.contains("<form method=\"post\" action=\"/setup\">"), "{}", page.body);
         assert!(page.body.len() <= 30 * 1024, "{} bytes", page.body.len());
     }
-    let missing = get(port, "/<script>", "10.42.0.1");
-    assert_eq!((missing.code, missing.header("X-Content-Type-Options")), (404, Some("nosniff")));
+    // Before a device password is set there is nothing but the setup page.
+    let elsewhere = get(port, "/<script>", "10.42.0.1");
+    assert_eq!((elsewhere.code, elsewhere.header("Location")), (303, Some("/")));
+    assert_eq!(elsewhere.header("X-Content-Type-Options"), Some("nosniff"));
     let status = get(port, "/api/status", "10.42.0.1");
     let status: serde_json::Value = serde_json::from_str(&status.body).unwrap();
     assert_eq!(status["network"]["mode"], "unmanaged");
@@ -226,7 +194,10 @@ fn a_valid_setup_is_saved_whole_with_only_a_hash_of_the_device_password() {
     assert!(!saved.contains(DEVICE_PASSWORD), "{saved}");
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
 
-    // The supervisor picked the destination up; the box is configured: probes succeed.
+    // The supervisor picked the destination up; the box is configured: probes succeed, and
+    // the status needs the device password now.
+    assert_eq!(get(port, "/api/status", "10.42.0.1").code, 401);
+    service.log_in(DEVICE_PASSWORD);
     service.wait_for("the saved destination", Duration::from_secs(20), |s| {
         app::destination(s, "custom")["url"] == "rtmp://127.0.0.1:9/live/****"
     });

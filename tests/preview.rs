@@ -7,11 +7,19 @@ mod peers;
 
 use std::time::{Duration, Instant};
 
-use app::{Service, destination, free_port, http_get_bytes, test_settings};
+use app::{Client, Service, destination, free_port, settings_with_password};
 use peers::{RtmpServer, ffprobe_stream};
 
 const LIVE_WITHIN: Duration = Duration::from_secs(20);
 const PREVIEW: &str = "/api/preview.jpg";
+const PASSWORD: &str = "preview-password-1";
+
+/// The service on `settings` (the device password set), and a client logged in to it.
+fn logged_in(settings: &str, web: u16) -> (Service, Client) {
+    let service = Service::start(settings, web);
+    let client = service.log_in(PASSWORD);
+    (service, client)
+}
 
 /// Width and height from a JPEG's start-of-frame segment (baseline or progressive).
 fn jpeg_size(jpeg: &[u8]) -> Option<(u16, u16)> {
@@ -33,12 +41,12 @@ fn jpeg_size(jpeg: &[u8]) -> Option<(u16, u16)> {
 }
 
 /// One preview picture, checked to be a whole 320×180 JPEG served as one.
-fn picture(web: u16) -> Vec<u8> {
-    let (code, head, body) = http_get_bytes(web, PREVIEW).expect("the service answers");
-    assert_eq!(code, 200, "{head}\n{}", String::from_utf8_lossy(&body));
-    let head = head.to_lowercase();
-    assert!(head.contains("content-type: image/jpeg"), "{head}");
-    assert!(head.contains("cache-control: no-store"), "{head}");
+fn picture(client: &Client) -> Vec<u8> {
+    let reply = client.get(PREVIEW);
+    assert_eq!(reply.code, 200, "{}\n{}", reply.head, reply.body);
+    assert_eq!(reply.header("Content-Type"), Some("image/jpeg"), "{}", reply.head);
+    assert_eq!(reply.header("Cache-Control"), Some("no-store"), "{}", reply.head);
+    let body = reply.bytes;
     assert!(body.starts_with(&[0xff, 0xd8, 0xff]) && body.ends_with(&[0xff, 0xd9]), "not a whole JPEG");
     assert!(body.len() > 2000, "{} bytes: too small for a picture of colour bars", body.len());
     assert_eq!(jpeg_size(&body), Some((320, 180)), "scaled down to 320 wide, 16:9 kept");
@@ -49,25 +57,26 @@ fn picture(web: u16) -> Vec<u8> {
 fn the_preview_is_a_small_jpeg_that_follows_the_picture_and_the_stream_never_notices() {
     let server = RtmpServer::start();
     let web = free_port();
-    let service = Service::start(&test_settings(web, &[("local", &server.url(), "pv")]), web);
+    let (service, client) = logged_in(&settings_with_password(web, &[("local", &server.url(), "pv")], PASSWORD), web);
     service.wait_for("live", LIVE_WITHIN, |s| destination(s, "local")["state"] == "live");
 
     // Nobody looked yet: the branch is closed, and the first request wakes it.
     let asked = Instant::now();
-    let first = picture(web);
+    let first = picture(&client);
     assert!(asked.elapsed() < Duration::from_millis(2500), "woken within {:?}", asked.elapsed());
     std::thread::sleep(Duration::from_millis(1200));
-    let second = picture(web);
+    let second = picture(&client);
     assert_ne!(first, second, "the moving test pattern gives another picture a second later");
 
     // Five viewers polling once a second while ffprobe reads the stream from nginx.
     let stop = Instant::now() + Duration::from_secs(12);
     let viewers: Vec<_> = (0..5)
         .map(|_| {
+            let client = client.clone();
             std::thread::spawn(move || {
                 let mut served = 0;
                 while Instant::now() < stop {
-                    picture(web);
+                    picture(&client);
                     served += 1;
                     std::thread::sleep(Duration::from_secs(1));
                 }
@@ -90,27 +99,25 @@ fn the_preview_is_a_small_jpeg_that_follows_the_picture_and_the_stream_never_not
 
 #[test]
 fn without_a_stream_or_switched_off_there_is_no_picture_and_the_reason_is_given() {
-    let reason = |web: u16| {
-        let (code, head, body) = http_get_bytes(web, PREVIEW).expect("the service answers");
-        assert_eq!(code, 503, "{head}");
-        assert!(head.to_lowercase().contains("content-type: application/json"), "{head}");
-        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        body["errors"][0]["reason"].as_str().unwrap().to_string()
+    let reason = |client: &Client| {
+        let reply = client.get(PREVIEW);
+        assert_eq!(reply.code, 503, "{}", reply.head);
+        assert_eq!(reply.header("Content-Type"), Some("application/json"), "{}", reply.head);
+        reply.json()["errors"][0]["reason"].as_str().unwrap().to_string()
     };
 
     let web = free_port();
-    let idle = Service::start(&test_settings(web, &[]), web);
-    idle.wait_for("the status page", LIVE_WITHIN, |_| true);
-    assert!(reason(web).contains("nothing is being streamed"));
+    let (idle, client) = logged_in(&settings_with_password(web, &[], PASSWORD), web);
+    assert!(reason(&client).contains("nothing is being streamed"));
     drop(idle);
 
     let server = RtmpServer::start();
     let web = free_port();
-    let settings =
-        test_settings(web, &[("local", &server.url(), "off")]).replace("[web]\n", "[web]\npreview = false\n");
+    let settings = settings_with_password(web, &[("local", &server.url(), "off")], PASSWORD)
+        .replace("[web]\n", "[web]\npreview = false\n");
     assert!(settings.contains("preview = false"), "{settings}");
-    let off = Service::start(&settings, web);
+    let (off, client) = logged_in(&settings, web);
     let status = off.wait_for("live", LIVE_WITHIN, |s| destination(s, "local")["state"] == "live");
-    assert!(reason(web).contains("switched off"));
+    assert!(reason(&client).contains("switched off"));
     assert!(!status["pipeline"].as_str().unwrap().contains("tee name=raw"), "no branch at all: {status:#}");
 }

@@ -29,7 +29,7 @@ inherit cargo cargo-update-recipe-crates pkgconfig systemd useradd
 # which it extends.
 require ${BPN}-crates.inc
 
-SYSTEMD_SERVICE:${PN} = "makespacelive.service makespacelive-reboot.path"
+SYSTEMD_SERVICE:${PN} = "makespacelive.service makespacelive-reboot.path makespacelive-boot-config.path makespacelive-password-reset.service"
 
 USERADD_PACKAGES = "${PN}"
 USERADD_PARAM:${PN} = "--system --home-dir /data/makespacelive --no-create-home \

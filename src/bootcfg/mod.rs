@@ -4,10 +4,13 @@
 //! conditional sections, CRLF); an edit changes only what is in force for this board, never
 //! a line under a filter that cannot be checked here, and is idempotent. `edit::edit` is
 //! pure (file, wanted, board) → file; `store` does the power-loss-safe write (remount,
-//! temp, fsync, rename) and the `reboot-needed` marker. API: `Action` and `run` for the CLI,
-//! `reboot_needed` for whoever reports or acts on pending changes.
+//! temp, fsync, rename) and the `reboot-needed` marker; `request` carries a change from the
+//! unprivileged service to the root helper (`apply-request`) and its answer back. API:
+//! `Action` and `run` for the CLI, `reboot_needed` for whoever reports or acts on pending
+//! changes, `view` and `request::ask` for the web.
 
 mod edit;
+pub mod request;
 mod store;
 mod text;
 
@@ -192,6 +195,13 @@ pub enum Action {
         #[command(flatten)]
         paths: Paths,
     },
+    /// Apply a change the service asked for in FILE (JSON), answering in
+    /// `<runtime-dir>/boot-config.result`; run as root by makespacelive-boot-config.path.
+    ApplyRequest {
+        file: PathBuf,
+        #[command(flatten)]
+        paths: Paths,
+    },
 }
 
 #[derive(clap::Args)]
@@ -208,6 +218,11 @@ pub struct Paths {
 }
 
 impl Paths {
+    #[cfg(test)]
+    pub fn new(boot_dir: PathBuf, model_file: PathBuf, runtime_dir: PathBuf) -> Paths {
+        Paths { boot_dir, model_file, runtime_dir }
+    }
+
     fn config(&self) -> PathBuf {
         self.boot_dir.join("config.txt")
     }
@@ -234,6 +249,7 @@ pub fn run(action: Action) -> Result<(), String> {
     match action {
         Action::Show { paths } => show(&paths),
         Action::Set { settings, paths } => set(&settings, &paths),
+        Action::ApplyRequest { file, paths } => request::apply_request(&file, &paths),
     }
 }
 
@@ -253,6 +269,47 @@ fn show(paths: &Paths) -> Result<(), String> {
     print!("{}", describe(&edit::in_force(&text, board)));
     println!("{}", reboot_line(&paths.runtime_dir));
     Ok(())
+}
+
+/// What is in force, as the web shows it.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct View {
+    /// The board, or why it is not known (then every model section "may apply").
+    pub board: Option<String>,
+    pub board_problem: Option<String>,
+    pub file: String,
+    pub gpu_mem: u32,
+    /// The line it comes from; None: the firmware's default.
+    pub gpu_mem_from: Option<String>,
+    /// `auto`, `off`, a sensor, or `other: …` for a setup this service does not make.
+    pub camera: String,
+    pub camera_from: Vec<String>,
+    /// What may be set: `camera` values and the `gpu_mem` range on this board.
+    pub camera_values: Vec<String>,
+    pub gpu_mem_max: u32,
+    /// The changes made since boot, one a line; they take effect at the next reboot.
+    pub reboot_needed: Option<String>,
+}
+
+pub fn view(paths: &Paths) -> Result<View, String> {
+    let text = paths.read_config()?;
+    let board = paths.board();
+    let found = edit::in_force(&text, board.as_ref().ok().copied());
+    Ok(View {
+        board: board.as_ref().ok().map(Board::to_string),
+        board_problem: board.as_ref().err().cloned(),
+        file: paths.config().display().to_string(),
+        gpu_mem: found.gpu_mem,
+        gpu_mem_from: found.gpu_mem_source.as_ref().map(ToString::to_string),
+        camera: match &found.camera {
+            CameraState::Is(camera) => camera.to_string(),
+            CameraState::Other(words) => format!("other: {words}"),
+        },
+        camera_from: found.camera_sources.iter().map(ToString::to_string).collect(),
+        camera_values: CAMERA_VALUES.split(", ").map(String::from).collect(),
+        gpu_mem_max: board.map_or(944, Board::max_gpu_mem),
+        reboot_needed: reboot_needed(&paths.runtime_dir),
+    })
 }
 
 fn describe(found: &InForce) -> String {
@@ -289,19 +346,28 @@ fn reboot_line(runtime_dir: &Path) -> String {
 
 fn set(settings: &[String], paths: &Paths) -> Result<(), String> {
     let wanted = Wanted::parse(settings)?;
-    let board = paths.board()?;
-    let text = paths.read_config()?;
-    let edited = edit::edit(&text, &wanted, board)?;
-    if edited.text == text {
+    let (board, changes) = apply(&wanted, paths)?;
+    if changes.is_empty() {
         println!("nothing to change: already in force on the {board}");
         return Ok(());
     }
-    store::write_config_marked(&paths.config(), edited.text.as_bytes(), &paths.runtime_dir, &edited.changes)?;
-    for change in &edited.changes {
+    for change in &changes {
         println!("{change}");
     }
     println!("reboot needed: the firmware reads config.txt only at boot");
     Ok(())
+}
+
+/// Edits config.txt for this board and records the reboot it needs; the changes in
+/// words, none when `wanted` is in force already.
+fn apply(wanted: &Wanted, paths: &Paths) -> Result<(Board, Vec<String>), String> {
+    let board = paths.board()?;
+    let text = paths.read_config()?;
+    let edited = edit::edit(&text, wanted, board)?;
+    if edited.text != text {
+        store::write_config_marked(&paths.config(), edited.text.as_bytes(), &paths.runtime_dir, &edited.changes)?;
+    }
+    Ok((board, if edited.text == text { Vec::new() } else { edited.changes }))
 }
 
 #[cfg(test)]

@@ -222,3 +222,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_view_names_the_values_their_lines_and_what_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("boot")).unwrap();
+    std::fs::write(dir.path().join("boot/config.txt"), "gpu_mem=128\ncamera_auto_detect=1\n").unwrap();
+    std::fs::write(dir.path().join("model"), "Raspberry Pi Zero W Rev 1.1\0").unwrap();
+    let paths = Paths::new(dir.path().join("boot"), dir.path().join("model"), dir.path().join("run"));
+    let view = view(&paths).unwrap();
+    assert_eq!(view.board.as_deref(), Some("Raspberry Pi Zero W (filters [pi0] [pi0w], 512 MB)"));
+    assert_eq!((view.gpu_mem, view.gpu_mem_max), (128, 384));
+    assert_eq!(view.gpu_mem_from.as_deref(), Some("line 1 `gpu_mem=128`, unconditional"));
+    assert_eq!(view.camera, "auto");
+    assert_eq!(view.camera_values, ["auto", "off", "ov5647", "imx219", "imx477", "imx708"]);
+    assert_eq!(view.reboot_needed, None);
+    std::fs::write(dir.path().join("model"), "Raspberry Pi 5\0").unwrap();
+    let view = super::view(&paths).unwrap();
+    assert!(view.board.is_none() && view.board_problem.unwrap().contains("unknown board model"));
+}

@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::secrets::Secret;
 
+pub use layer::to_table;
 pub use legacy_env::apply_legacy_env;
 pub use load::{Loaded, load, save_change, user_config_path};
+pub use toml_error::is_secret_key;
 pub use values::{
     AudioSource, EncoderChoice, RebootPolicy, UpdateSource, VideoSource, check_ssid, check_stream_url,
     check_wpa_passphrase, parse_encoder_params, rtmp_default_port,
@@ -134,6 +136,8 @@ pub struct UpdateConfig {
     pub health_window_s: u32,
     /// Install a bundle older than the running version (otherwise refused).
     pub allow_downgrade: bool,
+    /// The largest bundle the web accepts as an upload, in MiB.
+    pub upload_limit_mb: u32,
 }
 
 impl Default for UpdateConfig {
@@ -151,6 +155,7 @@ impl Default for UpdateConfig {
             reboot: RebootPolicy::WhenIdle,
             health_window_s: 300,
             allow_downgrade: false,
+            upload_limit_mb: 1024,
         }
     }
 }
@@ -295,6 +300,7 @@ impl UpdateConfig {
         check_range(&mut problems, "update.check_every_s", self.check_every_s, 60, 7 * 86_400);
         check_range(&mut problems, "update.health_window_s", self.health_window_s, 30, 3600);
         check_range(&mut problems, "update.timeout_s", self.timeout_s, 1, 600);
+        check_range(&mut problems, "update.upload_limit_mb", self.upload_limit_mb, 16, 16_384);
         if let Err(e) = values::check_server_url(&self.hawkbit_url, &["https", "http"]) {
             problems.push(format!("update.hawkbit_url: {e}"));
         }

@@ -4,6 +4,11 @@
 /// Keys whose values must not be shown, even when they are wrong.
 const SECRET_KEYS: [&str; 5] = ["key", "password", "token", "passphrase", "hash"];
 
+/// A key (`destinations[0].key`, `web.password_hash`) whose value is a secret.
+pub fn is_secret_key(key_path: &str) -> bool {
+    SECRET_KEYS.contains(&key_path.rsplit(['.', '_']).next().unwrap_or_default())
+}
+
 pub fn describe(path: &str, text: &str, err: &toml::de::Error) -> String {
     let message = err.message().trim().replace('\n', " ");
     let Some(span) = err.span() else {
@@ -13,8 +18,7 @@ pub fn describe(path: &str, text: &str, err: &toml::de::Error) -> String {
     let line_no = text[..offset].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("");
     let key_path = key_path_at(text, line_no, line);
-    let last = key_path.rsplit(['.', '_']).next().unwrap_or_default();
-    let message = if SECRET_KEYS.contains(&last) {
+    let message = if is_secret_key(&key_path) {
         "must be a quoted string such as \"abcd-1234\" (the value is not shown because it is secret)".to_string()
     } else {
         message

@@ -5,11 +5,16 @@
 //! the portal's commands and a one-second tick into events for the pure state machine
 //! (`provisioning`), carries out its actions (`nm`), drives the LED (`led`) and is the only
 //! writer of `status.network`. The portal and the status page hold a `Network` handle.
+//! The LAN pages' Wi-Fi calls (saved networks: list, add, forget, priority) go through
+//! that thread too, each with a reply channel and a deadline: one owner of NetworkManager
+//! keeps them in order with the machine's own actions (a portal attempt deleting and
+//! re-adding a profile, say), and the machine learns at once whether saved networks remain.
 
 mod led;
 mod nm;
 mod provisioning;
 
+use std::fmt;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -122,6 +127,90 @@ pub struct WifiRequest {
     pub hidden: bool,
 }
 
+/// A saved Wi-Fi client profile, as the LAN pages list it; never its password.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SavedNetwork {
+    /// NetworkManager's `connection.uuid`: the id the API names it by.
+    pub uuid: String,
+    pub ssid: String,
+    /// `connection.autoconnect-priority`: of two saved networks in range, the higher wins.
+    pub priority: i32,
+    pub security: Security,
+    pub hidden: bool,
+    /// The Wi-Fi device is on it (or joining it) now.
+    pub active: bool,
+}
+
+/// A network to save from the LAN pages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNetwork {
+    pub ssid: String,
+    /// Empty for an open network.
+    pub passphrase: Secret,
+    pub hidden: bool,
+    pub priority: i32,
+}
+
+/// NetworkManager's bounds of `connection.autoconnect-priority`.
+pub const PRIORITY_RANGE: std::ops::RangeInclusive<i32> = -999..=999;
+/// What the portal's choice gets: above NetworkManager's default 0, so it beats older profiles.
+pub const PORTAL_PRIORITY: i32 = 10;
+
+/// Why a Wi-Fi call from the LAN pages did nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WifiError {
+    /// `network.manage = false`.
+    NotManaged,
+    /// NetworkManager is not there, or did not answer in time.
+    Unavailable(String),
+    /// No saved Wi-Fi network has this id.
+    UnknownNetwork,
+    /// A bad value: the field (`ssid`, `passphrase`, `priority`) and what is allowed.
+    Invalid { field: &'static str, reason: String },
+    /// NetworkManager said no; its words, with the passphrase taken out.
+    Refused(String),
+}
+
+impl fmt::Display for WifiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WifiError::NotManaged => {
+                f.write_str("the network is not managed by this box (network.manage = false): change Wi-Fi elsewhere")
+            }
+            WifiError::Unavailable(why) => f.write_str(why),
+            WifiError::UnknownNetwork => f.write_str("no saved Wi-Fi network has this id (GET /api/wifi lists them)"),
+            WifiError::Invalid { field, reason } => write!(f, "{field}: {reason}"),
+            WifiError::Refused(why) => write!(f, "NetworkManager refused: {why}"),
+        }
+    }
+}
+
+/// The rules a network to save must meet (those of the settings files for the name and
+/// the password).
+pub fn check_new_network(network: &NewNetwork) -> Result<(), WifiError> {
+    let invalid = |field, reason| WifiError::Invalid { field, reason };
+    crate::config::check_ssid(&network.ssid).map_err(|e| invalid("ssid", e))?;
+    if !network.passphrase.is_empty() {
+        crate::config::check_wpa_passphrase(&network.passphrase).map_err(|e| invalid("passphrase", e))?;
+    }
+    check_priority(network.priority)
+}
+
+pub fn check_priority(priority: i32) -> Result<(), WifiError> {
+    if PRIORITY_RANGE.contains(&priority) {
+        Ok(())
+    } else {
+        Err(WifiError::Invalid {
+            field: "priority",
+            reason: format!(
+                "{priority} is out of range; allowed {} to {} (higher wins)",
+                PRIORITY_RANGE.start(),
+                PRIORITY_RANGE.end()
+            ),
+        })
+    }
+}
+
 /// What `iw reg set` gets for `network.country`: the code, or `00` (the world domain).
 pub fn regulatory_domain(country: &str) -> &str {
     if country.is_empty() { "00" } else { country }
@@ -131,7 +220,26 @@ enum Input {
     Connect(WifiRequest),
     Rescan,
     Signal(Signal),
+    Call(Call),
+    AccessPoint { ssid: String, passphrase: Secret },
 }
+
+/// A LAN page's call, carried out on the network thread only before its deadline, half
+/// the caller's wait: what the caller gave up on was not done (unless NetworkManager
+/// itself took seconds), so "nothing was changed" holds.
+struct Call {
+    deadline: Instant,
+    /// Adds, forgets or changes profiles: the machine is told whether saved networks remain.
+    changes_saved: bool,
+    run: CallBody,
+}
+
+/// A call's work on the network thread's NetworkManager session and last scan; it sends
+/// its own answer.
+type CallBody = Box<dyn FnOnce(&Nm, &[nm::RawAp]) + Send>;
+
+/// How long a Wi-Fi call waits for the network thread (a busy tick, a scan request).
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The handle the portal and the status page hold.
 #[derive(Clone)]
@@ -139,22 +247,26 @@ pub struct Network {
     commands: mpsc::Sender<Input>,
     /// The network thread writes `status.network`; the supervisor leaves it alone.
     status: SharedStatus,
+    managed: bool,
+    /// A NetworkManager session is up on the network thread.
+    session: Arc<AtomicBool>,
 }
 
 impl Network {
     /// Starts the network thread (or, with `manage = false`, a handle that stays unmanaged).
     pub fn start(config: &NetworkConfig, status: SharedStatus) -> Network {
         let (commands, inputs) = mpsc::channel();
+        let session = Arc::new(AtomicBool::new(false));
         if config.manage {
-            let (config, sender, shared) = (config.clone(), commands.clone(), status.clone());
+            let (mut config, sender, shared, up) = (config.clone(), commands.clone(), status.clone(), session.clone());
             std::thread::Builder::new()
                 .name("network".into())
-                .spawn(move || supervise(&config, &inputs, &sender, &shared))
+                .spawn(move || supervise(&mut config, &inputs, &sender, &shared, &up))
                 .expect("spawn the network thread");
         } else {
             tracing::info!("network.manage = false: the network is left to others");
         }
-        Network { commands, status }
+        Network { commands, status, managed: config.manage, session }
     }
 
     pub fn status(&self) -> NetworkStatus {
@@ -166,9 +278,115 @@ impl Network {
         let _ = self.commands.send(Input::Connect(request));
     }
 
-    pub fn rescan(&self) {
-        let _ = self.commands.send(Input::Rescan);
+    /// Asks for a scan (the access point may close for it); the status shows the result.
+    pub fn rescan(&self) -> Result<(), WifiError> {
+        self.reachable()?;
+        self.commands.send(Input::Rescan).map_err(|_| unreachable())
     }
+
+    /// The access point's new name and passphrase (already saved in the settings): they
+    /// take effect the next time it opens; one serving now keeps its old ones until then.
+    pub fn set_access_point(&self, ssid: String, passphrase: Secret) {
+        let _ = self.commands.send(Input::AccessPoint { ssid, passphrase });
+    }
+
+    /// The saved Wi-Fi networks, highest priority first.
+    pub fn saved_networks(&self) -> Result<Vec<SavedNetwork>, WifiError> {
+        self.ask(false, |nm, _| {
+            let mut list: Vec<SavedNetwork> = nm.saved_networks()?.into_iter().map(|(_, n)| n).collect();
+            list.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.ssid.cmp(&b.ssid)));
+            Ok(list)
+        })
+    }
+
+    /// Saves a network (replacing saved profiles of that SSID) for NetworkManager to join
+    /// by itself when it is in range; does not switch to it now.
+    pub fn add_network(&self, network: NewNetwork) -> Result<SavedNetwork, WifiError> {
+        check_new_network(&network)?;
+        let secrets = [network.passphrase.clone()];
+        let result = self.ask(true, move |nm, aps| {
+            let request =
+                WifiRequest { ssid: network.ssid.clone(), passphrase: network.passphrase, hidden: network.hidden };
+            let settings = nm::client_settings(&request, nm::strongest(aps, &request.ssid), network.priority);
+            let path = nm.add_saved(&settings, &request.ssid)?;
+            let saved = nm.saved_networks()?.into_iter().find(|(p, _)| *p == path).map(|(_, n)| n);
+            saved.ok_or_else(|| WifiError::Refused("the saved network vanished at once".into()))
+        });
+        // NetworkManager's errors may quote the settings they were sent.
+        result.map_err(|e| match e {
+            WifiError::Refused(why) => WifiError::Refused(crate::secrets::scrub(&why, &secrets)),
+            other => other,
+        })
+    }
+
+    /// Deletes a saved network; if the box is on it, NetworkManager disconnects.
+    pub fn forget_network(&self, uuid: &str) -> Result<(), WifiError> {
+        let uuid = uuid.to_string();
+        self.ask(true, move |nm, _| nm.delete(&profile(nm, &uuid)?).map_err(WifiError::from))
+    }
+
+    /// Changes a saved network's priority; its password stays as saved.
+    pub fn set_priority(&self, uuid: &str, priority: i32) -> Result<SavedNetwork, WifiError> {
+        check_priority(priority)?;
+        let uuid = uuid.to_string();
+        self.ask(true, move |nm, _| {
+            nm.set_priority(&profile(nm, &uuid)?, priority)?;
+            let saved = nm.saved_networks()?.into_iter().find(|(_, n)| n.uuid == uuid).map(|(_, n)| n);
+            saved.ok_or(WifiError::UnknownNetwork)
+        })
+    }
+
+    /// Runs `f` on the network thread and waits for its answer, at most `CALL_TIMEOUT`.
+    fn ask<T: Send + 'static>(
+        &self,
+        changes_saved: bool,
+        f: impl FnOnce(&Nm, &[nm::RawAp]) -> Result<T, WifiError> + Send + 'static,
+    ) -> Result<T, WifiError> {
+        self.reachable()?;
+        let (reply, answer) = mpsc::sync_channel(1);
+        let run = Box::new(move |nm: &Nm, aps: &[nm::RawAp]| {
+            let _ = reply.send(f(nm, aps));
+        });
+        let call = Call { deadline: Instant::now() + CALL_TIMEOUT / 2, changes_saved, run };
+        self.commands.send(Input::Call(call)).map_err(|_| unreachable())?;
+        match answer.recv_timeout(CALL_TIMEOUT) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(WifiError::Unavailable(format!(
+                "NetworkManager did not answer within {} s; nothing was changed",
+                CALL_TIMEOUT.as_secs()
+            ))),
+            // The session ended, or the call came too late to be carried out.
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(unreachable()),
+        }
+    }
+
+    /// Managed here, and a NetworkManager session up.
+    fn reachable(&self) -> Result<(), WifiError> {
+        if !self.managed {
+            Err(WifiError::NotManaged)
+        } else if !self.session.load(Ordering::Relaxed) {
+            Err(unreachable())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn unreachable() -> WifiError {
+    let every = NM_RETRY.as_secs();
+    WifiError::Unavailable(format!("NetworkManager is not reachable now; the box looks for it every {every} s"))
+}
+
+impl From<nm::Error> for WifiError {
+    fn from(e: nm::Error) -> WifiError {
+        WifiError::Refused(e.to_string())
+    }
+}
+
+/// The saved Wi-Fi client profile with this uuid.
+fn profile(nm: &Nm, uuid: &str) -> Result<zbus::zvariant::OwnedObjectPath, WifiError> {
+    let found = nm.saved_networks()?.into_iter().find(|(_, n)| n.uuid == uuid);
+    found.map(|(path, _)| path).ok_or(WifiError::UnknownNetwork)
 }
 
 const TICK: Duration = Duration::from_secs(1);
@@ -180,10 +398,11 @@ const STATIONS_EVERY: u32 = 5;
 /// Connects to NetworkManager and drives the machine; without it, `Mode::Unmanaged` and a
 /// slow retry.
 fn supervise(
-    config: &NetworkConfig,
+    config: &mut NetworkConfig,
     inputs: &mpsc::Receiver<Input>,
     sender: &mpsc::Sender<Input>,
     status: &SharedStatus,
+    session: &AtomicBool,
 ) {
     let mut led = led::Led::start(&config.led);
     let mut logged = false;
@@ -192,8 +411,11 @@ fn supervise(
             Ok(nm) => {
                 logged = false;
                 tracing::info!("network: NetworkManager drives {}", nm.interface);
+                session.store(true, Ordering::Relaxed);
                 let mut edge = Edge { nm, config, ap: None, scan_from: None, aps: Vec::new(), ticks: 0 };
-                edge.drive(inputs, sender, status, &mut led)
+                let why = edge.drive(inputs, sender, status, &mut led);
+                session.store(false, Ordering::Relaxed);
+                why
             }
             Err(why) => why,
         };
@@ -206,8 +428,13 @@ fn supervise(
             logged = true;
         }
         std::thread::sleep(NM_RETRY);
-        // What the portal asked meanwhile cannot be done any more.
-        while inputs.try_recv().is_ok() {}
+        // What the portal asked meanwhile cannot be done any more (a call's caller hears
+        // so when its reply channel drops); new access point settings are kept.
+        while let Ok(input) = inputs.try_recv() {
+            if let Input::AccessPoint { ssid, passphrase } = input {
+                (config.ap_ssid, config.ap_passphrase) = (ssid, passphrase);
+            }
+        }
     }
 }
 
@@ -233,9 +460,10 @@ impl Drop for EndOfSession {
 /// The I/O side of one NetworkManager session: carries out actions, turns polls into events.
 struct Edge<'a> {
     nm: Nm,
-    config: &'a NetworkConfig,
-    /// The access point's active connection while it serves.
-    ap: Option<zbus::zvariant::OwnedObjectPath>,
+    /// The access point's name and passphrase change from the LAN pages.
+    config: &'a mut NetworkConfig,
+    /// The access point's active connection and name while it serves.
+    ap: Option<(zbus::zvariant::OwnedObjectPath, String)>,
     /// `LastScan` when a scan was requested, until it moves.
     scan_from: Option<i64>,
     /// The last scan's access points (for the key management of a connection).
@@ -280,6 +508,20 @@ impl Edge<'_> {
                     vec![if machine.ap_up() { Event::ApFailed } else { Event::DeviceFailed(reason) }]
                 }
                 Ok(Input::Signal(Signal::DeviceState(..))) => Vec::new(),
+                Ok(Input::Call(call)) if Instant::now() < call.deadline => {
+                    (call.run)(&self.nm, &self.aps);
+                    match call.changes_saved.then(|| self.nm.has_saved()) {
+                        Some(Ok(saved)) => vec![Event::Saved(saved)],
+                        Some(Err(e)) => return lost(e),
+                        None => Vec::new(),
+                    }
+                }
+                Ok(Input::Call(_)) => Vec::new(),
+                Ok(Input::AccessPoint { ssid, passphrase }) => {
+                    tracing::info!("network: the access point will be {ssid:?} the next time it opens");
+                    (self.config.ap_ssid, self.config.ap_passphrase) = (ssid, passphrase);
+                    Vec::new()
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => match self.poll(&machine) {
                     Ok(events) => events,
                     Err(e) => return lost(e),
@@ -368,7 +610,7 @@ impl Edge<'_> {
                 {
                     Ok(active) => {
                         tracing::info!("network: access point {:?} opening", self.config.ap_ssid);
-                        self.ap = Some(active);
+                        self.ap = Some((active, self.config.ap_ssid.clone()));
                         None
                     }
                     Err(e) => {
@@ -378,7 +620,7 @@ impl Edge<'_> {
                 }
             }
             Action::StopAp => {
-                if let Some(active) = self.ap.take()
+                if let Some((active, _)) = self.ap.take()
                     && let Err(e) = self.nm.deactivate(&active)
                 {
                     tracing::warn!("network: closing the access point: {e}");
@@ -386,8 +628,7 @@ impl Edge<'_> {
                 None
             }
             Action::Connect(request) => {
-                let seen = self.aps.iter().filter(|ap| ap.ssid == request.ssid.as_bytes()).max_by_key(|ap| ap.strength);
-                let settings = nm::client_settings(&request, seen);
+                let settings = nm::client_settings(&request, nm::strongest(&self.aps, &request.ssid), PORTAL_PRIORITY);
                 let result = self
                     .nm
                     .forget(&request.ssid)
@@ -428,7 +669,9 @@ impl Edge<'_> {
             ..NetworkStatus::default()
         };
         if machine.ap_up() {
-            status.ssid = Some(self.config.ap_ssid.clone());
+            // The name it serves under, not one changed since.
+            let serving = self.ap.as_ref().map(|(_, ssid)| ssid);
+            status.ssid = Some(serving.unwrap_or(&self.config.ap_ssid).clone());
             status.address = Some(PORTAL_ADDRESS.to_string());
         } else if status.mode == Mode::Online {
             if let Ok(Some((ssid, signal))) = self.nm.associated() {
@@ -466,6 +709,45 @@ mod tests {
         assert!(!is_online(2, 60), "a captive portal");
         assert!(!is_online(3, 50), "the box's own access point: local only");
         assert!(!is_online(1, 20));
+    }
+
+    #[test]
+    fn a_network_to_save_is_checked_by_the_settings_rules() {
+        let network = |ssid: &str, passphrase: &str, priority| NewNetwork {
+            ssid: ssid.into(),
+            passphrase: Secret::new(passphrase),
+            hidden: false,
+            priority,
+        };
+        assert_eq!(check_new_network(&network("Venue", "", 0)), Ok(()), "open");
+        assert_eq!(check_new_network(&network("Venue", "venue-password", -999)), Ok(()));
+        let field = |n: &NewNetwork| match check_new_network(n) {
+            Err(WifiError::Invalid { field, reason }) => (field, reason),
+            other => panic!("{other:?}"),
+        };
+        let (name, reason) = field(&network("Venue", "short", 0));
+        assert_eq!(name, "passphrase");
+        assert!(reason.contains("8 to 63") && !reason.contains("short"), "{reason}");
+        assert_eq!(field(&network("", "", 0)).0, "ssid");
+        let (name, reason) = field(&network("Venue", "", 1000));
+        assert_eq!(name, "priority");
+        assert!(reason.contains("-999 to 999"), "{reason}");
+    }
+
+    #[test]
+    fn a_wifi_call_on_an_unmanaged_network_says_so() {
+        let config = NetworkConfig { manage: false, ..NetworkConfig::default() };
+        let network = Network::start(&config, SharedStatus::default());
+        assert_eq!(network.saved_networks(), Err(WifiError::NotManaged));
+        assert_eq!(network.forget_network("u-1"), Err(WifiError::NotManaged));
+        assert_eq!(network.set_priority("u-1", 5), Err(WifiError::NotManaged));
+        assert_eq!(network.rescan(), Err(WifiError::NotManaged));
+        let bad = NewNetwork { ssid: "Venue".into(), passphrase: Secret::new("short"), hidden: false, priority: 0 };
+        assert!(
+            matches!(network.add_network(bad), Err(WifiError::Invalid { field: "passphrase", .. })),
+            "checked first"
+        );
+        assert!(WifiError::NotManaged.to_string().contains("network.manage = false"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use zbus::blocking::{Connection, MessageIterator};
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
 
-use super::{Band, PORTAL_ADDRESS, ScanEntry, Security, WifiRequest};
+use super::{Band, PORTAL_ADDRESS, SavedNetwork, ScanEntry, Security, WifiRequest};
 use crate::config::NetworkConfig;
 
 const NM: &str = "org.freedesktop.NetworkManager";
@@ -34,6 +34,8 @@ const KEY_MGMT_802_1X: u32 = 0x200;
 const KEY_MGMT_SAE: u32 = 0x400;
 /// `NM80211ApFlags` PRIVACY: WEP when no WPA flags are set.
 const AP_PRIVACY: u32 = 0x1;
+/// `NMSettingsUpdate2Flags` TO_DISK: the changed profile is written to its keyfile.
+const UPDATE2_TO_DISK: u32 = 0x1;
 
 pub type Error = zbus::Error;
 type Settings<'a> = HashMap<&'static str, HashMap<&'static str, Value<'a>>>;
@@ -87,6 +89,11 @@ pub fn scan_entries(aps: &[RawAp]) -> Vec<ScanEntry> {
     let mut entries: Vec<ScanEntry> = best.into_values().collect();
     entries.sort_by(|a, b| b.signal.cmp(&a.signal).then_with(|| a.ssid.cmp(&b.ssid)));
     entries
+}
+
+/// The strongest access point of `ssid` in a scan.
+pub fn strongest<'a>(aps: &'a [RawAp], ssid: &str) -> Option<&'a RawAp> {
+    aps.iter().filter(|ap| ap.ssid == ssid.as_bytes()).max_by_key(|ap| ap.strength)
 }
 
 /// Key management for a client connection: `sae` only for a WPA3-only network (what it
@@ -146,7 +153,8 @@ pub fn ap_settings(config: &NetworkConfig, interface: &str) -> Settings<'static>
 }
 
 /// A client profile for the network a person picked; saved (to `/data`) by NetworkManager.
-pub fn client_settings(request: &WifiRequest, seen: Option<&RawAp>) -> Settings<'static> {
+/// Of two saved networks in range, NetworkManager brings up the one of higher `priority`.
+pub fn client_settings(request: &WifiRequest, seen: Option<&RawAp>, priority: i32) -> Settings<'static> {
     let mut settings = Settings::new();
     settings.insert(
         "connection",
@@ -154,8 +162,7 @@ pub fn client_settings(request: &WifiRequest, seen: Option<&RawAp>) -> Settings<
             ("type", Value::from("802-11-wireless")),
             ("id", Value::from(request.ssid.clone())),
             ("autoconnect", Value::from(true)),
-            // Above NetworkManager's default 0: the portal's choice beats older profiles.
-            ("autoconnect-priority", Value::from(10i32)),
+            ("autoconnect-priority", Value::from(priority)),
             // A wrong password fails at once instead of NetworkManager asking for it again.
             ("auth-retries", Value::from(1i32)),
         ]),
@@ -183,6 +190,48 @@ pub fn client_settings(request: &WifiRequest, seen: Option<&RawAp>) -> Settings<
 /// Associated stations in `iw dev IFACE station dump` output.
 pub fn count_stations(iw_output: &str) -> usize {
     iw_output.lines().filter(|line| line.starts_with("Station ")).count()
+}
+
+/// What a saved profile's `key-mgmt` asks of the network (absent: open). WEP (`none`)
+/// counts as a password, as in `scan_entries`; OWE is open to the person.
+pub fn saved_security(key_mgmt: Option<&str>) -> Security {
+    match key_mgmt {
+        None | Some("owe") => Security::Open,
+        Some("sae") => Security::Wpa3,
+        Some("wpa-eap" | "wpa-eap-suite-b-192" | "ieee8021x") => Security::Enterprise,
+        Some(_) => Security::Wpa2,
+    }
+}
+
+/// A saved Wi-Fi client profile as the LAN API shows it; `None` for other profiles
+/// (Ethernet, the box's own access point). Reads no secret: `GetSettings` has none.
+pub fn saved_network(settings: &Saved, active_uuid: Option<&str>) -> Option<SavedNetwork> {
+    if text(settings, "connection", "type") != "802-11-wireless" || text(settings, "802-11-wireless", "mode") == "ap" {
+        return None;
+    }
+    let uuid = text(settings, "connection", "uuid");
+    let value = |group: &str, key: &str| settings.get(group).and_then(|g| g.get(key)).and_then(|v| v.try_clone().ok());
+    let ssid = value("802-11-wireless", "ssid").and_then(|v| Vec::<u8>::try_from(v).ok()).unwrap_or_default();
+    let security = settings
+        .contains_key("802-11-wireless-security")
+        .then(|| text(settings, "802-11-wireless-security", "key-mgmt"));
+    Some(SavedNetwork {
+        active: active_uuid == Some(uuid.as_str()),
+        ssid: String::from_utf8_lossy(&ssid).into_owned(),
+        priority: value("connection", "autoconnect-priority").and_then(|v| i32::try_from(v).ok()).unwrap_or(0),
+        security: saved_security(security.as_deref()),
+        hidden: value("802-11-wireless", "hidden").and_then(|v| bool::try_from(v).ok()).unwrap_or(false),
+        uuid,
+    })
+}
+
+/// A saved Wi-Fi client profile's place in NetworkManager's autoconnect order (higher
+/// first): its `autoconnect-priority`, then the time it was last used; `None` for other
+/// profiles.
+pub fn autoconnect_rank(settings: &Saved) -> Option<(i32, u64)> {
+    let network = saved_network(settings, None)?;
+    let used = settings.get("connection").and_then(|c| c.get("timestamp")).and_then(|v| u64::try_from(v).ok());
+    Some((network.priority, used.unwrap_or(0)))
 }
 
 /// What a signal subscription reports to the run loop.
@@ -338,7 +387,12 @@ impl Nm {
 
     /// Deletes saved client profiles for `ssid`, so that a retry does not pile up duplicates.
     pub fn forget(&self, ssid: &str) -> Result<(), Error> {
-        for (path, settings) in self.saved()? {
+        self.forget_others(ssid, None)
+    }
+
+    /// Deletes saved client profiles for `ssid` but `keep`.
+    fn forget_others(&self, ssid: &str, keep: Option<&OwnedObjectPath>) -> Result<(), Error> {
+        for (path, settings) in self.saved()?.into_iter().filter(|(path, _)| Some(path) != keep) {
             let same = settings
                 .get("802-11-wireless")
                 .and_then(|w| w.get("ssid"))
@@ -351,21 +405,68 @@ impl Nm {
         Ok(())
     }
 
-    /// Activates the saved Wi-Fi profile used last. Named, not "/": right after the access
-    /// point closes, NetworkManager's own pick is still its profile (seen on the QEMU rung),
-    /// and its scan list is stale from the access point's time.
-    pub fn activate_saved(&self) -> Result<(), Error> {
-        let last_used = self
+    /// The saved Wi-Fi client profiles, with their paths.
+    pub fn saved_networks(&self) -> Result<Vec<(OwnedObjectPath, SavedNetwork)>, Error> {
+        let active: OwnedObjectPath = get(&self.conn, &self.device, DEVICE, "ActiveConnection")?;
+        let active_uuid: Option<String> =
+            if active.as_str() == "/" { None } else { Some(get(&self.conn, &active, ACTIVE, "Uuid")?) };
+        Ok(self
             .saved()?
             .into_iter()
-            .filter(|(_, settings)| {
-                text(settings, "connection", "type") == "802-11-wireless"
-                    && text(settings, "802-11-wireless", "mode") != "ap"
-            })
-            .max_by_key(|(_, settings)| {
-                settings.get("connection").and_then(|c| c.get("timestamp")).and_then(|v| u64::try_from(v).ok())
-            });
-        let Some((profile, _)) = last_used else {
+            .filter_map(|(path, settings)| Some((path, saved_network(&settings, active_uuid.as_deref())?)))
+            .collect())
+    }
+
+    /// Saves a client profile (NetworkManager writes its keyfile) without activating it:
+    /// with `autoconnect` set, NetworkManager brings it up by itself when it is in range
+    /// and nothing better is. Older profiles of the same SSID are deleted once it is saved.
+    pub fn add_saved(&self, settings: &Settings, ssid: &str) -> Result<OwnedObjectPath, Error> {
+        let path: OwnedObjectPath = call(&self.conn, SETTINGS_PATH, SETTINGS, "AddConnection", &(settings,))?;
+        self.forget_others(ssid, Some(&path))?;
+        Ok(path)
+    }
+
+    /// Changes a saved profile's `autoconnect-priority`, keeping its password.
+    ///
+    /// `Update2` replaces the whole profile with what it is sent, and `GetSettings` never
+    /// returns secrets. NetworkManager's `update_auth_cb` (src/core/settings/
+    /// nm-settings-connection.c, the same for `Update` and `Update2`): "If the new
+    /// connection has no secrets, we do not want to remove all secrets, rather we keep all
+    /// the existing ones", merging the secrets it has into the new profile. So the
+    /// settings go back without any secret, and the PSK never passes through this process.
+    pub fn set_priority(&self, profile: &OwnedObjectPath, priority: i32) -> Result<(), Error> {
+        let mut settings: Saved = call(&self.conn, profile, CONNECTION, "GetSettings", &())?;
+        settings
+            .entry("connection".into())
+            .or_default()
+            .insert("autoconnect-priority".into(), OwnedValue::from(priority));
+        let _: HashMap<String, OwnedValue> = call(
+            &self.conn,
+            profile,
+            CONNECTION,
+            "Update2",
+            &(settings, UPDATE2_TO_DISK, HashMap::<&str, Value>::new()),
+        )?;
+        Ok(())
+    }
+
+    /// Deletes one saved profile (NetworkManager removes its keyfile, and disconnects it
+    /// if it is up).
+    pub fn delete(&self, profile: &OwnedObjectPath) -> Result<(), Error> {
+        call(&self.conn, profile, CONNECTION, "Delete", &())
+    }
+
+    /// Activates the saved Wi-Fi profile NetworkManager would pick (`autoconnect_rank`).
+    /// Named, not "/": right after the access point closes, NetworkManager's own pick is
+    /// still its profile (seen on the QEMU rung), and its scan list is stale from the
+    /// access point's time.
+    pub fn activate_saved(&self) -> Result<(), Error> {
+        let best = self
+            .saved()?
+            .into_iter()
+            .filter_map(|(path, settings)| Some((autoconnect_rank(&settings)?, path)))
+            .max_by_key(|(rank, _)| *rank);
+        let Some((_, profile)) = best else {
             return Err(Error::Failure("no saved Wi-Fi network".into()));
         };
         let root = ObjectPath::from_static_str_unchecked("/");
@@ -441,6 +542,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::SavedNetwork;
     use crate::secrets::Secret;
 
     fn ap(ssid: &str, strength: u8, rsn: u32, frequency: u32) -> RawAp {
@@ -487,15 +589,102 @@ mod tests {
         assert_eq!(count_stations(""), 0);
     }
 
+    fn profile(groups: &[(&str, &[(&str, Value)])]) -> Saved {
+        groups
+            .iter()
+            .map(|(group, values)| {
+                let values = values.iter().map(|(k, v)| (k.to_string(), OwnedValue::try_from(v.clone()).unwrap()));
+                (group.to_string(), values.collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_saved_wifi_profile_is_read_and_other_profiles_are_left_out() {
+        let connection = |uuid: &str| {
+            [
+                ("type", Value::from("802-11-wireless")),
+                ("uuid", Value::from(uuid.to_string())),
+                ("autoconnect-priority", Value::from(5i32)),
+            ]
+        };
+        let venue = profile(&[
+            ("connection", &connection("u-1")),
+            ("802-11-wireless", &[("ssid", Value::from(b"Venue".to_vec())), ("hidden", Value::from(true))]),
+            ("802-11-wireless-security", &[("key-mgmt", Value::from("sae"))]),
+        ]);
+        let got = saved_network(&venue, Some("u-1")).unwrap();
+        assert_eq!(
+            got,
+            SavedNetwork {
+                uuid: "u-1".into(),
+                ssid: "Venue".into(),
+                priority: 5,
+                security: Security::Wpa3,
+                hidden: true,
+                active: true
+            }
+        );
+        let cafe = profile(&[
+            ("connection", &[("type", Value::from("802-11-wireless")), ("uuid", Value::from("u-2"))]),
+            ("802-11-wireless", &[("ssid", Value::from(b"Cafe".to_vec()))]),
+        ]);
+        let got = saved_network(&cafe, Some("u-1")).unwrap();
+        assert_eq!((got.priority, got.security, got.hidden, got.active), (0, Security::Open, false, false));
+
+        let ap = profile(&[("connection", &connection("u-3")), ("802-11-wireless", &[("mode", Value::from("ap"))])]);
+        assert_eq!(saved_network(&ap, None), None, "the box's own access point");
+        let wired = profile(&[("connection", &[("type", Value::from("802-3-ethernet"))])]);
+        assert_eq!(saved_network(&wired, None), None);
+    }
+
+    #[test]
+    fn the_saved_network_to_try_is_the_highest_priority_then_the_last_used() {
+        let wifi = |priority: i32, used: u64| {
+            profile(&[
+                (
+                    "connection",
+                    &[
+                        ("type", Value::from("802-11-wireless")),
+                        ("autoconnect-priority", Value::from(priority)),
+                        ("timestamp", Value::from(used)),
+                    ],
+                ),
+                ("802-11-wireless", &[("ssid", Value::from(b"Venue".to_vec()))]),
+            ])
+        };
+        let older_preferred = autoconnect_rank(&wifi(5, 100));
+        assert!(older_preferred > autoconnect_rank(&wifi(0, 200)), "priority first");
+        assert!(autoconnect_rank(&wifi(0, 200)) > autoconnect_rank(&wifi(0, 100)), "then the last used");
+        let never_used = profile(&[
+            ("connection", &[("type", Value::from("802-11-wireless"))]),
+            ("802-11-wireless", &[("ssid", Value::from(b"Lab".to_vec()))]),
+        ]);
+        assert_eq!(autoconnect_rank(&never_used), Some((0, 0)));
+        let wired = profile(&[("connection", &[("type", Value::from("802-3-ethernet"))])]);
+        assert_eq!(autoconnect_rank(&wired), None);
+    }
+
+    #[test]
+    fn saved_security_follows_key_management() {
+        assert_eq!(saved_security(None), Security::Open);
+        assert_eq!(saved_security(Some("owe")), Security::Open);
+        assert_eq!(saved_security(Some("wpa-psk")), Security::Wpa2);
+        assert_eq!(saved_security(Some("none")), Security::Wpa2, "WEP: a password");
+        assert_eq!(saved_security(Some("sae")), Security::Wpa3);
+        assert_eq!(saved_security(Some("wpa-eap")), Security::Enterprise);
+    }
+
     #[test]
     fn client_settings_carry_hidden_and_psk_only_when_needed() {
         let open = WifiRequest { ssid: "Cafe".into(), passphrase: Secret::default(), hidden: false };
-        let settings = client_settings(&open, None);
+        let settings = client_settings(&open, None, 10);
         assert!(!settings.contains_key("802-11-wireless-security"));
         assert!(!settings["802-11-wireless"].contains_key("hidden"));
         assert_eq!(settings["connection"]["auth-retries"], Value::from(1i32));
+        assert_eq!(settings["connection"]["autoconnect-priority"], Value::from(10i32));
         let hidden = WifiRequest { ssid: "Lab".into(), passphrase: Secret::new("password1"), hidden: true };
-        let settings = client_settings(&hidden, None);
+        let settings = client_settings(&hidden, None, 10);
         assert_eq!(settings["802-11-wireless"]["hidden"], Value::from(true));
         assert_eq!(settings["802-11-wireless-security"]["key-mgmt"], Value::from("wpa-psk"));
     }

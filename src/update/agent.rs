@@ -4,14 +4,17 @@
 //! **Invariant:** the only writer of `status.update`. It never reboots the box in the
 //! middle of a live stream unless the policy says "now"; it asks for a reboot by creating
 //! `<runtime_dir>/reboot` (a systemd path unit does it as root). Every decision is made by
-//! `verdict`'s pure functions; this thread does the calls.
+//! `verdict`'s pure functions; this thread does the calls. A bundle uploaded from the web
+//! reaches it through its `Installer` and is installed as `update install` does it.
 
 use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use super::rauc::{Mark, Rauc};
 use super::record::{Origin, Outcome, Pending, Records};
 use super::source::{Offer, Source};
+use super::upload::Upload;
 use super::verdict::{self, AfterBoot, Health, Seen};
 use super::{Running, unix_now};
 use crate::config::{RebootPolicy, UpdateConfig, UpdateSource};
@@ -30,6 +33,21 @@ pub struct Agent {
     next_check: Instant,
     /// A slot that could not be marked good is tried again from then (not every tick).
     next_mark: Instant,
+    uploads: Receiver<Upload>,
+}
+
+/// The web's handle on the update thread.
+#[derive(Clone)]
+pub struct Installer {
+    uploads: Sender<Upload>,
+}
+
+impl Installer {
+    /// Hands a stored bundle to the update thread, which installs it (progress in
+    /// `status.update`) and then drops it, which deletes the file.
+    pub fn install(&self, upload: Upload) -> Result<(), String> {
+        self.uploads.send(upload).map_err(|_| "the update thread is not running: nothing installed".to_string())
+    }
 }
 
 /// Where the thread stands in the life of one update.
@@ -47,7 +65,8 @@ enum Phase {
 }
 
 impl Agent {
-    pub fn start(config: UpdateConfig, status: SharedStatus, data_dir: PathBuf, runtime_dir: PathBuf) {
+    pub fn start(config: UpdateConfig, status: SharedStatus, data_dir: PathBuf, runtime_dir: PathBuf) -> Installer {
+        let (installer, uploads) = mpsc::channel();
         let agent = Agent {
             config,
             status,
@@ -56,8 +75,10 @@ impl Agent {
             source: None,
             next_check: Instant::now(),
             next_mark: Instant::now(),
+            uploads,
         };
         std::thread::Builder::new().name("update".into()).spawn(move || agent.run()).expect("spawn the update thread");
+        Installer { uploads: installer }
     }
 
     fn run(mut self) {
@@ -65,8 +86,21 @@ impl Agent {
             match Rauc::connect().map_err(|e| e.to_string()).and_then(|rauc| super::running(&rauc).map(|r| (rauc, r))) {
                 Ok(found) => break found,
                 Err(why) => {
-                    self.show(UpdateState::Idle, None, Some(format!("updates are unavailable: {why}")));
-                    std::thread::sleep(RETRY);
+                    let why = format!("updates are unavailable: {why}");
+                    self.show(UpdateState::Idle, None, Some(why.clone()));
+                    // An upload meanwhile is refused (the web refuses them while no slot is
+                    // known); its refusal stays shown until the next attempt.
+                    let next = Instant::now() + RETRY;
+                    while let Some(left) = next.checked_duration_since(Instant::now()) {
+                        match self.uploads.recv_timeout(left) {
+                            Ok(upload) => {
+                                let refused = format!("{} not installed: {why}", describe(&upload));
+                                self.show(UpdateState::Failed, None, Some(refused));
+                            }
+                            Err(RecvTimeoutError::Timeout) => break,
+                            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(left),
+                        }
+                    }
                 }
             }
         };
@@ -82,8 +116,68 @@ impl Agent {
         let mut phase = self.after_boot(&rauc, &running);
         loop {
             phase = self.step(&rauc, &running, phase);
-            std::thread::sleep(TICK);
+            match self.uploads.recv_timeout(TICK) {
+                Ok(upload) => phase = self.install_upload(&rauc, &running, phase, upload),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
+            }
         }
+    }
+
+    /// Installs an uploaded bundle when nothing else is under way; the file goes when
+    /// the install ends.
+    fn install_upload(&mut self, rauc: &Rauc, running: &Running, phase: Phase, upload: Upload) -> Phase {
+        let what = describe(&upload);
+        let Phase::Ordinary { marked } = phase else {
+            let why = match &phase {
+                Phase::Installed(pending) => super::waiting_for_reboot(pending),
+                Phase::Verify { pending, .. } => format!("{} is still being checked", pending.to_version),
+                Phase::Report(pending) => format!("the outcome of {} is still being reported", pending.to_version),
+                Phase::Rebooting | Phase::Ordinary { .. } => "the box is rebooting".into(),
+            };
+            tracing::error!("update: {what} not installed: {why}");
+            self.show(UpdateState::Failed, None, Some(format!("{what} not installed: {why}")));
+            return phase;
+        };
+        upload.under_way(format!("{what} is being installed"));
+        tracing::info!("update: installing {what}");
+        let installed =
+            upload.path().canonicalize().map_err(|e| format!("{}: {e}", upload.path().display())).and_then(|file| {
+                let file = file.to_string_lossy();
+                self.install_file(rauc, running, &file, Origin::File { path: file.to_string() }, &what)
+            });
+        drop(upload);
+        match installed {
+            Ok(pending) => {
+                tracing::info!("update: {} installed into slot {}", pending.to_version, pending.expect_slot);
+                Phase::Installed(pending)
+            }
+            Err(why) => {
+                tracing::error!("update: {what} not installed: {why}");
+                self.show(UpdateState::Failed, None, Some(format!("{what} not installed: {why}")));
+                Phase::Ordinary { marked }
+            }
+        }
+    }
+
+    /// `super::install` with its progress shown in `status.update`.
+    fn install_file(
+        &self,
+        rauc: &Rauc,
+        running: &Running,
+        file: &str,
+        origin: Origin,
+        what: &str,
+    ) -> Result<Pending, String> {
+        let status = self.status.clone();
+        super::install(rauc, running, file, origin, self.config.allow_downgrade, &self.records, &mut |p| {
+            show_progress(
+                &status,
+                UpdateState::Installing,
+                p.percent.into(),
+                format!("installing {what}: {}", p.message),
+            )
+        })
     }
 
     fn after_boot(&mut self, rauc: &Rauc, running: &Running) -> Phase {
@@ -183,7 +277,7 @@ impl Agent {
                     self.reboot(&format!("to run {} from slot {}", pending.to_version, pending.expect_slot));
                     return Phase::Rebooting;
                 }
-                self.show(UpdateState::Installed, None, Some(message));
+                self.show(UpdateState::Installed, Some(100), Some(message));
                 Phase::Installed(pending)
             }
             Phase::Verify { mut pending, since, mut seen } => {
@@ -306,15 +400,9 @@ impl Agent {
     fn take(&mut self, rauc: &Rauc, running: &Running, source: &Source, offer: &Offer) -> Phase {
         let version = offer.version.clone().unwrap_or_else(|| offer.filename.clone());
         tracing::info!("update: {version} is offered; downloading");
-        let status = self.status.clone();
-        let shown = |state: UpdateState, percent: u64, message: String| {
-            let mut s = status.lock().expect("status lock");
-            s.update.state = state;
-            s.update.progress = Some(percent.min(100) as u8);
-            s.update.message = Some(message);
-        };
         let fetched = source.fetch(offer, &self.records.dir().join("download"), &mut |got, total| {
-            shown(UpdateState::Downloading, got * 100 / total.max(1), format!("downloading {version}"));
+            let percent = got * 100 / total.max(1);
+            show_progress(&self.status, UpdateState::Downloading, percent, format!("downloading {version}"));
         });
         let file = match fetched {
             Ok(file) => file,
@@ -326,17 +414,8 @@ impl Agent {
             }
         };
         let installed = {
-            let result = super::install(
-                rauc,
-                running,
-                &file.to_string_lossy(),
-                source.origin(offer, &self.config),
-                self.config.allow_downgrade,
-                &self.records,
-                &mut |p| {
-                    shown(UpdateState::Installing, p.percent.into(), format!("installing {version}: {}", p.message))
-                },
-            );
+            let result =
+                self.install_file(rauc, running, &file.to_string_lossy(), source.origin(offer, &self.config), &version);
             // The bundle is in the slot now (or refused): its copy only takes room.
             let _ = std::fs::remove_file(&file);
             result
@@ -403,6 +482,20 @@ impl Agent {
         change(&mut status.update);
         status.update.source = describe_source(&self.config);
     }
+}
+
+/// An install or download under way, in `status.update`.
+fn show_progress(status: &SharedStatus, state: UpdateState, percent: u64, message: String) {
+    let mut s = status.lock().expect("status lock");
+    s.update.state = state;
+    s.update.progress = Some(percent.min(100) as u8);
+    s.update.message = Some(message);
+}
+
+/// An uploaded bundle, as the status names it.
+fn describe(upload: &Upload) -> String {
+    let size = std::fs::metadata(upload.path()).map(|m| m.len()).unwrap_or_default();
+    format!("the uploaded bundle ({size} bytes)")
 }
 
 fn describe_source(config: &UpdateConfig) -> String {

@@ -138,10 +138,7 @@ fn install(source: &str, force: bool, reboot: bool, files: &Files) -> Result<(),
     let running = super::running(&rauc)?;
     let records = Records::new(&files.data_dir);
     if let Some(pending) = records.pending()?.filter(|p| p.outcome.is_none()) {
-        return Err(format!(
-            "{} is installed already and waits for its reboot into slot {}: reboot first (makespacelive update reboot)",
-            pending.to_version, pending.expect_slot
-        ));
+        return Err(format!("{}: reboot first (makespacelive update reboot)", super::waiting_for_reboot(&pending)));
     }
     let mut shown = None;
     let pending =

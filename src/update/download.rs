@@ -16,6 +16,7 @@ use sha2::digest::DynDigest;
 use url::Url;
 
 use super::http::{Client, shown};
+use crate::fsutil::remove;
 use crate::secrets::Secret;
 
 /// Room left free on the data partition beside a finished download.
@@ -167,7 +168,7 @@ fn remove_stale_parts(dest: &Path, keep: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn free_space(dir: &Path) -> Result<u64, String> {
+pub fn free_space(dir: &Path) -> Result<u64, String> {
     let stat =
         nix::sys::statvfs::statvfs(dir).map_err(|e| format!("cannot see the free space of {}: {e}", dir.display()))?;
     Ok(stat.blocks_available() as u64 * stat.fragment_size() as u64)
@@ -311,14 +312,6 @@ fn verify(part: &Path, expected: &Digest, hasher: Box<dyn DynDigest>) -> Result<
         kind.name(),
         expected.hex()
     ))
-}
-
-fn remove(path: &Path) -> Result<(), String> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(format!("cannot delete {}: {e}", path.display())),
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Over-the-air updates: RAUC over D-Bus (`rauc`), where bundles come from (`source`:
-//! hawkBit DDI, a manifest, `download`), what the box remembers across reboots (`record`),
-//! the pure verdicts (`verdict`), the service's thread (`agent`) and the CLI (`cli`).
+//! hawkBit DDI, a manifest, `download`; `upload`: a bundle sent to the web), what the box
+//! remembers across reboots (`record`), the pure verdicts (`verdict`), the service's thread
+//! (`agent`) and the CLI (`cli`).
 //!
 //! **Invariant:** an update is reported a success only after the box has rebooted into
 //! it and passed its health check; the pending record on the data partition carries the
@@ -15,6 +16,7 @@ pub mod manifest;
 pub mod rauc;
 pub mod record;
 pub mod source;
+pub mod upload;
 pub mod verdict;
 pub mod version;
 
@@ -97,6 +99,11 @@ pub fn install(
     };
     records.save_pending(&pending)?;
     Ok(pending)
+}
+
+/// Why nothing else is installed now.
+pub fn waiting_for_reboot(pending: &Pending) -> String {
+    format!("{} is installed already and waits for its reboot into slot {}", pending.to_version, pending.expect_slot)
 }
 
 /// The kernel's id of this boot. A test stands a reboot in with another file

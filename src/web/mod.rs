@@ -11,18 +11,23 @@
 //! `IO_TIMEOUT`.
 //! API boundary: `serve` (main.rs); deciding lives in `probes`, `form`, `page` (pure).
 
+mod api;
+mod auth;
 mod device_password;
 mod form;
 mod page;
 mod presets;
 mod preview;
 mod probes;
+mod settings;
+mod update;
+mod wifi;
 
 use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -32,9 +37,12 @@ use crate::network::{Mode, Network, NetworkStatus, ScanEntry, WifiRequest};
 use crate::secrets::Secret;
 use crate::status::SharedStatus;
 
+use api::ApiError;
+use auth::{Access, Asked, Guesses, Login, Sessions};
 use form::{Context, Field, FieldError, RawForm, Setup};
 use page::{Prefill, SetupPage};
 use probes::{OwnHost, Reply};
+pub use update::UpdateSide;
 
 /// The largest setup form accepted; checked on `Content-Length` before reading, and
 /// while reading (a chunked body declares none).
@@ -46,6 +54,9 @@ const WORKERS: usize = 4;
 /// How long any read or write on a connection may wait on its client (a body that does
 /// not come, an answer not taken), after which the connection is closed.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `PUT`/`DELETE` on a saved Wi-Fi network: this, then its uuid.
+const WIFI_NETWORK: &str = "/api/wifi/networks/";
 
 /// Where the settings are read from and saved to, as `main` loads them.
 pub struct SettingsFiles {
@@ -59,10 +70,11 @@ pub struct SettingsFiles {
 pub fn serve(
     listen: SocketAddr,
     status: SharedStatus,
-    preview: Arc<Preview>,
     network: Network,
     files: SettingsFiles,
     config: Config,
+    update: UpdateSide,
+    preview: Arc<Preview>,
 ) -> Result<(), String> {
     let cannot_listen = |e: &dyn std::fmt::Display| format!("web: cannot listen on {listen}: {e}");
     let listener = std::net::TcpListener::bind(listen).map_err(|e| cannot_listen(&e))?;
@@ -78,7 +90,7 @@ pub fn serve(
     tracing::info!("web: listening on http://{listen}/ (portal) and /api/status");
     let server = Arc::new(server);
     let state = Mutex::new(State { config, prefill: Prefill::default() });
-    let portal = Arc::new(Portal { status, preview, network, files, state });
+    let portal = Arc::new(Portal { status, network, files, state, auth: Mutex::default(), update, preview });
     for n in 0..WORKERS {
         let (server, portal) = (server.clone(), portal.clone());
         std::thread::Builder::new()
@@ -102,10 +114,21 @@ type Response = tiny_http::Response<std::io::Cursor<Vec<u8>>>;
 
 struct Portal {
     status: SharedStatus,
-    preview: Arc<Preview>,
     network: Network,
     files: SettingsFiles,
     state: Mutex<State>,
+    /// Locked only briefly, never while a password is verified.
+    auth: Mutex<Auth>,
+    /// Uploads, the update thread's handle, the boot configuration's files.
+    update: UpdateSide,
+    /// The live preview's pictures (the producer delivers them).
+    preview: Arc<Preview>,
+}
+
+#[derive(Default)]
+struct Auth {
+    sessions: Sessions,
+    guesses: Guesses,
 }
 
 /// What the handler threads share and change; locked only briefly (never while a body
@@ -115,6 +138,21 @@ struct State {
     config: Config,
     /// The non-secret fields of the last setup submitted, shown again after a failure.
     prefill: Prefill,
+}
+
+/// A new device password by the setup page's rule: at least `DEVICE_PASSWORD_MIN` characters.
+pub fn check_new_password(password: &Secret) -> Result<(), String> {
+    let chars = password.expose().chars().count();
+    if chars < form::DEVICE_PASSWORD_MIN {
+        return Err(format!("the password has {chars} characters; use at least {}", form::DEVICE_PASSWORD_MIN));
+    }
+    Ok(())
+}
+
+/// The hash to save for a new device password, once it passes `check_new_password`.
+pub fn hash_new_password(password: &Secret) -> Result<Secret, String> {
+    check_new_password(password)?;
+    device_password::hash(password)
 }
 
 /// Unconfigured (no enabled destination, or no device password) or on its own access point.
@@ -132,26 +170,27 @@ impl Portal {
     fn handle(&self, request: &mut tiny_http::Request) -> (Response, Option<WifiRequest>) {
         let path = request.url().split('?').next().unwrap_or_default().to_string();
         let network = self.network.status();
-        let captive = is_captive(&self.state().config, network.mode);
+        let (captive, password_set) = {
+            let state = self.state();
+            (is_captive(&state.config, network.mode), !state.config.web.password_hash.is_empty())
+        };
         let own = own_host().is_own(header(request, "Host").as_deref());
         if let Some(reply) = probes::intercept(&path, own, captive) {
             return (from_reply(reply), None);
         }
         use tiny_http::Method::{Get, Head, Post};
-        let response = match (request.method(), path.as_str()) {
-            (Get | Head, "/") => html(200, self.state().setup_page(&network, &[], None)),
+        let method = request.method().clone();
+        // The portal: its form asks for the device password itself once one is set.
+        let response = match (&method, path.as_str()) {
+            (Get | Head, "/") if captive => html(200, self.state().setup_page(&network, &[], None)),
             (Post, "/setup") => return self.submit(request, &network),
             (Get | Head, "/setup" | "/rescan") => from_reply(probes::redirect_to("/")),
             (Post, "/rescan") => {
-                self.network.rescan();
+                // Without NetworkManager there is nothing to scan with; the page shows the mode.
+                let _ = self.network.rescan();
                 see_other("/")
             }
-            (Get | Head, "/api/status") => {
-                let body = serde_json::to_vec_pretty(&*self.status.lock().expect("status lock")).unwrap_or_default();
-                respond(200, "application/json", body)
-            }
-            // TODO(lead's skeleton): behind the login once the router has it.
-            (Get | Head, "/api/preview.jpg") => preview::get(&self.preview),
+            (Get | Head, "/api/status") if !password_set => self.status_json(),
             (Get | Head, "/api/portal") => json(&PortalJson {
                 captive,
                 mode: network.mode,
@@ -159,13 +198,200 @@ impl Portal {
                 last_failure: network.last_failure.as_deref(),
                 notice: network.notice.as_deref(),
             }),
-            (_, "/" | "/setup" | "/rescan" | "/api/status" | "/api/portal") => {
-                text(405, format!("{} is not allowed on {path}\n", request.method()))
+            (Post, "/login")
+                if auth::same_origin(header(request, "Origin").as_deref(), header(request, "Host").as_deref()) =>
+            {
+                self.log_in(request)
             }
-            // The path is not repeated: a mistyped URL can hold a pasted key.
-            _ => text(404, "no such page here; the setup page is /\n".to_string()),
+            (Get | Head, "/login") => {
+                let next = query_value(request.url(), "next").unwrap_or_default();
+                html(200, page::login_page(None, auth::safe_next(&next)))
+            }
+            (_, "/setup" | "/rescan" | "/api/portal" | "/login") => {
+                text(405, format!("{method} is not allowed on {path}\n"))
+            }
+            _ => self.lan(request, &method, &path, password_set),
         };
         (response, None)
+    }
+
+    /// Everything behind the device password.
+    fn lan(
+        &self,
+        request: &mut tiny_http::Request,
+        method: &tiny_http::Method,
+        path: &str,
+        password_set: bool,
+    ) -> Response {
+        let now = Instant::now();
+        let token = header(request, "Cookie").and_then(|c| auth::cookie_value(&c).map(str::to_string));
+        let session = token.and_then(|t| self.auth().sessions.find(&t, now));
+        let csrf = header(request, "X-CSRF-Token");
+        let api = path.starts_with("/api/");
+        let asked = Asked {
+            public: false,
+            api,
+            change: !matches!(method, tiny_http::Method::Get | tiny_http::Method::Head),
+            password_set,
+            session: session.as_ref(),
+            csrf: csrf.as_deref(),
+            same_origin: auth::same_origin(header(request, "Origin").as_deref(), header(request, "Host").as_deref()),
+        };
+        match auth::access(&asked) {
+            Access::Open | Access::Granted => {}
+            Access::SetUpFirst => return see_other("/"),
+            Access::LogIn => return see_other(&format!("/login?next={}", percent_encode(path))),
+            Access::Unauthorized if !password_set => {
+                return ApiError::new(401, "no device password is set yet: set one on the setup page (/) first")
+                    .response();
+            }
+            Access::Unauthorized => {
+                let why =
+                    "log in first: POST /login with the device password (form field \"password\"), keep the cookie";
+                return ApiError::new(401, why).response();
+            }
+            Access::Forbidden => {
+                let why = "a change needs the session's CSRF token in the X-CSRF-Token header (GET /api/session), \
+                           sent from this box's own pages";
+                return ApiError::new(403, why).response();
+            }
+        }
+        let login = session.expect("granted only with a session");
+        self.route(request, method, path, &login).unwrap_or_else(|error| error.response())
+    }
+
+    fn route(
+        &self,
+        request: &mut tiny_http::Request,
+        method: &tiny_http::Method,
+        path: &str,
+        login: &Login,
+    ) -> Result<Response, ApiError> {
+        use tiny_http::Method::{Delete, Get, Head, Post, Put};
+        let network = self.network.status();
+        match (method, path) {
+            (Get | Head, "/") => Ok(html(200, self.state().setup_page(&network, &[], None))),
+            (Get | Head, "/api/status") => Ok(self.status_json()),
+            (Get | Head, "/api/session") => Ok(api::reply(&serde_json::json!({ "csrf": login.csrf.expose() }))),
+            (Post, "/logout") => {
+                self.auth().sessions.end(login.token.expose());
+                Ok(see_other("/login").with_header(cookie_header(&auth::clear_cookie())))
+            }
+            (Get | Head, "/api/settings") => settings::get(self),
+            (Put, _) if path.starts_with("/api/settings/") => {
+                settings::put_section(self, &path_param(path, "/api/settings/")?, request)
+            }
+            (Get | Head, "/api/destinations") => settings::list_destinations(self),
+            (Post, "/api/destinations") => settings::add_destination(self, request),
+            (Put, _) if path.starts_with("/api/destinations/") => {
+                settings::change_destination(self, &path_param(path, "/api/destinations/")?, request)
+            }
+            (Delete, _) if path.starts_with("/api/destinations/") => {
+                settings::remove_destination(self, &path_param(path, "/api/destinations/")?)
+            }
+            (Get | Head, "/api/presets") => settings::presets(),
+            (Get | Head, "/api/probe") => settings::probe(self),
+            (Post, "/api/password") => settings::change_password(self, request),
+            (Get | Head, "/api/wifi") => wifi::get(self),
+            (Post, "/api/wifi/scan") => wifi::scan(self),
+            (Post, "/api/wifi/networks") => wifi::add(self, request),
+            (Put, _) if path.starts_with(WIFI_NETWORK) => {
+                wifi::set_priority(self, request, &path_param(path, WIFI_NETWORK)?)
+            }
+            (Delete, _) if path.starts_with(WIFI_NETWORK) => wifi::forget(self, &path_param(path, WIFI_NETWORK)?),
+            (Put, "/api/wifi/access-point") => wifi::set_access_point(self, request),
+            (Get | Head, "/api/update") => update::get(self),
+            (Post, "/api/update/upload") => update::upload(self, request),
+            (Post, "/api/reboot") => update::reboot(self, request),
+            (Get | Head, "/api/boot-config") => update::boot_config(self),
+            (Put, "/api/boot-config") => update::set_boot_config(self, request),
+            (Get | Head, "/api/logs") => update::logs(request),
+            (Get | Head, "/api/preview.jpg") => preview::get(self),
+            // The path is not repeated: a mistyped URL can hold a pasted key.
+            _ if path.starts_with("/api/") => {
+                Err(ApiError::new(404, format!("no {method} call at this path; the API is described in the README")))
+            }
+            _ => Ok(text(404, "no such page here; the status page is /\n".to_string())),
+        }
+    }
+
+    fn status_json(&self) -> Response {
+        let body = serde_json::to_vec_pretty(&*self.status.lock().expect("status lock")).unwrap_or_default();
+        respond(200, "application/json", body)
+    }
+
+    fn auth(&self) -> MutexGuard<'_, Auth> {
+        self.auth.lock().expect("auth lock")
+    }
+
+    /// `POST /login`: the form's `password`, then back to `next`.
+    fn log_in(&self, request: &mut tiny_http::Request) -> Response {
+        let body = match read_body(request) {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
+        let field = |name: &str| form_urlencoded::parse(&body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        let next = field("next").unwrap_or_default();
+        let next = auth::safe_next(&next);
+        let password = Secret::new(field("password").unwrap_or_default());
+        match self.check_password(request, &password) {
+            Ok(true) => {
+                tracing::info!("web: logged in from {}", client_ip(request));
+                self.new_session(see_other(next), false)
+            }
+            Ok(false) => html(401, page::login_page(Some("this is not the device password chosen for this box"), next)),
+            Err(error) => {
+                let why = error.errors.first().map(|e| e.reason.clone()).unwrap_or_default();
+                error.with_retry_after(html(error.code, page::login_page(Some(&why), next)))
+            }
+        }
+    }
+
+    /// The typed device password against the one set, within the guess limits.
+    fn check_password(&self, request: &tiny_http::Request, typed: &Secret) -> Result<bool, ApiError> {
+        let client = client_ip(request);
+        self.auth()
+            .guesses
+            .try_now(client, Instant::now())
+            .map_err(|wait| ApiError::too_many(wait.sentence(), wait.seconds()))?;
+        let hash = self.state().config.web.password_hash.clone();
+        if hash.is_empty() {
+            return Err(ApiError::new(409, "no device password is set yet: set one on the setup page (/) first"));
+        }
+        // Without a lock: argon2 takes about a second on a Pi Zero.
+        let right = device_password::verify(typed, &hash);
+        let mut auth = self.auth();
+        if right {
+            auth.guesses.right(client);
+        } else {
+            tracing::warn!("web: a wrong device password from {client}");
+            auth.guesses.wrong(client, Instant::now());
+        }
+        Ok(right)
+    }
+
+    /// `response` with a new session's cookie; `end_others` after a password change.
+    fn new_session(&self, response: Response, end_others: bool) -> Response {
+        let mut auth = self.auth();
+        if end_others {
+            auth.sessions.end_all();
+        }
+        let login = auth.sessions.start(Instant::now());
+        response.with_header(cookie_header(&auth::set_cookie(&login)))
+    }
+
+    /// After a password change: every other session ends, this client gets a new one.
+    fn logged_in(&self, response: Response) -> Response {
+        self.new_session(response, true)
+    }
+
+    /// After settings were saved: the portal's copy follows the file, the service reloads.
+    fn reloaded(&self) {
+        match config::load(&self.files.defaults, Some(&self.files.data_dir), self.files.env) {
+            Ok(loaded) => self.state().config = loaded.config,
+            Err(why) => tracing::error!("web: the settings just saved do not load: {why}"),
+        }
+        crate::reload::request();
     }
 
     fn submit(&self, request: &mut tiny_http::Request, network: &NetworkStatus) -> (Response, Option<WifiRequest>) {
@@ -384,7 +610,38 @@ fn text(code: u16, body: String) -> Response {
 }
 
 fn json(value: &impl Serialize) -> Response {
-    respond(200, "application/json", serde_json::to_vec_pretty(value).unwrap_or_default())
+    api::reply(value)
+}
+
+fn cookie_header(value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes("Set-Cookie", value).expect("a cookie is a valid header value")
+}
+
+/// The client's address (a loopback one when tiny_http cannot tell).
+fn client_ip(request: &tiny_http::Request) -> IpAddr {
+    request.remote_addr().map_or(IpAddr::from([127, 0, 0, 1]), SocketAddr::ip)
+}
+
+/// A query parameter, decoded.
+fn query_value(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+fn percent_encode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The rest of the path after `prefix`, percent-decoded: a destination's or network's name.
+fn path_param(path: &str, prefix: &str) -> Result<String, ApiError> {
+    let raw = path.strip_prefix(prefix).unwrap_or_default();
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::new(400, "the name in the path is not UTF-8 once decoded"))?;
+    if decoded.is_empty() || decoded.contains('/') {
+        return Err(ApiError::new(404, format!("give one name after {prefix}")));
+    }
+    Ok(decoded.into_owned())
 }
 
 #[cfg(test)]

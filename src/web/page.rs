@@ -63,6 +63,22 @@ fn document(title: &str, body: &str) -> String {
     )
 }
 
+/// The LAN pages' door: the device password, then back to `next` (a path on this box).
+pub fn login_page(problem: Option<&str>, next: &str) -> String {
+    let problem = problem.map(|p| format!("<p class=\"problem\" role=\"alert\">{}</p>", escape(p))).unwrap_or_default();
+    let body = format!(
+        "<h1>makespacelive</h1><p>Type the device password chosen when this box was set up.</p>{problem}\
+         <form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
+         <label for=\"password\">Device password</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required autofocus>\
+         <button type=\"submit\">Log in</button></form>\
+         <p class=\"hint\">Forgot it? Put an empty file named <code>makespacelive-reset-password</code> on the \
+         SD card's boot partition and start the box again: it forgets the password, and the setup page asks for a new one.</p>",
+        escape(next)
+    );
+    document("makespacelive — log in", &body)
+}
+
 fn field_error(errors: &[FieldError], field: Field) -> String {
     errors
         .iter()

@@ -16,6 +16,8 @@ pub struct Service {
     pub dir: tempfile::TempDir,
     pub web_port: u16,
     defaults: PathBuf,
+    /// Once logged in: `status` reads through it.
+    session: std::sync::Mutex<Option<Client>>,
 }
 
 pub fn test_settings(web_port: u16, destinations: &[(&str, &str, &str)]) -> String {
@@ -66,7 +68,7 @@ impl Service {
         std::fs::create_dir_all(&data).unwrap();
         std::fs::write(data.join("config.toml"), settings).unwrap();
         let child = launch(&defaults, dir.path(), env, wrapper);
-        Service { child, dir, web_port, defaults }
+        Service { child, dir, web_port, defaults, session: std::sync::Mutex::new(None) }
     }
 
     /// Stops the service and starts it again on the same files, with `env` (a "reboot":
@@ -93,7 +95,27 @@ impl Service {
     }
 
     pub fn status_text(&self) -> Option<String> {
-        http_get(self.web_port, "/api/status")
+        match &*self.session.lock().unwrap() {
+            Some(client) => client.try_get("/api/status").filter(|r| r.code == 200).map(|r| r.body),
+            None => http_get(self.web_port, "/api/status"),
+        }
+    }
+
+    /// Waits (up to 20 s) until the web port takes connections.
+    pub fn wait_for_port(&self) {
+        let up = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.web_port)).is_err() && Instant::now() < up {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Logs in with the device password; `status` and `wait_for` use the session from now on.
+    pub fn log_in(&self, password: &str) -> Client {
+        self.wait_for_port();
+        let client = Client::log_in(self.web_port, password)
+            .unwrap_or_else(|reply| panic!("cannot log in: {} {}\noutput:\n{}", reply.code, reply.body, self.output()));
+        *self.session.lock().unwrap() = Some(client.clone());
+        client
     }
 
     pub fn status(&self) -> Option<serde_json::Value> {
@@ -169,20 +191,12 @@ pub fn destination<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_j
 }
 
 pub fn http_get(port: u16, path: &str) -> Option<String> {
-    http_get_bytes(port, path).map(|(_, _, body)| String::from_utf8_lossy(&body).into_owned())
-}
-
-/// GETs `path` as it is: the status code, the head (status line and headers) and the body's bytes.
-pub fn http_get_bytes(port: u16, path: &str) -> Option<(u16, String, Vec<u8>)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).ok()?;
-    let end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&response[..end]).into_owned();
-    let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, head, response[end + 4..].to_vec()))
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
 }
 
 /// POSTs a form to the portal as a phone does; the status code and the body.
@@ -221,4 +235,119 @@ pub fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, contents).unwrap();
     path
+}
+
+/// The argon2id hash the portal saves for `password` (fast settings for tests).
+pub fn password_hash(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).unwrap().to_string()
+}
+
+/// `test_settings` with a device password set (the box is configured).
+pub fn settings_with_password(web_port: u16, destinations: &[(&str, &str, &str)], password: &str) -> String {
+    test_settings(web_port, destinations)
+        .replace("[network]", &format!("password_hash = \"{}\"\n[network]", password_hash(password)))
+}
+
+/// One HTTP/1.0 answer.
+pub struct Reply {
+    pub code: u16,
+    pub head: String,
+    pub body: String,
+    /// The body as it came (`body` is it read as UTF-8).
+    pub bytes: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.code, self.body))
+    }
+}
+
+/// Sends `head` (without the blank line) and `body`; reads the whole answer.
+pub fn exchange(port: u16, head: &str, body: &[u8]) -> Reply {
+    try_exchange(port, head, body).unwrap_or_else(|why| panic!("{why}"))
+}
+
+fn try_exchange(port: u16, head: &str, body: &[u8]) -> Result<Reply, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(format!("{head}\r\n\r\n").as_bytes()).map_err(|e| format!("send: {e}"))?;
+    // A server that has answered already may close before taking the whole body.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let mut chunk = [0; 4096];
+    while let Ok(n @ 1..) = stream.read(&mut chunk) {
+        raw.extend_from_slice(&chunk[..n]);
+    }
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n");
+    let end = end.ok_or_else(|| format!("no HTTP answer: {:?}", String::from_utf8_lossy(&raw)))?;
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| head.clone())?;
+    let bytes = raw[end + 4..].to_vec();
+    Ok(Reply { code, head, body: String::from_utf8_lossy(&bytes).into_owned(), bytes })
+}
+
+/// A logged-in client of the LAN pages: the session cookie and its CSRF token.
+#[derive(Clone)]
+pub struct Client {
+    pub port: u16,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl Client {
+    /// `POST /login` with the password; the refusal's answer when it is wrong.
+    pub fn log_in(port: u16, password: &str) -> Result<Client, Reply> {
+        let body = form_urlencoded::Serializer::new(String::new()).append_pair("password", password).finish();
+        let head = format!(
+            "POST /login HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}",
+            body.len()
+        );
+        let reply = exchange(port, &head, body.as_bytes());
+        let cookie = reply.header("Set-Cookie").and_then(|c| c.split(';').next()).map(str::to_string);
+        let Some(cookie) = cookie.filter(|_| reply.code == 303) else { return Err(reply) };
+        let mut client = Client { port, cookie, csrf: String::new() };
+        client.csrf = client.get("/api/session").json()["csrf"].as_str().expect("a CSRF token").to_string();
+        Ok(client)
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.try_get(path).unwrap_or_else(|| panic!("GET {path}: no answer"))
+    }
+
+    fn try_get(&self, path: &str) -> Option<Reply> {
+        let head = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nCookie: {}", self.port, self.cookie);
+        try_exchange(self.port, &head, b"").ok()
+    }
+
+    /// A change with the CSRF token; `json` as the body.
+    pub fn send(&self, method: &str, path: &str, json: &serde_json::Value) -> Reply {
+        self.send_raw(method, path, "application/json", json.to_string().as_bytes(), &[])
+    }
+
+    pub fn send_raw(&self, method: &str, path: &str, content_type: &str, body: &[u8], headers: &[&str]) -> Reply {
+        let mut head = format!(
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nCookie: {}\r\nX-CSRF-Token: {}\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {}",
+            self.port,
+            self.cookie,
+            self.csrf,
+            body.len()
+        );
+        for extra in headers {
+            head.push_str("\r\n");
+            head.push_str(extra);
+        }
+        exchange(self.port, &head, body)
+    }
 }

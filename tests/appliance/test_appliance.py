@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 import unittest
+import urllib.error
+import urllib.parse
 import urllib.request
 
 from . import air, build, layer, oeqa
@@ -106,6 +108,9 @@ class Story(unittest.TestCase):
     def setUp(self):
         if Story.failed:
             self.skipTest("an earlier scenario of the story failed")
+        # A laptop's browser on the LAN: its cookies, and the session's CSRF token.
+        self.browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        self.csrf = ""
 
     def run(self, result=None):
         before = len(result.failures) + len(result.errors) if result else 0
@@ -316,6 +321,21 @@ class Story(unittest.TestCase):
             self.network_mode("online", 180)
             self.streams_through_the_venue(radios)
             step("right password: online through the venue, streaming to its nginx-rtmp")
+            # A laptop on the LAN: nothing without the device password, then the stream paused and resumed.
+            with self.assertRaises(urllib.error.HTTPError) as refused:
+                self.log_in("not-the-device-password")
+            self.assertEqual(refused.exception.code, 401)
+            settings = self.web("/api/settings")
+            self.assertEqual(settings["destinations"][0]["key_set"], True)
+            self.assertNotIn(KEY, json.dumps(settings))
+            self.web("/api/destinations/custom", {"enabled": False}, "PUT")
+            deadline = time.monotonic() + 60
+            while radios.venue_streams().get(KEY, {}).get("publishing"):
+                self.assertLess(time.monotonic(), deadline, "the venue's nginx still has the stream")
+                time.sleep(2)
+            self.web("/api/destinations/custom", {"enabled": True}, "PUT")
+            self.streams_through_the_venue(radios)
+            step("a laptop on the LAN logged in, paused the stream and resumed it")
             # The venue's access point disappears: back to "Wifi Connect".
             radios.venue_down()
             self.network_mode("access-point", 180)
@@ -326,6 +346,26 @@ class Story(unittest.TestCase):
             self.network_mode("online", 240)
             self.streams_through_the_venue(radios)
             step("the venue came back: the box rejoined it by itself and streams again")
+        # Forgot the device password: someone holding the card puts a file on its boot
+        # partition; the root helper forgets the password (the settings file stays the
+        # service's), the status opens again and the setup page asks for a new password.
+        self.box.ssh("touch /boot/makespacelive-reset-password && systemctl start makespacelive-password-reset.service"
+                     " && systemctl restart makespacelive")
+        self.assertNotEqual(self.box.run("test -e /boot/makespacelive-reset-password").returncode, 0, "used up")
+        self.assertEqual(self.box.ssh("stat -c %U /data/makespacelive/config.toml"), "makespacelive")
+        self.assertNotIn("password_hash", self.box.ssh("cat /data/makespacelive/config.toml"))
+        deadline = time.monotonic() + 120
+        while self.box.run("curl -fsS -o /dev/null http://127.0.0.1/api/status").returncode != 0:
+            if time.monotonic() > deadline:
+                self.fail("the status is not open without the password:\n%s\n%s" % (
+                    self.box.run("curl -sS -i http://127.0.0.1/api/status").stdout,
+                    self.box.run("systemctl status --no-pager -n 40 makespacelive; ls -l /data/makespacelive; "
+                                 "cat /data/makespacelive/config.toml").stdout))
+            time.sleep(3)
+        page = self.box.ssh("curl -fsS http://127.0.0.1/")
+        self.assertIn('name="device_password"', page)
+        self.assertNotIn('name="current_password"', page)
+        step("the device password forgotten through the boot partition: the setup page asks for a new one")
 
     def test_9_the_layers_oeqa_cases(self):
         # The layer's OEQA runtime cases, as testimage runs them on a Yocto build, here
@@ -495,9 +535,36 @@ class Story(unittest.TestCase):
 
     def status(self):
         try:
-            return json.load(urllib.request.urlopen("http://127.0.0.1:%d/api/status" % self.box.web_port, timeout=10))
+            return self.web("/api/status")
         except OSError:
             return {}
+
+    def web(self, path, body=None, method=None):
+        """The LAN pages' JSON API as a laptop on the LAN uses it (through the host's port):
+        logged in with the device password once the box asks for it."""
+        for attempt in (0, 1):
+            headers = {"X-CSRF-Token": self.csrf}
+            data = None
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+                data = json.dumps(body).encode()
+            request = urllib.request.Request(self.web_url(path), data=data, headers=headers, method=method)
+            try:
+                with self.browser.open(request, timeout=30) as reply:
+                    return json.load(reply)
+            except urllib.error.HTTPError as e:
+                if e.code != 401 or attempt:
+                    raise
+                self.log_in(DEVICE_PASSWORD)
+
+    def log_in(self, password):
+        """POST /login as the login page does; the session cookie stays in `self.browser`."""
+        form = urllib.parse.urlencode({"password": password}).encode()
+        self.browser.open(urllib.request.Request(self.web_url("/login"), data=form), timeout=60).close()
+        self.csrf = self.web("/api/session")["csrf"]
+
+    def web_url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.box.web_port, path)
 
     def streams_through_the_venue(self, radios):
         deadline = time.monotonic() + 300

@@ -124,6 +124,17 @@ impl NmMock {
             .collect()
     }
 
+    /// Each saved profile's settings by path, secrets included: what NetworkManager keeps.
+    pub fn profiles(&self) -> serde_json::Map<String, serde_json::Value> {
+        let json: String = self.call("Profiles", &()).body().deserialize().unwrap();
+        serde_json::from_str(&json).unwrap()
+    }
+
+    /// The saved profile with `uuid`, secrets included.
+    pub fn profile(&self, uuid: &str) -> Option<serde_json::Value> {
+        self.profiles().into_values().find(|p| p["connection"]["uuid"] == uuid)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("mock.log")).unwrap_or_default()
     }

@@ -18,6 +18,10 @@ Added to NetworkManager's API (as NetworkManager 1.4x behaves):
            properties Connectivity, State, PrimaryConnection follow the device
   Device   StateChanged(u new, u old, u reason) through PREPARE, CONFIG, NEED_AUTH,
            IP_CONFIG to ACTIVATED or FAILED with NMDeviceStateReason; StateReason property
+  Settings AddConnection(a{sa{sv}}) -> o     saved, not activated (autoconnect may bring it up)
+  Profile  GetSettings without secrets, GetSecrets(s setting), Delete, and Update /
+           Update2(a{sa{sv}}, u flags, a{sv}) replacing the whole profile; sent without
+           any secret, the saved secrets are kept (NetworkManager's update_auth_cb)
   Wireless RequestScan (refused while the device serves an access point, as
            NetworkManager does), LastScan (ms), ActiveAccessPoint
   Active   Ip4Config -> IP4Config AddressData (192.168.77.50/24 on a venue network)
@@ -28,16 +32,21 @@ Scripting API (methods of org.freedesktop.DBus.Mock on /org/freedesktop/NetworkM
       Adding an SSID again adds another access point of it (the last one is joined).
   SetVenue(s ssid, s key, v value)
       key present (b): in range or gone (a connection on it drops); back in range, a
-      saved profile for it is brought up by itself (autoconnect). key dhcp (b): whether
-      it gives leases. key hangs (b): connections to it never finish. key psk (s).
+      saved profile for it is brought up by itself (autoconnect; of several in range, the
+      one of highest autoconnect-priority). key dhcp (b): whether it gives leases.
+      key hangs (b): connections to it never finish. key psk (s).
   AddSavedNetwork(s ssid, s psk) -> o
       A saved client profile (a keyfile on /data); brought up at once if in range.
   SetScanInAp(b allowed)
       Whether RequestScan works while serving an access point (default false).
   Calls() -> s
       JSON list of {"method", "args"} for AddAndActivateConnection2, ActivateConnection,
-      DeactivateConnection, RequestScan and Delete, in order; byte arrays that are UTF-8
-      become strings (SSIDs), D-Bus containers become JSON ones.
+      DeactivateConnection, RequestScan, AddConnection, Update, Update2 and Delete, in
+      order; byte arrays that are UTF-8 become strings (SSIDs), D-Bus containers become
+      JSON ones.
+  Profiles() -> s
+      JSON object: each saved profile's path -> its settings, secrets included (what
+      NetworkManager would have in its keyfile).
 
 Reasons used: 7 NO_SECRETS (wrong password), 53 SSID_NOT_FOUND (network gone),
 5 IP_CONFIG_UNAVAILABLE (no DHCP lease), 39 USER_REQUESTED (deactivated).
@@ -67,6 +76,9 @@ NO_SECRETS, SSID_NOT_FOUND, IP_CONFIG_UNAVAILABLE, USER_REQUESTED = 7, 53, 5, 39
 STEP_MS = 100
 
 PSK, SAE, EAP = 0x100, 0x400, 0x200
+# The settings NetworkManager treats as secrets (never in GetSettings).
+SECRETS = {'802-11-wireless-security': {'psk', 'wep-key0', 'wep-key1', 'wep-key2', 'wep-key3', 'leap-password'},
+           '802-1x': {'password', 'private-key-password', 'phase2-private-key-password', 'pin'}}
 SECURITY = {'open': 0, 'wpa2': PSK | 0x88, 'wpa3': SAE | 0x88, 'transition': PSK | SAE | 0x88, 'enterprise': EAP | 0x88}
 
 WORLD = {'venues': {}, 'calls': [], 'scan_in_ap': False, 'ap': None, 'active': None, 'counter': 0}
@@ -85,6 +97,9 @@ def load(mock, parameters):
                  'ret = self.mock_add_activate(args[0], args[1], args[2], args[3])')
     nm.AddMethod(nmt.MANAGER_IFACE, 'ActivateConnection', 'ooo', 'o', 'ret = self.mock_activate_saved(args[0], args[1])')
     nm.AddMethod(nmt.MANAGER_IFACE, 'DeactivateConnection', 'o', '', 'self.mock_deactivate(args[0])')
+    settings = dbusmock.get_object(nmt.SETTINGS_OBJ)
+    settings.AddMethod(nmt.SETTINGS_IFACE, 'AddConnection', 'a{sa{sv}}', 'o', 'ret = self.mock_add(args[0])')
+    settings.mock_add = add_connection
     nm.mock_add_activate = add_and_activate2
     nm.mock_activate_saved = activate_saved
     nm.mock_deactivate = deactivate
@@ -162,9 +177,51 @@ def add_profile(settings):
     profile = obj(path)
     profile.settings['connection']['autoconnect'] = dbus.Boolean(auto)
     profile.mock_record = record
+    profile.mock_update = update
+    profile.mock_secrets = secrets_of
     profile.AddMethod(nmt.CSETTINGS_IFACE, 'Delete', '', '',
                       'self.mock_record("Delete", self.settings); self.ConnectionDelete(self)')
+    profile.AddMethod(nmt.CSETTINGS_IFACE, 'GetSettings', '', 'a{sa{sv}}', 'ret = self.mock_secrets(self.settings, False)')
+    profile.AddMethod(nmt.CSETTINGS_IFACE, 'GetSecrets', 's', 'a{sa{sv}}',
+                      'ret = {args[0]: self.mock_secrets(self.settings, True).get(args[0], {})}')
+    profile.AddMethod(nmt.CSETTINGS_IFACE, 'Update', 'a{sa{sv}}', '', 'self.mock_update(self, "Update", args[0])')
+    profile.AddMethod(nmt.CSETTINGS_IFACE, 'Update2', 'a{sa{sv}}ua{sv}', 'a{sv}',
+                      'self.mock_update(self, "Update2", args[0], args[1]); ret = {}')
     return dbus.ObjectPath(path)
+
+
+def secrets_of(settings, wanted):
+    '''The settings without their secrets (wanted False) or only the secrets (True).'''
+    out = dbus.Dictionary({}, signature='sa{sv}')
+    for group, values in settings.items():
+        kept = {k: v for k, v in values.items() if (k in SECRETS.get(str(group), ())) == wanted}
+        if kept or not wanted:
+            out[group] = dbus.Dictionary(kept, signature='sv')
+    return out
+
+
+def update(profile, method, settings, *flags):
+    '''Update/Update2 as NetworkManager does them: the profile becomes what was sent; sent
+    without any secret, the secrets it had are kept (update_auth_cb in
+    src/core/settings/nm-settings-connection.c).'''
+    record(method, settings, *flags)
+    if not settings:
+        return
+    new = {str(k): dbus.Dictionary(v, signature='sv') for k, v in settings.items()}
+    if not any(secrets_of(new, True).values()):
+        for group, values in secrets_of(profile.settings, True).items():
+            new.setdefault(group, dbus.Dictionary({}, signature='sv')).update(values)
+    new['connection'].setdefault('uuid', profile.settings['connection']['uuid'])
+    profile.settings = dbus.Dictionary(new, signature='sa{sv}')
+    profile.EmitSignal(nmt.CSETTINGS_IFACE, 'Updated', '', [])
+
+
+def add_connection(settings):
+    '''Settings.AddConnection: saved to disk, activated only by autoconnect.'''
+    record('AddConnection', settings)
+    path = add_profile(settings)
+    GLib.timeout_add(STEP_MS, lambda: autoconnect() and False)
+    return path
 
 
 def add_and_activate2(settings, device, _ap, options):
@@ -175,13 +232,17 @@ def add_and_activate2(settings, device, _ap, options):
 
 
 def best_saved():
-    '''A saved client profile for a network in range, if any.'''
+    '''The saved client profile for a network in range with the highest autoconnect-priority
+    (the first listed of equals), if any.'''
+    best = None
     for path in obj(nmt.SETTINGS_OBJ).ListConnections():
         settings = obj(path).settings
         venue = WORLD['venues'].get(ssid_of(settings))
         if venue and venue['present'] and settings['802-11-wireless'].get('mode', 'infrastructure') != 'ap':
-            return dbus.ObjectPath(path)
-    return None
+            priority = int(settings['connection'].get('autoconnect-priority', 0))
+            if best is None or priority > best[0]:
+                best = (priority, dbus.ObjectPath(path))
+    return best and best[1]
 
 
 def activate_saved(connection, device):
@@ -359,3 +420,8 @@ def SetScanInAp(self, allowed):
 @dbus.service.method(MOCK_IFACE, in_signature='', out_signature='s')
 def Calls(self):
     return json.dumps(WORLD['calls'])
+
+
+@dbus.service.method(MOCK_IFACE, in_signature='', out_signature='s')
+def Profiles(self):
+    return json.dumps({str(path): plain(obj(path).settings) for path in obj(nmt.SETTINGS_OBJ).ListConnections()})

@@ -1,0 +1,224 @@
+//! The boot configuration read and changed for the unprivileged service by root (the boot
+//! partition is mounted `umask=0077`: only root reads config.txt): the service writes
+//! `<runtime_dir>/boot-config.request` (atomically), the path unit
+//! `makespacelive-boot-config.path` runs `makespacelive boot-config apply-request FILE` as
+//! root, which deletes the request, applies it with the same code as `boot-config set`
+//! (a request without settings changes nothing) and answers in
+//! `<runtime_dir>/boot-config.result`: the changes in words or the error, and what is in
+//! force then (`View`).
+//!
+//! Invariant: an answer is taken only for the request of the same id; one request at a
+//! time from this process; a request nobody took within the wait is withdrawn.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Camera, Paths, View, Wanted};
+use crate::fsutil::{self, remove};
+
+pub const REQUEST: &str = "boot-config.request";
+pub const RESULT: &str = "boot-config.result";
+/// The largest request file the helper reads.
+const REQUEST_LIMIT: u64 = 4096;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    id: String,
+    gpu_mem: Option<u32>,
+    camera: Option<String>,
+}
+
+/// The helper's answer.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub id: String,
+    /// What changed in config.txt, in words; empty when it was in force already.
+    pub changes: Vec<String>,
+    /// Why nothing was changed.
+    pub error: Option<String>,
+    /// Every change since boot that waits for a reboot, one a line.
+    pub reboot_needed: Option<String>,
+    /// What is in force after the request (none when config.txt cannot be read: see `error`).
+    pub view: Option<View>,
+}
+
+/// Serialises the asking threads: one request file at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Asks the root helper to apply `wanted` (nothing: only show) and waits up to `wait`
+/// for its answer.
+pub fn ask(runtime_dir: &Path, wanted: &Wanted, wait: Duration) -> Result<Answer, String> {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let id = format!("{:016x}", fastrand::u64(..));
+    let request = Request { id: id.clone(), gpu_mem: wanted.gpu_mem, camera: wanted.camera.map(|c| c.to_string()) };
+    let (request_path, result_path) = (runtime_dir.join(REQUEST), runtime_dir.join(RESULT));
+    remove(&result_path)?;
+    let json = serde_json::to_vec(&request).expect("a request serialises");
+    fsutil::write_atomic(&request_path, &json, 0o644).map_err(|e| format!("{}: {e}", request_path.display()))?;
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(answer) = std::fs::read(&result_path).ok().and_then(|b| serde_json::from_slice::<Answer>(&b).ok())
+            && answer.id == id
+        {
+            remove(&result_path)?;
+            return Ok(answer);
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let waited = wait.as_secs();
+    match std::fs::remove_file(&request_path) {
+        Ok(()) => Err(format!(
+            "the boot configuration helper (makespacelive-boot-config.path, run as root) did not take the request \
+             within {waited} s; nothing was changed"
+        )),
+        Err(_) => Err(format!(
+            "the boot configuration helper took the request but did not answer within {waited} s; it may still \
+             apply it (journalctl -u makespacelive-boot-config)"
+        )),
+    }
+}
+
+/// The helper's side: reads and deletes `file`, applies it, writes the answer.
+pub fn apply_request(file: &Path, paths: &Paths) -> Result<(), String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(REQUEST_LIMIT + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    // Gone before it is applied: the path unit must not start the helper again for it.
+    remove(file)?;
+    let parsed = if bytes.len() as u64 > REQUEST_LIMIT {
+        Err(format!("the request is larger than {REQUEST_LIMIT} bytes"))
+    } else {
+        serde_json::from_slice::<Request>(&bytes).map_err(|e| format!("the request is not understood: {e}"))
+    };
+    let id = match &parsed {
+        Ok(request) => request.id.clone(),
+        Err(_) => serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(String::from))
+            .unwrap_or_default(),
+    };
+    let applied = parsed.and_then(|request| {
+        let camera = request.camera.as_deref().map(str::parse::<Camera>).transpose()?;
+        let wanted = Wanted { gpu_mem: request.gpu_mem, camera };
+        if wanted == Wanted::default() {
+            return Ok(Vec::new());
+        }
+        super::apply(&wanted, paths).map(|(_, changes)| changes)
+    });
+    let (changes, error) = match applied {
+        Ok(changes) => (changes, None),
+        Err(why) => (Vec::new(), Some(why)),
+    };
+    let (view, error) = match super::view(paths) {
+        Ok(view) => (Some(view), error),
+        Err(why) => (None, error.or(Some(why))),
+    };
+    for line in changes.iter().chain(&error) {
+        println!("{line}");
+    }
+    let answer = Answer { id, changes, error, reboot_needed: super::reboot_needed(&paths.runtime_dir), view };
+    let result = paths.runtime_dir.join(RESULT);
+    let json = serde_json::to_vec(&answer).expect("an answer serialises");
+    fsutil::write_atomic(&result, &json, 0o644).map_err(|e| format!("{}: {e}", result.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bootcfg::Sensor;
+
+    fn boot(dir: &Path, config: &str) -> Paths {
+        std::fs::create_dir_all(dir.join("boot")).unwrap();
+        std::fs::write(dir.join("boot/config.txt"), config).unwrap();
+        std::fs::write(dir.join("model"), "Raspberry Pi 3 Model B Rev 1.2\0").unwrap();
+        Paths::new(dir.join("boot"), dir.join("model"), dir.join("run"))
+    }
+
+    /// The root helper as the path unit runs it, in a thread: waits for the request.
+    fn helper(dir: &Path) -> std::thread::JoinHandle<()> {
+        let dir = dir.to_path_buf();
+        std::thread::spawn(move || {
+            let request = dir.join("run").join(REQUEST);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !request.exists() {
+                assert!(Instant::now() < deadline, "no request");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let paths = Paths::new(dir.join("boot"), dir.join("model"), dir.join("run"));
+            apply_request(&request, &paths).unwrap();
+        })
+    }
+
+    /// `ask` with the helper standing by, on a Pi 3 whose config.txt is `config`.
+    fn asked(config: &str, wanted: &Wanted) -> (tempfile::TempDir, Answer) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = boot(dir.path(), config);
+        std::fs::create_dir_all(&paths.runtime_dir).unwrap();
+        let helper = helper(dir.path());
+        let answer = ask(&paths.runtime_dir, wanted, Duration::from_secs(5)).unwrap();
+        helper.join().unwrap();
+        (dir, answer)
+    }
+
+    #[test]
+    fn a_request_is_applied_and_answered() {
+        let wanted = Wanted { gpu_mem: Some(256), camera: Some(Camera::Sensor(Sensor::Imx219)) };
+        let (dir, answer) = asked("gpu_mem=128\ncamera_auto_detect=1\n", &wanted);
+        assert_eq!(answer.error, None);
+        assert_eq!(answer.changes[0], "line 1: gpu_mem=128 → gpu_mem=256");
+        assert!(answer.reboot_needed.unwrap().contains("gpu_mem=256"));
+        assert_eq!(answer.view.unwrap().camera, "imx219", "what is in force after the change");
+        let config = std::fs::read_to_string(dir.path().join("boot/config.txt")).unwrap();
+        assert_eq!(config, "gpu_mem=256\ncamera_auto_detect=0\ndtoverlay=imx219\n");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("run")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["reboot-needed"], "request and answer gone");
+    }
+
+    #[test]
+    fn a_refused_request_is_answered_with_why_and_changes_nothing() {
+        let (dir, answer) = asked("gpu_mem=128\n", &Wanted { gpu_mem: Some(2000), camera: None });
+        assert!(answer.error.unwrap().contains("gpu_mem=2000 is out of range"));
+        assert!(answer.changes.is_empty() && answer.reboot_needed.is_none());
+        assert_eq!(answer.view.unwrap().gpu_mem, 128);
+        assert_eq!(std::fs::read_to_string(dir.path().join("boot/config.txt")).unwrap(), "gpu_mem=128\n");
+    }
+
+    #[test]
+    fn a_request_without_settings_only_shows() {
+        let (dir, answer) = asked("gpu_mem=128\n", &Wanted::default());
+        assert_eq!((answer.error, answer.changes.len()), (None, 0));
+        assert_eq!(answer.view.unwrap().gpu_mem_from.as_deref(), Some("line 1 `gpu_mem=128`, unconditional"));
+        assert!(!dir.path().join("run/reboot-needed").exists());
+    }
+
+    #[test]
+    fn a_request_nobody_takes_is_withdrawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let err = ask(&run, &Wanted { gpu_mem: Some(128), camera: None }, Duration::from_millis(200)).unwrap_err();
+        assert!(err.contains("did not take the request within 0 s; nothing was changed"), "{err}");
+        assert!(!run.join(REQUEST).exists());
+    }
+
+    #[test]
+    fn the_helper_answers_a_request_it_does_not_understand() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = boot(dir.path(), "");
+        let file = dir.path().join("req");
+        std::fs::write(&file, r#"{"id": "x1", "gpu_mem": 128, "resolution": "4k"}"#).unwrap();
+        apply_request(&file, &paths).unwrap();
+        assert!(!file.exists());
+        let answer: Answer = serde_json::from_slice(&std::fs::read(paths.runtime_dir.join(RESULT)).unwrap()).unwrap();
+        assert_eq!(answer.id, "x1");
+        assert!(answer.error.unwrap().contains("unknown field `resolution`"));
+    }
+}
