@@ -133,6 +133,7 @@ fn run(config: &Path, data_dir: &Path, runtime_dir: &Path) -> Result<(), String>
     let loaded = config::load(config, Some(data_dir), env_var)?;
     loaded.log();
     let status = Arc::new(Mutex::new(status::Status::default()));
+    let preview = Arc::new(media::preview::Preview::default());
     let network = network::Network::start(&loaded.config.network, status.clone());
     let installer = update::agent::Agent::start(
         loaded.config.update.clone(),
@@ -147,14 +148,20 @@ fn run(config: &Path, data_dir: &Path, runtime_dir: &Path) -> Result<(), String>
     };
     // Streaming matters more than the status page: a busy port is reported, not fatal.
     let files = web::SettingsFiles { defaults: config.to_path_buf(), data_dir: data_dir.to_path_buf(), env: env_var };
-    if let Err(why) =
-        web::serve(loaded.config.web.listen, status.clone(), network, files, loaded.config.clone(), update)
-    {
+    if let Err(why) = web::serve(
+        loaded.config.web.listen,
+        status.clone(),
+        network,
+        files,
+        loaded.config.clone(),
+        update,
+        preview.clone(),
+    ) {
         tracing::error!("{why}");
     }
     reload::install()?;
     let reread = || config::load(config, Some(data_dir), env_var);
-    supervisor::Supervisor::new(loaded.config.clone(), loaded.notes(), status).run(reread)
+    supervisor::Supervisor::new(loaded.config.clone(), loaded.notes(), status, preview).run(reread)
 }
 
 /// glibc gives each new thread its own heap arena up to 8 per core; GStreamer starts new

@@ -185,3 +185,51 @@ fn a_network_black_hole_is_seen_as_a_stall_and_the_stream_comes_back_after_it() 
     assert!(destination(&status, "local")["reconnects"].as_u64().unwrap() >= 1, "{status:#}");
     assert!(server.wait_publishing("through-the-hole", LIVE_WITHIN));
 }
+
+#[test]
+fn destinations_added_disabled_or_removed_on_reload_leave_the_others_connected() {
+    let server = RtmpServer::start();
+    let url = server.url();
+    let web = free_port();
+    let service = Service::start(&test_settings(web, &[("a", &url, "ka"), ("b", &url, "kb")]), web);
+    service.wait_for("both live", LIVE_WITHIN, |s| {
+        destination(s, "a")["state"] == "live" && destination(s, "b")["state"] == "live"
+    });
+    assert!(server.wait_publishing("ka", LIVE_WITHIN) && server.wait_publishing("kb", LIVE_WITHIN));
+    let (id, connected) = server.publisher("ka").expect("a's connection on nginx's stat page");
+    let since = std::time::Instant::now();
+    let user_file = service.data_dir().join("config.toml");
+
+    // The user's file: b disabled, c added; then SIGHUP.
+    let settings = test_settings(web, &[("a", &url, "ka"), ("b", &url, "kb"), ("c", &url, "kc")])
+        .replace("key = \"kb\"\n", "key = \"kb\"\nenabled = false\n");
+    assert!(settings.contains("enabled = false"), "{settings}");
+    std::fs::write(&user_file, settings).unwrap();
+    service.reload();
+    let status = service.wait_for("c live and b disabled", LIVE_WITHIN, |s| {
+        destination(s, "c")["state"] == "live" && destination(s, "b")["state"] == "disabled"
+    });
+    assert!(server.wait_not_publishing("kb", LIVE_WITHIN), "b still publishes");
+    assert!(server.wait_publishing("kc", LIVE_WITHIN));
+    assert_eq!(status["pipeline"].as_str().unwrap().matches("rtmp2sink").count(), 2, "{status:#}");
+
+    // And c removed again.
+    std::fs::write(&user_file, test_settings(web, &[("a", &url, "ka")])).unwrap();
+    service.reload();
+    service.wait_for("c gone", LIVE_WITHIN, |s| s["destinations"].as_array().is_some_and(|d| d.len() == 1));
+    assert!(server.wait_not_publishing("kc", LIVE_WITHIN), "c still publishes");
+
+    let status = service.status().unwrap();
+    assert_eq!(destination(&status, "a")["state"], "live", "{status:#}");
+    assert_eq!(destination(&status, "a")["reconnects"], 0, "{status:#}");
+    let (id_after, connected_after) = server.publisher("ka").expect("a still publishes");
+    assert_eq!(id_after, id, "a kept its connection (nginx's client id)");
+    let elapsed = since.elapsed().as_millis() as u64;
+    assert!(
+        connected_after >= connected + elapsed - 500,
+        "connected {connected} ms, then {connected_after} ms after {elapsed} ms"
+    );
+    let output = service.output();
+    assert!(output.contains("the camera side is unchanged"), "{output}");
+    assert!(!output.contains("rebuilding the pipelines"), "{output}");
+}

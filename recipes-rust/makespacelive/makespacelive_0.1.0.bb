@@ -58,6 +58,7 @@ RDEPENDS:${PN} = "\
     gstreamer1.0-plugins-base-audioresample \
     gstreamer1.0-plugins-base-audiotestsrc \
     gstreamer1.0-plugins-base-videoconvertscale \
+    gstreamer1.0-plugins-base-videorate \
     gstreamer1.0-plugins-base-videotestsrc \
     gstreamer1.0-plugins-good-audioparsers \
     gstreamer1.0-plugins-good-flv \

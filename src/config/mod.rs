@@ -80,6 +80,8 @@ pub struct WebConfig {
     /// The device password of the LAN settings pages as an argon2id PHC string (never the
     /// password itself); empty until set in the portal.
     pub password_hash: Secret,
+    /// The live preview's branch off the producer (`/api/preview.jpg`); off: no branch at all.
+    pub preview: bool,
 }
 
 /// Getting the box online: NetworkManager, the "Wifi Connect" access point and the LED.
@@ -180,7 +182,7 @@ impl Default for AudioConfig {
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { listen: SocketAddr::from(([0, 0, 0, 0], 80)), password_hash: Secret::default() }
+        WebConfig { listen: SocketAddr::from(([0, 0, 0, 0], 80)), password_hash: Secret::default(), preview: true }
     }
 }
 
@@ -368,7 +370,8 @@ pub fn explain(config: &Config) -> String {
         let state = if d.enabled { "enabled" } else { "disabled" };
         lines.push(format!("destination {:?}: {} ({state})", d.name, d.masked_location()));
     }
-    lines.push(format!("web: listening on {}", config.web.listen));
+    let preview = if config.web.preview { "on" } else { "off" };
+    lines.push(format!("web: listening on {}, live preview {preview}", config.web.listen));
     let n = &config.network;
     lines.push(if n.manage {
         format!(

@@ -71,7 +71,7 @@ impl Discovery {
 }
 
 /// Every GStreamer element a plan can name; `probe` lists their availability.
-pub const ELEMENTS: [&str; 16] = [
+pub const ELEMENTS: [&str; 21] = [
     "libcamerasrc",
     "v4l2src",
     "v4l2h264enc",
@@ -88,6 +88,11 @@ pub const ELEMENTS: [&str; 16] = [
     "h264parse",
     "flvmux",
     "rtmp2sink",
+    "videorate",
+    "videoscale",
+    "videoconvert",
+    "v4l2jpegenc",
+    "jpegenc",
 ];
 
 pub fn discover() -> Discovery {

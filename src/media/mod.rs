@@ -8,6 +8,7 @@ mod elements;
 pub mod fanout;
 mod flv;
 pub mod plan;
+pub mod preview;
 pub mod producer;
 pub mod tcp_acks;
 mod v4l2;

@@ -5,6 +5,7 @@ use crate::config::{AudioSource, Config, EncoderChoice, VideoSource};
 use crate::secrets::Secret;
 
 use super::discovery::{Camera, CameraKind, Discovery};
+use super::preview::Unavailable;
 
 /// One GStreamer element with its properties as `gst-launch-1.0` would spell them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +35,28 @@ pub struct Plan {
     /// Source to parsed AAC, ending in a queue in front of the muxer.
     pub audio: Vec<Element>,
     pub destinations: Vec<PlannedDestination>,
+    pub preview: PreviewPlan,
     /// Why each choice was made, in words, for `probe` and the log.
     pub reasons: Vec<String>,
 }
 
+/// The live preview's branch off the raw video, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreviewPlan {
+    /// A `tee` after the first `after` elements of `video` (where frames are raw, before
+    /// the H.264 encoder) feeds `branch`: valve, rate limit, leaky queue, scale, JPEG
+    /// encoder, appsink.
+    Branch {
+        after: usize,
+        branch: Vec<Element>,
+    },
+    Off(Unavailable),
+}
+
 pub const MUX: &str = "flvmux";
 pub const KEYFRAME_SECONDS: u32 = 2;
+/// The preview is at most this wide (its height keeps the aspect ratio).
+pub const PREVIEW_WIDTH: u32 = 320;
 
 fn element(factory: &str, props: &[(&str, String)]) -> Element {
     Element { factory: factory.into(), props: props.iter().map(|(k, v)| (k.to_string(), v.clone())).collect() }
@@ -66,25 +83,92 @@ pub fn plan(config: &Config, found: &Discovery) -> Result<Plan, String> {
     let mut reasons = Vec::new();
     let input = choose_input(&config.video.source, found, &mut reasons)?;
     let encode = choose_encoder(config.video.encoder, &input, found, &mut reasons)?;
-    let video = video_chain(config, &input, encode, found, &mut reasons)?;
+    let (video, raw_frames) = video_chain(config, &input, encode, found, &mut reasons)?;
+    let preview = preview_plan(config, raw_frames, found, &mut reasons);
     let audio = audio_chain(config, found, &mut reasons)?;
-    let destinations: Vec<PlannedDestination> = config
-        .destinations
-        .iter()
-        .filter(|d| d.enabled)
-        .map(|d| PlannedDestination {
-            name: d.name.clone(),
-            location: d.location(),
-            masked_location: d.masked_location(),
-        })
-        .collect();
+    let destinations: Vec<PlannedDestination> =
+        config.destinations.iter().filter(|d| d.enabled).map(PlannedDestination::of).collect();
     if destinations.is_empty() {
         reasons.push("no destination is enabled: nothing will be streamed".into());
     }
     if let Some(missing) = ["h264parse", MUX, "rtmp2sink"].into_iter().find(|e| !found.has(e)) {
         return Err(format!("the GStreamer element {missing} is not installed"));
     }
-    Ok(Plan { video, audio, destinations, reasons })
+    Ok(Plan { video, audio, destinations, preview, reasons })
+}
+
+impl PlannedDestination {
+    pub fn of(d: &crate::config::Destination) -> Self {
+        PlannedDestination { name: d.name.clone(), location: d.location(), masked_location: d.masked_location() }
+    }
+}
+
+/// The branch after `raw_frames` elements of the video chain (None: the camera encodes).
+fn preview_plan(
+    config: &Config,
+    raw_frames: Option<usize>,
+    found: &Discovery,
+    reasons: &mut Vec<String>,
+) -> PreviewPlan {
+    let Some(after) = raw_frames.filter(|_| config.web.preview) else {
+        let why = if config.web.preview { Unavailable::CameraEncodes } else { Unavailable::Disabled };
+        reasons.push(format!("preview: none, {}", why.reason()));
+        return PreviewPlan::Off(why);
+    };
+    if let Some(missing) = ["videorate", "videoscale", "videoconvert"].into_iter().find(|e| !found.has(e)) {
+        reasons.push(format!("preview: none, {missing} is not installed"));
+        return PreviewPlan::Off(Unavailable::Missing(missing.into()));
+    }
+    // On the Pi, bcm2835-codec's JPEG encoder (/dev/video31, "encode_image") is the GPU's
+    // hardware encoder; GStreamer names it v4l2jpegenc.
+    let encoder = match ["v4l2jpegenc", "jpegenc"].into_iter().find(|e| found.has(e)) {
+        Some(encoder) => encoder,
+        None => {
+            reasons.push("preview: none, neither v4l2jpegenc nor jpegenc is installed".into());
+            return PreviewPlan::Off(Unavailable::Missing("jpegenc".into()));
+        }
+    };
+    let (w, h) = preview_size(config.video.width, config.video.height);
+    reasons.push(format!("preview: {w}x{h} JPEG ({encoder}) once a second, only while someone looks"));
+    let branch = vec![
+        // Closed, it drops frames in the camera's thread before anything else is done
+        // with them; sticky events (caps, segment, EOS) pass, so reopening needs nothing.
+        element("valve", &[("drop", "true".into()), ("drop-mode", "forward-sticky-events".into())]),
+        element("videorate", &[("drop-only", "true".into()), ("max-rate", "1".into())]),
+        // The encoder's side never waits on the preview: one frame, the oldest dropped.
+        element(
+            "queue",
+            &[
+                ("leaky", "downstream".into()),
+                ("max-size-buffers", "1".into()),
+                ("max-size-bytes", "0".into()),
+                ("max-size-time", "0".into()),
+            ],
+        ),
+        element("videoscale", &[]),
+        element("videoconvert", &[]),
+        caps(format!("video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1")),
+        element(encoder, &[]),
+        // Not async: a sink that gets no buffer while the valve is closed must not hold
+        // the pipeline's start (and with it the stream) waiting for its preroll.
+        element(
+            "appsink",
+            &[
+                ("max-buffers", "1".into()),
+                ("drop", "true".into()),
+                ("sync", "false".into()),
+                ("async", "false".into()),
+            ],
+        ),
+    ];
+    PreviewPlan::Branch { after, branch }
+}
+
+/// At most `PREVIEW_WIDTH` wide, the aspect ratio kept, both sides even.
+fn preview_size(width: u32, height: u32) -> (u32, u32) {
+    let w = width.min(PREVIEW_WIDTH) & !1;
+    let h = ((u64::from(height) * u64::from(w) / u64::from(width)) as u32 & !1).max(2);
+    (w.max(2), h)
 }
 
 fn choose_input<'a>(
@@ -101,7 +185,7 @@ fn choose_input<'a>(
     };
     match source {
         VideoSource::Test => {
-            reasons.push("video.source = test: colour bars".into());
+            reasons.push("video.source = test: moving colour bars".into());
             Ok(Input::TestPattern)
         }
         VideoSource::Libcamera if found.has("libcamerasrc") => {
@@ -183,7 +267,7 @@ fn video_chain(
     encode: Encode,
     found: &Discovery,
     reasons: &mut Vec<String>,
-) -> Result<Vec<Element>, String> {
+) -> Result<(Vec<Element>, Option<usize>), String> {
     let v = &config.video;
     let (w, h, fps) = (v.width, v.height, v.framerate);
     let size = format!("width={w},height={h},framerate={fps}/1");
@@ -191,6 +275,7 @@ fn video_chain(
     let bitrate = v.bitrate_kbps;
     let params = crate::config::parse_encoder_params(&v.encoder_params)?;
     let mut chain = Vec::new();
+    let mut raw_frames = None;
 
     match (input, encode) {
         (Input::V4l2(camera), Encode::Passthrough) => {
@@ -212,6 +297,7 @@ fn video_chain(
         (_, Encode::Passthrough) => unreachable!("passthrough is only chosen for a V4L2 camera"),
         (input, encode) => {
             chain.extend(raw_source(input, &size, found));
+            raw_frames = Some(chain.len());
             let mut encoder = match encode {
                 Encode::V4l2 => {
                     chain.push(element("v4l2convert", &[]));
@@ -251,13 +337,17 @@ fn video_chain(
     }
     chain.push(element("h264parse", &[]));
     chain.push(element("queue", &[]));
-    Ok(chain)
+    Ok((chain, raw_frames))
 }
 
 fn raw_source(input: &Input, size: &str, found: &Discovery) -> Vec<Element> {
     match input {
         Input::TestPattern => vec![
-            element("videotestsrc", &[("is-live", "true".into()), ("pattern", "smpte".into())]),
+            // Moving, so that a picture shows whether it is live (the preview, a player).
+            element(
+                "videotestsrc",
+                &[("is-live", "true".into()), ("pattern", "smpte".into()), ("horizontal-speed", "2".into())],
+            ),
             caps(format!("video/x-raw,{size}")),
         ],
         Input::Libcamera => vec![element("libcamerasrc", &[]), caps(format!("video/x-raw,{size},format=NV12"))],
@@ -329,9 +419,17 @@ impl Plan {
     /// The equivalent `gst-launch-1.0` command, ready to paste into a shell, keys masked.
     pub fn launch_line(&self) -> String {
         let chain = |elements: &[Element]| elements.iter().map(render).collect::<Vec<_>>().join(" ! ");
+        let video = match &self.preview {
+            PreviewPlan::Branch { after, branch } => format!(
+                "{} ! tee name=raw ! {} ! mux.  raw. ! {}",
+                chain(&self.video[..*after]),
+                chain(&self.video[*after..]),
+                chain(branch)
+            ),
+            PreviewPlan::Off(_) => format!("{} ! mux.", chain(&self.video)),
+        };
         let mut line = format!(
-            "gst-launch-1.0 -e {} ! mux.  {} ! mux.  {MUX} name=mux streamable=true ! tee name=t",
-            chain(&self.video),
+            "gst-launch-1.0 -e {video}  {} ! mux.  {MUX} name=mux streamable=true ! tee name=t",
             chain(&self.audio)
         );
         if self.destinations.is_empty() {
@@ -384,13 +482,18 @@ mod tests {
             "alsasrc",
             "jpegdec",
             "v4l2src",
+            "videorate",
+            "videoscale",
+            "videoconvert",
+            "jpegenc",
         ];
         Discovery { elements: elements.iter().map(|s| s.to_string()).collect(), ..Default::default() }
     }
 
     fn pi_elements() -> Discovery {
         let mut d = host_elements();
-        d.elements.extend(["v4l2h264enc", "v4l2convert", "v4l2jpegdec", "libcamerasrc"].map(String::from));
+        d.elements
+            .extend(["v4l2h264enc", "v4l2convert", "v4l2jpegdec", "v4l2jpegenc", "libcamerasrc"].map(String::from));
         d.elements.remove("x264enc");
         d
     }
@@ -535,8 +638,71 @@ mod tests {
         assert!(line.contains("rtmp2sink 'location=rtmp://h/live2/****'"), "{line}");
         assert!(line.contains("rtmp2sink 'location=rtmp://h2/app/****'"), "{line}");
         assert!(!line.contains("h3"), "{line}");
-        assert!(line.starts_with("gst-launch-1.0 -e videotestsrc is-live=true pattern=smpte ! video/x-raw,width=1280,height=720,framerate=30/1 ! videoconvert"), "{line}");
+        assert!(line.starts_with("gst-launch-1.0 -e videotestsrc is-live=true pattern=smpte horizontal-speed=2 ! video/x-raw,width=1280,height=720,framerate=30/1 ! tee name=raw ! videoconvert"), "{line}");
+        assert!(line.contains("h264parse ! queue ! mux.  raw. ! valve drop=true drop-mode=forward-sticky-events ! videorate drop-only=true max-rate=1 ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0 ! videoscale ! videoconvert ! video/x-raw,width=320,height=180,pixel-aspect-ratio=1/1 ! jpegenc ! appsink max-buffers=1 drop=true sync=false async=false  audiotestsrc"), "{line}");
         assert!(line.contains("flvmux name=mux streamable=true ! tee name=t"), "{line}");
+    }
+
+    fn branch(p: &Plan) -> (usize, &[Element]) {
+        match &p.preview {
+            PreviewPlan::Branch { after, branch } => (*after, branch),
+            PreviewPlan::Off(why) => panic!("no preview: {why:?}"),
+        }
+    }
+
+    #[test]
+    fn the_preview_branches_off_raw_frames_closed_rate_limited_and_scaled_before_encoding() {
+        let p = plan(&config(), &host_elements()).unwrap();
+        let (after, chain) = branch(&p);
+        assert_eq!(factories(&p.video[..after]), ["videotestsrc", "capsfilter"], "before the encoder");
+        assert_eq!(
+            factories(chain),
+            ["valve", "videorate", "queue", "videoscale", "videoconvert", "capsfilter", "jpegenc", "appsink"]
+        );
+        assert_eq!(prop(chain, "valve", "drop"), "true", "closed until somebody looks");
+        assert_eq!(prop(chain, "videorate", "max-rate"), "1");
+        assert_eq!(prop(chain, "queue", "leaky"), "downstream");
+        assert_eq!(prop(chain, "queue", "max-size-buffers"), "1");
+        assert_eq!(prop(chain, "capsfilter", "caps"), "video/x-raw,width=320,height=180,pixel-aspect-ratio=1/1");
+        assert_eq!(prop(chain, "appsink", "drop"), "true");
+
+        let mut found = pi_elements();
+        found.cameras = vec![camera("/dev/video0", "unicam", &["pBAA"])];
+        let p = plan(&config(), &found).unwrap();
+        let (after, chain) = branch(&p);
+        assert_eq!(factories(&p.video[..after]), ["libcamerasrc", "capsfilter"]);
+        assert_eq!(factories(&p.video[after..])[0], "v4l2convert");
+        assert!(factories(chain).contains(&"v4l2jpegenc"), "the Pi's hardware JPEG encoder");
+
+        found.cameras = vec![camera("/dev/video0", "uvcvideo", &["YUYV", "MJPG"])];
+        let p = plan(&config(), &found).unwrap();
+        assert_eq!(factories(&p.video[..branch(&p).0]), ["v4l2src", "capsfilter", "v4l2jpegdec"], "decoded frames");
+    }
+
+    #[test]
+    fn no_preview_when_switched_off_when_the_camera_encodes_or_without_an_encoder() {
+        let mut c = config();
+        c.web.preview = false;
+        let p = plan(&c, &host_elements()).unwrap();
+        assert_eq!(p.preview, PreviewPlan::Off(Unavailable::Disabled));
+        assert!(!p.launch_line().contains("tee name=raw"), "no branch at all");
+
+        let mut found = pi_elements();
+        found.cameras = vec![camera("/dev/video0", "bm2835 mmal", &["YU12", "H264", "MJPG"])];
+        assert_eq!(plan(&config(), &found).unwrap().preview, PreviewPlan::Off(Unavailable::CameraEncodes));
+
+        let mut found = host_elements();
+        found.elements.remove("jpegenc");
+        assert_eq!(plan(&config(), &found).unwrap().preview, PreviewPlan::Off(Unavailable::Missing("jpegenc".into())));
+    }
+
+    #[test]
+    fn preview_size_keeps_the_aspect_and_never_grows() {
+        assert_eq!(preview_size(1280, 720), (320, 180));
+        assert_eq!(preview_size(640, 480), (320, 240));
+        assert_eq!(preview_size(1920, 1080), (320, 180));
+        assert_eq!(preview_size(160, 120), (160, 120));
+        assert_eq!(preview_size(4096, 16), (320, 2));
     }
 
     #[test]

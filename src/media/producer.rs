@@ -1,7 +1,10 @@
 //! The one pipeline that owns the camera, the microphone and the encoders:
-//! video + audio → `flvmux streamable=true` → appsink → fanout.
+//! video + audio → `flvmux streamable=true` → appsink → fanout, and, where the plan has
+//! one, the preview branch off the raw video (`tee`) into an appsink → `Preview`.
+//! A preview branch that cannot be built is left out: the stream starts without it.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -9,7 +12,8 @@ use gstreamer_app as gst_app;
 
 use super::elements::{add_chain, make};
 use super::fanout::Fanout;
-use super::plan::{Element, MUX, Plan};
+use super::plan::{Element, MUX, Plan, PreviewPlan};
+use super::preview::{Preview, Unavailable};
 
 pub struct Producer {
     pub pipeline: gst::Pipeline,
@@ -18,9 +22,27 @@ pub struct Producer {
 }
 
 impl Producer {
-    pub fn start(plan: &Plan) -> Result<Producer, String> {
+    pub fn start(plan: &Plan, preview: &Arc<Preview>) -> Result<Producer, String> {
         let pipeline = gst::Pipeline::with_name("producer");
-        let (_, video) = add_chain(pipeline.upcast_ref(), &plan.video)?;
+        let video = match &plan.preview {
+            PreviewPlan::Branch { after, branch } => {
+                let (_, raw) = add_chain(pipeline.upcast_ref(), &plan.video[..*after])?;
+                let (encode, video) = add_chain(pipeline.upcast_ref(), &plan.video[*after..])?;
+                let tee = make(&Element { factory: "tee".into(), props: vec![] })?;
+                pipeline.add(&tee).map_err(|e| e.to_string())?;
+                gst::Element::link_many([&raw, &tee, &encode])
+                    .map_err(|_| "cannot link the raw video to the encoder through a tee".to_string())?;
+                if let Err(why) = add_branch(&pipeline, &tee, branch, preview) {
+                    tracing::warn!("preview: left out, the stream runs without it: {why}");
+                    preview.unavailable(Unavailable::Failed(why));
+                }
+                video
+            }
+            PreviewPlan::Off(why) => {
+                preview.unavailable(why.clone());
+                add_chain(pipeline.upcast_ref(), &plan.video)?.1
+            }
+        };
         let (_, audio) = add_chain(pipeline.upcast_ref(), &plan.audio)?;
         let mux = make(&Element { factory: MUX.into(), props: vec![("streamable".into(), "true".into())] })?;
         let sink = gst_app::AppSink::builder().name("fanout").sync(false).build();
@@ -58,4 +80,39 @@ impl Producer {
             .build();
         self.sink.send_event(gst::event::CustomUpstream::new(request));
     }
+}
+
+/// Builds the preview branch in a bin of its own, so that a failure leaves nothing in
+/// the pipeline, and links it to `tee`. Pictures go to `preview`.
+fn add_branch(
+    pipeline: &gst::Pipeline,
+    tee: &gst::Element,
+    branch: &[Element],
+    preview: &Arc<Preview>,
+) -> Result<(), String> {
+    let bin = gst::Bin::with_name("preview");
+    let (valve, last) = add_chain(&bin, branch)?;
+    let sink = last.downcast::<gst_app::AppSink>().map_err(|_| "the preview branch must end in an appsink")?;
+    let pad = valve.static_pad("sink").ok_or("the valve has no sink pad")?;
+    let ghost = gst::GhostPad::with_target(&pad).map_err(|e| e.to_string())?;
+    bin.add_pad(&ghost).map_err(|e| e.to_string())?;
+    pipeline.add(&bin).map_err(|e| e.to_string())?;
+    if tee.link(&bin).is_err() {
+        let _ = pipeline.remove(&bin);
+        return Err("cannot link the raw video to the preview branch".into());
+    }
+    let generation = preview.attach(valve, Instant::now());
+    let preview = preview.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                if let Some(jpeg) = sample.buffer().and_then(|b| b.map_readable().ok()) {
+                    preview.deliver(generation, &jpeg, Instant::now());
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    Ok(())
 }

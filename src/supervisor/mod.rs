@@ -5,12 +5,15 @@
 mod backoff;
 mod progress;
 mod reachability;
+mod reconcile;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{Config, Destination};
 use crate::media::destination::DestinationPipeline;
 use crate::media::plan::PlannedDestination;
+use crate::media::preview::{Preview, Unavailable};
 use crate::media::producer::Producer;
 use crate::media::{self, discovery, plan};
 use crate::network::Mode;
@@ -21,6 +24,7 @@ use gstreamer::prelude::*;
 use backoff::Backoff;
 use progress::{Heartbeat, Progress, RateMeter, STABLE_AFTER, Verdict};
 use reachability::Reachability;
+use reconcile::{Change, Reload};
 
 const TICK: Duration = Duration::from_millis(200);
 /// The producer must deliver its first buffer within this (cameras are slow to start)…
@@ -66,12 +70,15 @@ pub struct Supervisor {
     config_problems: Vec<String>,
     secrets: Vec<secrets::Secret>,
     status: SharedStatus,
+    preview: Arc<Preview>,
     started: Instant,
     source: Option<Source>,
     source_backoff: Backoff,
     source_retry_at: Instant,
     source_error: Option<String>,
     pipeline_line: Option<String>,
+    /// The plan the producer runs, kept to show destinations changed without a rebuild.
+    plan: Option<plan::Plan>,
     slots: Vec<Slot>,
     next_id: u64,
     ever_live: bool,
@@ -79,37 +86,22 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(config: Config, config_problems: Vec<String>, status: SharedStatus) -> Self {
+    pub fn new(config: Config, config_problems: Vec<String>, status: SharedStatus, preview: Arc<Preview>) -> Self {
         let now = Instant::now();
-        let slots = config
-            .destinations
-            .iter()
-            .map(|d| Slot {
-                name: d.name.clone(),
-                enabled: d.enabled,
-                planned: None,
-                masked_url: d.masked_location(),
-                connection: None,
-                backoff: Backoff::default(),
-                retry_at: None,
-                reachability: Reachability::default(),
-                reconnects: 0,
-                bytes_before: 0,
-                rate: RateMeter::default(),
-                last_error: None,
-            })
-            .collect();
+        let slots = config.destinations.iter().map(Slot::new).collect();
         Supervisor {
             secrets: config.secrets(),
             config,
             config_problems,
             status,
+            preview,
             started: now,
             source: None,
             source_backoff: Backoff::default(),
             source_retry_at: now,
             source_error: None,
             pipeline_line: None,
+            plan: None,
             slots,
             next_id: 0,
             ever_live: false,
@@ -143,12 +135,19 @@ impl Supervisor {
     }
 
     fn reloaded(mut self, reload: &impl Fn() -> Result<crate::config::Loaded, String>) -> Self {
-        match reload() {
-            Ok(loaded) => {
-                tracing::info!("settings reloaded: rebuilding the pipelines");
+        let loaded = reload().map(|loaded| (reconcile::reconcile(&self.config, &loaded.config), loaded));
+        match loaded {
+            Ok((Reload::Destinations(changes), loaded)) => {
+                loaded.log();
+                self.apply(&changes, loaded);
+                self
+            }
+            Ok((Reload::Rebuild, loaded)) => {
+                tracing::info!("settings reloaded: the camera side changed, rebuilding the pipelines");
                 loaded.log();
                 self.stop_all();
-                let mut next = Supervisor::new(loaded.config.clone(), loaded.notes(), self.status.clone());
+                let mut next =
+                    Supervisor::new(loaded.config.clone(), loaded.notes(), self.status.clone(), self.preview.clone());
                 next.started = self.started;
                 next.last_summary = self.last_summary;
                 next
@@ -157,6 +156,39 @@ impl Supervisor {
                 tracing::error!("reload failed, keeping the running settings: {why}");
                 self
             }
+        }
+    }
+
+    /// The producer stays; destinations change by name as `reconcile` decided.
+    fn apply(&mut self, changes: &[(String, Change)], loaded: crate::config::Loaded) {
+        let touched: Vec<String> =
+            changes.iter().filter(|(_, c)| *c != Change::Keep).map(|(name, c)| format!("{name}: {c:?}")).collect();
+        let touched = if touched.is_empty() { "none".to_string() } else { touched.join(", ") };
+        tracing::info!("settings reloaded: the camera side is unchanged; destinations changed: {touched}");
+        let mut old = std::mem::take(&mut self.slots);
+        for (name, change) in changes {
+            if let Some(mut slot) = old.iter().position(|s| &s.name == name).map(|i| old.swap_remove(i)) {
+                if *change == Change::Keep {
+                    self.slots.push(slot);
+                    continue;
+                }
+                if let Some(connection) = slot.connection.take() {
+                    close(self.source.as_ref(), &mut slot, connection);
+                }
+            }
+            if let Some(d) = loaded.config.destinations.iter().find(|d| &d.name == name) {
+                self.slots.push(Slot::new(d));
+            }
+        }
+        self.secrets = loaded.config.secrets();
+        self.config_problems = loaded.notes();
+        self.config = loaded.config;
+        if let Some(plan) = self.plan.as_mut() {
+            plan.destinations = self.slots.iter().filter_map(|s| s.planned.clone()).collect();
+            self.pipeline_line = Some(plan.launch_line());
+        }
+        if !self.slots.iter().any(|s| s.enabled) {
+            self.stop_all();
         }
     }
 
@@ -171,9 +203,12 @@ impl Supervisor {
         if let Some(source) = self.source.take() {
             media::shut_down(source.producer.pipeline.into());
         }
+        let why = if self.config.web.preview { Unavailable::NotStreaming } else { Unavailable::Disabled };
+        self.preview.unavailable(why);
     }
 
     fn tick(&mut self, now: Instant) {
+        self.preview.tick(now);
         let mode = self.status.lock().expect("status lock").network.mode;
         if !streams_in(mode) {
             if self.source.is_some() {
@@ -237,7 +272,9 @@ impl Supervisor {
             for slot in &mut self.slots {
                 slot.planned = plan.destinations.iter().find(|d| d.name == slot.name).cloned();
             }
-            Producer::start(&plan)
+            let producer = Producer::start(&plan, &self.preview);
+            self.plan = Some(plan);
+            producer
         });
         match started {
             Ok(producer) => {
@@ -325,11 +362,7 @@ impl Supervisor {
             if worked {
                 slot.reachability.presume_gone();
             }
-            if let Some(source) = &self.source {
-                source.producer.fanout.detach(connection.id);
-            }
-            slot.bytes_before += connection.pipeline.bytes_out();
-            media::shut_down(connection.pipeline.pipeline.into());
+            close(self.source.as_ref(), slot, connection);
         }
         let delay = slot.backoff.next_delay(fastrand::f64());
         tracing::warn!("{}: {why}; reconnecting in {:.1}s", slot.name, delay.as_secs_f64());
@@ -371,6 +404,34 @@ impl Supervisor {
         };
         summary
     }
+}
+
+impl Slot {
+    fn new(d: &Destination) -> Slot {
+        Slot {
+            name: d.name.clone(),
+            enabled: d.enabled,
+            planned: d.enabled.then(|| PlannedDestination::of(d)),
+            masked_url: d.masked_location(),
+            connection: None,
+            backoff: Backoff::default(),
+            retry_at: None,
+            reachability: Reachability::default(),
+            reconnects: 0,
+            bytes_before: 0,
+            rate: RateMeter::default(),
+            last_error: None,
+        }
+    }
+}
+
+/// Stops a destination's pipeline and takes it off the producer's fanout.
+fn close(source: Option<&Source>, slot: &mut Slot, connection: Connection) {
+    if let Some(source) = source {
+        source.producer.fanout.detach(connection.id);
+    }
+    slot.bytes_before += connection.pipeline.bytes_out();
+    media::shut_down(connection.pipeline.pipeline.into());
 }
 
 /// Streaming waits while the box has no network of its own to stream on: scanning, or

@@ -19,6 +19,7 @@ mod lan;
 mod page;
 mod pages;
 mod presets;
+mod preview;
 mod probes;
 mod settings;
 mod update;
@@ -33,6 +34,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::{self, Config, Destination};
+use crate::media::preview::Preview;
 use crate::network::{Mode, Network, NetworkStatus, ScanEntry, WifiRequest};
 use crate::secrets::Secret;
 use crate::status::SharedStatus;
@@ -75,6 +77,7 @@ pub fn serve(
     files: SettingsFiles,
     config: Config,
     update: UpdateSide,
+    preview: Arc<Preview>,
 ) -> Result<(), String> {
     let cannot_listen = |e: &dyn std::fmt::Display| format!("web: cannot listen on {listen}: {e}");
     let listener = std::net::TcpListener::bind(listen).map_err(|e| cannot_listen(&e))?;
@@ -90,7 +93,7 @@ pub fn serve(
     tracing::info!("web: listening on http://{listen}/ (portal) and /api/status");
     let server = Arc::new(server);
     let state = Mutex::new(State { config, prefill: Prefill::default() });
-    let portal = Arc::new(Portal { status, network, files, state, auth: Mutex::default(), update });
+    let portal = Arc::new(Portal { status, network, files, state, auth: Mutex::default(), update, preview });
     for n in 0..WORKERS {
         let (server, portal) = (server.clone(), portal.clone());
         std::thread::Builder::new()
@@ -121,6 +124,8 @@ struct Portal {
     auth: Mutex<Auth>,
     /// Uploads, the update thread's handle, the boot configuration's files.
     update: UpdateSide,
+    /// The live preview's pictures (the producer delivers them).
+    preview: Arc<Preview>,
 }
 
 #[derive(Default)]
@@ -308,6 +313,7 @@ impl Portal {
             (Get | Head, "/api/boot-config") => update::boot_config(self),
             (Put, "/api/boot-config") => update::set_boot_config(self, request),
             (Get | Head, "/api/logs") => update::logs(request),
+            (Get | Head, "/api/preview.jpg") => preview::get(self),
             // The path is not repeated: a mistyped URL can hold a pasted key.
             _ if path.starts_with("/api/") => {
                 Err(ApiError::new(404, format!("no {method} call at this path; the API is described in the README")))

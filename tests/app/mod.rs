@@ -255,6 +255,8 @@ pub struct Reply {
     pub code: u16,
     pub head: String,
     pub body: String,
+    /// The body as it came (`body` is it read as UTF-8).
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -286,10 +288,12 @@ fn try_exchange(port: u16, head: &str, body: &[u8]) -> Result<Reply, String> {
     while let Ok(n @ 1..) = stream.read(&mut chunk) {
         raw.extend_from_slice(&chunk[..n]);
     }
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").ok_or_else(|| format!("no HTTP answer: {raw:?}"))?;
-    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| head.to_string())?;
-    Ok(Reply { code, head: head.to_string(), body: body.to_string() })
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n");
+    let end = end.ok_or_else(|| format!("no HTTP answer: {:?}", String::from_utf8_lossy(&raw)))?;
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| head.clone())?;
+    let bytes = raw[end + 4..].to_vec();
+    Ok(Reply { code, head, body: String::from_utf8_lossy(&bytes).into_owned(), bytes })
 }
 
 /// A logged-in client of the LAN pages: the session cookie and its CSRF token.

@@ -37,6 +37,7 @@ DEBIAN = {
     "gstreamer1.0-plugins-base-audioresample": "gstreamer1.0-plugins-base",
     "gstreamer1.0-plugins-base-audiotestsrc": "gstreamer1.0-plugins-base",
     "gstreamer1.0-plugins-base-videoconvertscale": "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-base-videorate": "gstreamer1.0-plugins-base",
     "gstreamer1.0-plugins-base-videotestsrc": "gstreamer1.0-plugins-base",
     "gstreamer1.0-plugins-good-audioparsers": "gstreamer1.0-plugins-good",
     "gstreamer1.0-plugins-good-flv": "gstreamer1.0-plugins-good",

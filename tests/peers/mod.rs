@@ -134,6 +134,17 @@ impl RtmpServer {
         wait(timeout, || !self.publishing().iter().any(|k| k == key))
     }
 
+    /// The publishing client of the stream `key` as nginx-rtmp's statistics page shows
+    /// it: its connection id and how long it has been connected (ms).
+    pub fn publisher(&self, key: &str) -> Option<(u64, u64)> {
+        let xml = http_get(self.stat_port, "/stat")?;
+        let stream = xml.split("<stream>").skip(1).find(|s| s.contains(&format!("<name>{key}</name>")))?;
+        let client = stream.split("<client>").skip(1).find(|c| c.contains("<publishing/>"))?;
+        let field =
+            |name: &str| client.split(&format!("<{name}>")).nth(1)?.split(&format!("</{name}>")).next()?.parse().ok();
+        Some((field("id")?, field("time")?))
+    }
+
     /// Bytes received for the stream `key`, if it is being published.
     pub fn bytes_in(&self, key: &str) -> Option<u64> {
         let xml = http_get(self.stat_port, "/stat")?;
@@ -297,6 +308,7 @@ pub struct StreamReport {
     pub audio_codec: Option<String>,
     pub audio_profile: Option<String>,
     pub keyframe_times: Vec<f64>,
+    pub video_packets: usize,
 }
 
 impl StreamReport {
@@ -340,6 +352,7 @@ pub fn ffprobe_stream(url: &str, seconds: u32) -> StreamReport {
     let rate = v["r_frame_rate"].as_str().unwrap_or("0/1");
     let (num, den) = rate.split_once('/').unwrap_or(("0", "1"));
     StreamReport {
+        video_packets: video["packets"].as_array().map_or(0, Vec::len),
         video_codec: v["codec_name"].as_str().unwrap_or("").into(),
         width: v["width"].as_u64().unwrap_or(0),
         height: v["height"].as_u64().unwrap_or(0),
