@@ -1,11 +1,12 @@
 //! The LAN pages end to end in real headless Chromium at a phone's and a desktop's
 //! viewport, driven over WebDriver, against the real service and real peers (nginx-rtmp,
 //! Debian's `rauc service`, NetworkManager's D-Bus API mocked on a private bus): a wrong
-//! password refused, logging in, the status page live and refreshing by itself, a
-//! destination added from the page going live on nginx, disabled and removed, field errors
-//! next to their inputs, every page laid out for the screen and readable without
-//! JavaScript, a bundle uploaded and installed along one progress bar, Wi-Fi networks
-//! saved, reprioritised and forgotten. Screenshots of every step: `target/artifacts/lan/`.
+//! password refused, logging in, the status page live and refreshing by itself, the
+//! preview picture changing, a destination added from the page going live on nginx,
+//! disabled and removed, field errors next to their inputs, every page laid out for the
+//! screen and readable without JavaScript, a bundle uploaded and installed along one
+//! progress bar, Wi-Fi networks saved, reprioritised and forgotten. Screenshots of every
+//! step: `target/artifacts/lan/`.
 
 mod app;
 mod peers;
@@ -65,6 +66,23 @@ fn text_of(browser: &Phone, css: &str) -> String {
     let text =
         browser.execute("const e = document.querySelector(arguments[0]); return e ? e.innerText : ''", json!([css]));
     text.as_str().unwrap_or_default().to_string()
+}
+
+/// A digest of the preview picture's pixels as the page shows it, none before the first.
+fn phone_picture(browser: &Phone) -> Option<i64> {
+    browser
+        .execute(
+            "const img = document.getElementById('preview');
+             if (img.hidden || !img.complete || !img.naturalWidth || !img.src.startsWith('blob:')) return null;
+             const c = document.createElement('canvas');
+             c.width = img.naturalWidth; c.height = img.naturalHeight;
+             const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+             const d = g.getImageData(0, 0, c.width, c.height).data;
+             let h = 0; for (let i = 0; i < d.length; i += 7) h = (h * 31 + d[i]) | 0;
+             return h;",
+            json!([]),
+        )
+        .as_i64()
 }
 
 fn assert_no_secret_in(what: &str, text: &str) {
@@ -136,6 +154,15 @@ fn the_lan_pages_at_a_phone_and_a_desktop() {
     phone.wait_until("a bitrate", Duration::from_secs(10), |p| shown(p, "destinations.0.bitrate_kbps") != "0 kbit/s");
     phone.assert_fits();
     phone.screenshot("status-live");
+
+    // The preview picture: there, and changing (the test pattern moves).
+    phone.wait_until("a preview picture", Duration::from_secs(15), |p| phone_picture(p).is_some());
+    let first = phone_picture(&phone).unwrap();
+    phone.wait_until("the preview picture to change", Duration::from_secs(10), |p| {
+        phone_picture(p).is_some_and(|now| now != first)
+    });
+    assert_eq!(phone.find("#preview-why").property("hidden"), true, "no reason shown with a picture");
+    phone.screenshot("preview");
 
     // A wrong URL is named next to its input; nothing is added.
     phone.open(&format!("{base}/destinations"));
