@@ -13,6 +13,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RAUC_PEER = os.path.join(ROOT, "tests", "peers", "rauc-peer.sh")
 BIN = os.path.join(ROOT, "target", "release", "makespacelive")
 DEFAULTS = os.path.join(ROOT, "conf", "defaults.toml")
 NAME = os.path.basename(sys.argv[0])
@@ -153,10 +154,13 @@ def start_service(data_dir, log, env=None, args=()):
                             stdout=log, stderr=log, env=dict(os.environ, RUST_LOG="warn", **(env or {})))
 
 
-def status(web_port):
+def status(web_port, cookie=None):
+    """/api/status as JSON (with the session cookie once a device password is set), or None."""
+    headers = {"Cookie": cookie} if cookie else {}
+    request = urllib.request.Request(f"http://127.0.0.1:{web_port}/api/status", headers=headers)
     try:
-        return json.load(urllib.request.urlopen(f"http://127.0.0.1:{web_port}/api/status", timeout=1))
-    except OSError:
+        return json.load(urllib.request.urlopen(request, timeout=1))
+    except (OSError, ValueError):
         return None
 
 
@@ -167,6 +171,42 @@ def stop(proc):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+class RaucPeer:
+    """tests/peers/rauc.rs in short: in `work` (its own directory), dbus-daemon, then
+    `rauc service` booted from A; `env` has the bus for the service and `rauc`."""
+
+    def __init__(self, work):
+        self.work = work
+        os.makedirs(work, exist_ok=True)
+        subprocess.run([RAUC_PEER, "setup", work], check=True)
+        self.env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={work}/bus")
+        self.log = open(os.path.join(work, "service.log"), "w")
+        self.daemon = subprocess.Popen(["dbus-daemon", f"--config-file={work}/bus.conf", "--nofork"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: os.path.exists(f"{work}/bus"), 10, "dbus-daemon")
+        self.service = subprocess.Popen(["rauc", f"--conf={work}/system.conf", "service", "--override-boot-slot=A"],
+                                        stdout=self.log, stderr=self.log, env=self.env)
+        wait_until(self.running, 10, "rauc service", every=0.05)
+
+    def running(self):
+        return subprocess.run(["rauc", "status"], env=self.env, capture_output=True).returncode == 0
+
+    def bundle(self, version, mib):
+        """A plain bundle for makespacelive-test signed by the peer's CA, with `mib` MiB of
+        random bytes (squashfs cannot shrink them) as the rootfs image."""
+        payload, out = os.path.join(self.work, "payload"), os.path.join(self.work, f"{version}.raucb")
+        with open(payload, "wb") as f:
+            f.write(os.urandom(mib << 20))
+        subprocess.run([RAUC_PEER, "bundle", self.work, version, "makespacelive-test", payload, out], check=True)
+        os.remove(payload)
+        return out
+
+    def close(self):
+        stop(self.service)
+        stop(self.daemon)
+        self.log.close()
 
 
 def cpu_seconds(stat_path):
