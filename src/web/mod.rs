@@ -90,7 +90,7 @@ pub fn serve(
     // would also time out `accept`, and tiny_http stops accepting on its first error.
     let server = tiny_http::Server::from_listener_with_timeout(listener, None, Some(IO_TIMEOUT))
         .map_err(|e| cannot_listen(&e))?;
-    tracing::info!("web: listening on http://{listen}/ (portal) and /api/status");
+    tracing::info!("web: listening on http://{listen}/ (the setup page, the LAN pages and /api/…)");
     let server = Arc::new(server);
     let state = Mutex::new(State { config, prefill: Prefill::default() });
     let portal = Arc::new(Portal { status, network, files, state, auth: Mutex::default(), update, preview });
