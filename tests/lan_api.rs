@@ -102,8 +102,21 @@ fn every_route_needs_a_session_and_every_change_its_csrf_token() {
     assert_eq!(unknown.code, 404);
     assert!(unknown.json()["errors"][0]["reason"].is_string());
 
-    // Logged out: the cookie opens nothing any more.
-    let out = client.send_raw("POST", "/logout", "application/x-www-form-urlencoded", b"", &[]);
+    // Logged out by the pages' form (no JavaScript: the token as the field `csrf`): the
+    // cookie opens nothing any more.
+    let form_logout = |csrf: &str| {
+        let body = format!("csrf={csrf}");
+        let head = format!(
+            "POST /logout HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nCookie: {}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}",
+            client.cookie,
+            body.len()
+        );
+        exchange(port, &head, body.as_bytes())
+    };
+    assert_eq!(form_logout(&"0".repeat(64)).code, 403, "a wrong token in the form");
+    assert_eq!(client.get("/api/settings").code, 200, "still logged in");
+    let out = form_logout(&client.csrf);
     assert_eq!((out.code, out.header("Location")), (303, Some("/login")));
     assert!(out.header("Set-Cookie").unwrap().contains("Max-Age=0"));
     assert_eq!(client.get("/api/settings").code, 401);

@@ -204,6 +204,9 @@ impl Default for NetworkConfig {
     }
 }
 
+/// The most destinations a box takes: each is a pipeline and a connection on one uplink.
+pub const MAX_DESTINATIONS: usize = 16;
+
 pub const SAMPLE_RATES: [u32; 6] = [16000, 22050, 24000, 32000, 44100, 48000];
 
 impl Destination {
@@ -254,6 +257,13 @@ impl Config {
             ));
         }
         check_range(&mut problems, "audio.bitrate_kbps", a.bitrate_kbps, 16, 512);
+        if self.destinations.len() > MAX_DESTINATIONS {
+            problems.push(format!(
+                "destinations: {} are listed; a box streams to at most {MAX_DESTINATIONS} at once (each is a connection \
+                 its uplink must carry)",
+                self.destinations.len()
+            ));
+        }
         for (i, d) in self.destinations.iter().enumerate() {
             let at = format!("destinations[{i}]");
             if d.name.trim().is_empty() {
@@ -400,6 +410,18 @@ mod tests {
 
     fn destination(url: &str, key: &str) -> Destination {
         Destination { name: "d".into(), url: url.into(), key: Secret::new(key), enabled: true }
+    }
+
+    #[test]
+    fn a_box_streams_to_at_most_sixteen_destinations() {
+        let destinations = (0..MAX_DESTINATIONS)
+            .map(|n| Destination { name: format!("d{n}"), ..destination("rtmp://a/live", "k") })
+            .collect();
+        let mut config = Config { destinations, ..Config::default() };
+        assert_eq!(config.validate(), Ok(()));
+        config.destinations.push(Destination { name: "one more".into(), ..destination("rtmp://a/live", "k") });
+        let problems = config.validate().unwrap_err();
+        assert!(problems[0].starts_with("destinations: 17 are listed; a box streams to at most 16"), "{problems:?}");
     }
 
     #[test]

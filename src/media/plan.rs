@@ -110,6 +110,9 @@ fn preview_plan(
     found: &Discovery,
     reasons: &mut Vec<String>,
 ) -> PreviewPlan {
+    // A camera that encodes H.264 itself gets no preview rather than a decoder fed its
+    // keyframes: the webcam chooses its own keyframe interval (the picture could be many
+    // seconds old) and a decoder costs the memory and CPU the Zero's stream needs.
     let Some(after) = raw_frames.filter(|_| config.web.preview) else {
         let why = if config.web.preview { Unavailable::CameraEncodes } else { Unavailable::Disabled };
         reasons.push(format!("preview: none, {}", why.reason()));

@@ -90,7 +90,7 @@ pub fn serve(
     // would also time out `accept`, and tiny_http stops accepting on its first error.
     let server = tiny_http::Server::from_listener_with_timeout(listener, None, Some(IO_TIMEOUT))
         .map_err(|e| cannot_listen(&e))?;
-    tracing::info!("web: listening on http://{listen}/ (portal) and /api/status");
+    tracing::info!("web: listening on http://{listen}/ (the setup page, the LAN pages and /api/…)");
     let server = Arc::new(server);
     let state = Mutex::new(State { config, prefill: Prefill::default() });
     let portal = Arc::new(Portal { status, network, files, state, auth: Mutex::default(), update, preview });
@@ -229,8 +229,18 @@ impl Portal {
         let now = Instant::now();
         let token = header(request, "Cookie").and_then(|c| auth::cookie_value(&c).map(str::to_string));
         let session = token.and_then(|t| self.auth().sessions.find(&t, now));
-        let csrf = header(request, "X-CSRF-Token");
         let api = path.starts_with("/api/");
+        // Pages' forms (log out) carry the token as the field `csrf`: without JavaScript
+        // there is no header. Such a body holds nothing else the handler needs.
+        let form = header(request, "Content-Type")
+            .is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        let csrf = match header(request, "X-CSRF-Token") {
+            Some(token) => Some(token),
+            None if form && !api => read_body(request)
+                .ok()
+                .and_then(|body| form_urlencoded::parse(&body).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned())),
+            None => None,
+        };
         let asked = Asked {
             public: false,
             api,

@@ -86,7 +86,7 @@ pub fn put_section(portal: &Portal, section: &str, request: &mut tiny_http::Requ
 #[derive(Serialize)]
 struct DestinationJson<'a> {
     name: &'a str,
-    url: &'a str,
+    url: String,
     preset: &'static str,
     key_set: bool,
     enabled: bool,
@@ -95,7 +95,9 @@ struct DestinationJson<'a> {
 impl<'a> From<&'a Destination> for DestinationJson<'a> {
     fn from(d: &'a Destination) -> Self {
         let preset = presets::for_url(&d.url).id;
-        DestinationJson { name: &d.name, url: &d.url, preset, key_set: !d.key.is_empty(), enabled: d.enabled }
+        // A key pasted into the URL field is a key all the same: never sent back.
+        let url = crate::secrets::mask_pasted_key(&d.url);
+        DestinationJson { name: &d.name, url, preset, key_set: !d.key.is_empty(), enabled: d.enabled }
     }
 }
 
@@ -193,9 +195,10 @@ fn destination_problems(config: &Config, index: usize) -> Result<(), ApiError> {
     let Err(problems) = config.validate() else { return Ok(()) };
     let mut error = ApiError::problems(&problems);
     let prefix = format!("destinations[{index}].");
-    for FieldError { field, .. } in &mut error.errors {
+    for FieldError { field, reason } in &mut error.errors {
         if let Some(own) = field.as_deref().and_then(|f| f.strip_prefix(&prefix)) {
             *field = Some(own.to_string());
+            *reason = reason.strip_prefix(&prefix).unwrap_or(reason).to_string();
         }
     }
     Err(error)
