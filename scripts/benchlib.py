@@ -193,13 +193,13 @@ class RaucPeer:
     def running(self):
         return subprocess.run(["rauc", "status"], env=self.env, capture_output=True).returncode == 0
 
-    def bundle(self, version, mib):
-        """A plain bundle for makespacelive-test signed by the peer's CA, with `mib` MiB of
-        random bytes (squashfs cannot shrink them) as the rootfs image."""
+    def bundle(self, version, mib, compatible="makespacelive-test"):
+        """A plain bundle for `compatible` (the peer's own by default) signed by the peer's CA,
+        with `mib` MiB of random bytes (squashfs cannot shrink them) as the rootfs image."""
         payload, out = os.path.join(self.work, "payload"), os.path.join(self.work, f"{version}.raucb")
         with open(payload, "wb") as f:
             f.write(os.urandom(mib << 20))
-        subprocess.run([RAUC_PEER, "bundle", self.work, version, "makespacelive-test", payload, out], check=True)
+        subprocess.run([RAUC_PEER, "bundle", self.work, version, compatible, payload, out], check=True)
         os.remove(payload)
         return out
 
