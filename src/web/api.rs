@@ -101,7 +101,7 @@ pub fn read_json<T: DeserializeOwned>(request: &mut tiny_http::Request) -> Resul
     if media_type != "application/json" {
         return Err(ApiError::new(415, format!("send the body as application/json, not {media_type:?}")));
     }
-    let body = read_limited(request, JSON_LIMIT)?;
+    let body = read_limited(request, JSON_LIMIT, "body")?;
     serde_json::from_slice(&body).map_err(|e| json_error(&e))
 }
 
@@ -116,18 +116,19 @@ fn json_error(e: &serde_json::Error) -> ApiError {
     ApiError::new(400, format!("the JSON body does not fit: {message}"))
 }
 
-/// Up to `limit` bytes of the body; 413 when it is declared or found larger.
-pub fn read_limited(request: &mut tiny_http::Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let too_large = || ApiError::new(413, format!("the body is larger than {limit} bytes, the most this accepts"));
+/// Up to `limit` bytes of the body (`what` names it in errors: "form", "body"); 413 when
+/// it is declared or found larger, 408 when it does not come in time.
+pub fn read_limited(request: &mut tiny_http::Request, limit: usize, what: &str) -> Result<Vec<u8>, ApiError> {
+    let too_large = || ApiError::new(413, format!("the {what} is larger than {limit} bytes"));
     if request.body_length().is_some_and(|declared| declared > limit) {
         return Err(too_large());
     }
     let mut body = Vec::new();
     request.as_reader().take(limit as u64 + 1).read_to_end(&mut body).map_err(|e| match e.kind() {
         ErrorKind::WouldBlock | ErrorKind::TimedOut => {
-            ApiError::new(408, format!("the body did not arrive within {} s", IO_TIMEOUT.as_secs()))
+            ApiError::new(408, format!("the {what} did not arrive within {} s", IO_TIMEOUT.as_secs()))
         }
-        _ => ApiError::new(400, format!("the body could not be read: {e}")),
+        _ => ApiError::new(400, format!("the {what} could not be read: {e}")),
     })?;
     if body.len() > limit { Err(too_large()) } else { Ok(body) }
 }

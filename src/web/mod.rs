@@ -25,7 +25,6 @@ mod settings;
 mod update;
 mod wifi;
 
-use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -194,7 +193,7 @@ impl Portal {
                 see_other("/")
             }
             (Get | Head, "/api/status") if !password_set => self.status_json(),
-            (Get | Head, "/api/portal") => json(&PortalJson {
+            (Get | Head, "/api/portal") => api::reply(&PortalJson {
                 captive,
                 mode: network.mode,
                 networks: &network.networks,
@@ -556,19 +555,10 @@ struct PortalJson<'a> {
 
 /// The body, refused with 413 when it is declared or found larger than `BODY_LIMIT`.
 fn read_body(request: &mut tiny_http::Request) -> Result<Vec<u8>, Response> {
-    let too_large = || text(413, format!("the form is larger than {BODY_LIMIT} bytes; nothing was saved\n"));
-    if request.body_length().is_some_and(|declared| declared > BODY_LIMIT) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    request.as_reader().take(BODY_LIMIT as u64 + 1).read_to_end(&mut body).map_err(|e| match e.kind() {
-        ErrorKind::WouldBlock | ErrorKind::TimedOut => {
-            let waited = IO_TIMEOUT.as_secs();
-            text(408, format!("the form did not arrive within {waited} s; nothing was saved\n"))
-        }
-        _ => text(400, format!("the form could not be read: {e}\n")),
-    })?;
-    if body.len() > BODY_LIMIT { Err(too_large()) } else { Ok(body) }
+    api::read_limited(request, BODY_LIMIT, "form").map_err(|error| {
+        let why = error.errors.first().map(|e| e.reason.as_str()).unwrap_or_default();
+        text(error.code, format!("{why}; nothing was saved\n"))
+    })
 }
 
 fn header(request: &tiny_http::Request, name: &'static str) -> Option<String> {
@@ -624,10 +614,6 @@ fn html(code: u16, body: String) -> Response {
 
 fn text(code: u16, body: String) -> Response {
     respond(code, "text/plain; charset=utf-8", body.into_bytes())
-}
-
-fn json(value: &impl Serialize) -> Response {
-    api::reply(value)
 }
 
 fn cookie_header(value: &str) -> tiny_http::Header {
