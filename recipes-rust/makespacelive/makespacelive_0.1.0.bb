@@ -19,7 +19,7 @@ DEPENDS += "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
 # (`scripts/crates-inc --check` says when it is not). For local work on the service,
 # kas/develop.yml builds the checkout itself (externalsrc) instead.
 SRC_URI = "git://github.com/makespacelive/makespacelive.git;protocol=https;nobranch=1"
-SRCREV = "c20a8e87e83f687cd0141e79a90cde8072e425c7"
+SRCREV = "7c894b56130629a783efac905a0d0f3737565dce"
 # S is oe-core's default, ${UNPACKDIR}/${BP}: where the git fetcher checks out
 # (BB_GIT_DEFAULT_DESTSUFFIX = "${BP}" in wrynose's bitbake.conf).
 
