@@ -37,10 +37,14 @@ def sh(*args, check=True):
 
 
 class Nginx:
-    """nginx-rtmp on 127.0.0.1, with its statistics and control pages over HTTP."""
+    """nginx-rtmp on 127.0.0.1, with its statistics and control pages over HTTP. In another
+    namespace: `wrapper` starts it there (nsenter), it listens on `listen` and this side
+    reaches it at `address`."""
 
-    def __init__(self, work, key, rtmp_port=1935, stat_port=8088):
+    def __init__(self, work, key, rtmp_port=1935, stat_port=8088, address="127.0.0.1", listen=None, wrapper=()):
         self.work, self.key, self.rtmp_port, self.stat_port = work, key, rtmp_port, stat_port
+        self.address, self.wrapper = address, list(wrapper)
+        listen = listen or address
         self.conf = os.path.join(work, "nginx.conf")
         os.makedirs(os.path.join(work, "tmp"), exist_ok=True)
         with open(self.conf, "w") as f:
@@ -52,7 +56,7 @@ error_log {work}/nginx.log;
 events {{}}
 rtmp {{
   server {{
-    listen 127.0.0.1:{rtmp_port};
+    listen {listen}:{rtmp_port};
     # A real server forgets a publisher whose network vanished; without this a
     # republish after a black hole is refused until the old session times out.
     drop_idle_publisher 3s;
@@ -64,7 +68,7 @@ http {{
   client_body_temp_path {work}/tmp; proxy_temp_path {work}/tmp; fastcgi_temp_path {work}/tmp;
   uwsgi_temp_path {work}/tmp; scgi_temp_path {work}/tmp;
   server {{
-    listen 127.0.0.1:{stat_port};
+    listen {listen}:{stat_port};
     location /stat {{ rtmp_stat all; }}
     location /control {{ rtmp_control all; }}
   }}
@@ -73,11 +77,11 @@ http {{
         self.proc = None
 
     def url(self):
-        return f"rtmp://127.0.0.1:{self.rtmp_port}/live"
+        return f"rtmp://{self.address}:{self.rtmp_port}/live"
 
     def start(self):
-        self.proc = subprocess.Popen(["nginx", "-p", self.work, "-c", self.conf])
-        wait_until(lambda: port_open(self.rtmp_port), 10, "nginx to listen")
+        self.proc = subprocess.Popen(self.wrapper + ["nginx", "-p", self.work, "-c", self.conf])
+        wait_until(lambda: port_open(self.rtmp_port, self.address), 10, "nginx to listen")
         return time.monotonic()
 
     def stop(self):
@@ -87,13 +91,13 @@ http {{
             self.proc = None
 
     def drop_publisher(self):
-        urllib.request.urlopen(f"http://127.0.0.1:{self.stat_port}/control/drop/publisher?app=live&name={self.key}",
+        urllib.request.urlopen(f"http://{self.address}:{self.stat_port}/control/drop/publisher?app=live&name={self.key}",
                                timeout=2).read()
 
     def _stream(self):
         """The statistics block of our stream while it is published, else None."""
         try:
-            xml = urllib.request.urlopen(f"http://127.0.0.1:{self.stat_port}/stat", timeout=1).read().decode()
+            xml = urllib.request.urlopen(f"http://{self.address}:{self.stat_port}/stat", timeout=1).read().decode()
         except OSError:
             return None
         for stream in re.findall(r"<stream>(.*?)</stream>", xml, re.S):
@@ -111,10 +115,10 @@ http {{
         return int(found.group(1)) if found else None
 
 
-def port_open(port):
+def port_open(port, address="127.0.0.1"):
     with socket.socket() as s:
         s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((address, port)) == 0
 
 
 def wait_until(predicate, timeout, what, every=0.005):
@@ -126,27 +130,34 @@ def wait_until(predicate, timeout, what, every=0.005):
     raise SystemExit(f"{NAME}: timed out waiting for {what}")
 
 
-def test_pattern_settings(web_port):
+def test_pattern_settings(web_port, video=""):
     """Settings (config.toml) for the test pattern at 640x360, 30 fps, 800 kb/s, and the
-    web page on 127.0.0.1:web_port."""
+    web page on 127.0.0.1:web_port; `video` lines (TOML) replace or add [video] keys."""
+    keys = {"width": "640", "height": "360", "framerate": "30", "bitrate_kbps": "800"}
+    keys.update(line.split(" = ", 1) for line in video.splitlines() if line.strip())
+    lines = "".join(f"{k} = {v}\n" for k, v in keys.items())
     return f"""[video]
 source = "test"
-width = 640
-height = 360
-framerate = 30
-bitrate_kbps = 800
-[audio]
+{lines}[audio]
 source = "test"
 [web]
 listen = "127.0.0.1:{web_port}"
 """
 
 
-def stream_settings(web_port, rtmp_port, key):
-    """The test pattern streamed to our nginx-rtmp; the network is left alone."""
-    return test_pattern_settings(web_port) + (
+def stream_settings(web_port, rtmp_port, key, address="127.0.0.1", video=""):
+    """The test pattern (with `video` as in test_pattern_settings) streamed to our nginx-rtmp
+    at `address`; the network is left alone."""
+    return test_pattern_settings(web_port, video) + (
         f'[network]\nmanage = false\n[[destinations]]\nname = "bench"\n'
-        f'url = "rtmp://127.0.0.1:{rtmp_port}/live"\nkey = "{key}"\n')
+        f'url = "rtmp://{address}:{rtmp_port}/live"\nkey = "{key}"\n')
+
+
+def gst_launch_line(data_dir, key):
+    """The gst-launch-1.0 line `probe` prints for the settings in data_dir, with the stream key."""
+    out = sh(BIN, "probe", "--config", DEFAULTS, "--data-dir", data_dir).stdout
+    line = next(l.strip() for l in out.splitlines() if l.strip().startswith("gst-launch-1.0"))
+    return line.replace("****", key)
 
 
 def start_service(data_dir, log, env=None, args=()):
@@ -222,10 +233,13 @@ def cpu_and_rss(pid):
     return cpu_seconds(f"/proc/{pid}/stat"), rss / 1024.0
 
 
-def print_table(rows):
-    width = max(len(r[0]) for r in rows)
-    vwidth = max(len(r[1]) for r in rows)
-    print(f"{'figure':<{width}}  {'measured':<{vwidth}}  target")
-    print(f"{'-' * width}  {'-' * vwidth}  {'-' * 22}")
-    for name, value, target in rows:
-        print(f"{name:<{width}}  {value:<{vwidth}}  {target}")
+def print_table(rows, header=("figure", "measured", "target")):
+    """Rows of strings under `header`, every column but the last padded to its widest cell."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+
+    def line(cells):
+        print("  ".join([f"{c:<{w}}" for c, w in zip(cells, widths)] + [cells[-1]]))
+    line(header)
+    line(["-" * w for w in widths] + ["-" * 22])
+    for row in rows:
+        line(row)
