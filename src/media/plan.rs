@@ -629,6 +629,37 @@ mod tests {
     }
 
     #[test]
+    fn the_bitrate_follows_the_uplink_where_the_encoder_allows_and_probe_says_where_not() {
+        let webcam_h264 = |mut found: Discovery| {
+            found.cameras = vec![camera("/dev/video0", "uvcvideo", &["H264"])];
+            found
+        };
+        let legacy = |mut found: Discovery| {
+            found.cameras = vec![camera("/dev/video0", "bm2835 mmal", &["H264"])];
+            found
+        };
+        let sensor = |mut found: Discovery| {
+            found.cameras = vec![camera("/dev/video0", "unicam", &["pBAA"])];
+            found
+        };
+        for (found, control, says) in [
+            (host_elements(), BitrateControl::X264, "set live through x264enc's bitrate"),
+            (sensor(pi_elements()), BitrateControl::V4l2("v4l2h264enc"), "video_bitrate control of v4l2h264enc"),
+            (legacy(pi_elements()), BitrateControl::V4l2("v4l2src"), "video_bitrate control of v4l2src"),
+            (webcam_h264(pi_elements()), BitrateControl::Fixed, "whole GOPs are dropped instead"),
+        ] {
+            let p = plan(&config(), &found).unwrap();
+            assert_eq!(p.bitrate, control);
+            assert!(p.reasons.iter().any(|r| r.starts_with("bitrate: ") && r.contains(says)), "{:?}", p.reasons);
+        }
+        let mut fixed = config();
+        fixed.video.adaptive = false;
+        let p = plan(&fixed, &host_elements()).unwrap();
+        assert_eq!(p.bitrate, BitrateControl::Off);
+        assert!(p.reasons.contains(&"bitrate: fixed at 2500 kbit/s (video.adaptive = false)".to_string()));
+    }
+
+    #[test]
     fn legacy_camera_wins_over_a_webcam_and_mic_is_used() {
         let mut found = pi_elements();
         found.cameras =
