@@ -123,14 +123,14 @@ impl Viewer {
         Viewer { child, progress, errors }
     }
 
-    /// Frames decoded a second between the first and the last progress report inside
-    /// `from..to` (None without two reports there).
+    /// Frames decoded a second over `from..to`: the count ffmpeg had reported by `to`
+    /// less the count by `from`, over the whole span (a viewer that stalls or dies
+    /// counts as decoding nothing). None before its first report.
     pub fn frames_per_second(&self, from: Instant, to: Instant) -> Option<f64> {
         let progress = self.progress.lock().unwrap();
-        let inside: Vec<_> = progress.iter().filter(|(at, _)| (from..=to).contains(at)).collect();
-        let (first, last) = (inside.first()?, inside.last()?);
-        let seconds = last.0.duration_since(first.0).as_secs_f64();
-        (seconds > 0.0).then(|| (last.1 - first.1) as f64 / seconds)
+        let by = |t: Instant| progress.iter().take_while(|(at, _)| *at <= t).last().map(|(_, frames)| *frames);
+        let decoded = by(to)? - by(from).unwrap_or(0);
+        Some(decoded as f64 / to.duration_since(from).as_secs_f64())
     }
 
     /// What ffmpeg printed (errors only: `-loglevel error`) inside `from..to`.
