@@ -156,9 +156,19 @@ fn a_2500_kbit_stream_follows_a_1_mbit_uplink_and_comes_back_and_a_fast_link_nev
     let (publisher, _) = server.publisher("slow").expect("nginx's publisher of slow");
     let viewer = Viewer::start(&link.server_ns, &format!("rtmp://127.0.0.1:{}/live/slow", server.port));
     let watched = Instant::now();
+    let received = server.bytes_in("slow");
     let samples = watch(&link, web, 120.0);
     let end = Instant::now();
     let phase = "1 Mbit/s";
+    // The harness itself: what nginx received fits the link, so the link is shaped.
+    let delivered = received.zip(server.bytes_in("slow")).map(|(a, b)| {
+        let kbit_s = (b - a) as f64 * 8.0 / 1000.0 / end.duration_since(watched).as_secs_f64();
+        kbit_s.round() as u32
+    });
+    found.check(
+        delivered.is_some_and(|k| k <= SLOW_LINK_KBPS),
+        format!("{phase}: nginx received {delivered:?} kbit/s (the link carries {SLOW_LINK_KBPS})"),
+    );
     let live = series(&samples, 0.0, true, "state", |v| Some(v == "live"));
     found.all(&format!("{phase}: destination live"), &live, |live| live);
     found.all(&format!("{phase}: reconnects"), &series(&samples, 0.0, true, "reconnects", |v| v.as_u64()), |n| n == 0);
