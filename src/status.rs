@@ -109,6 +109,10 @@ pub struct Status {
     pub ready: bool,
     /// Written by the update thread only.
     pub update: UpdateStatus,
+    /// The video bitrate the encoder runs at now (kbit/s).
+    pub video_kbps: u32,
+    /// The bitrate is cut to less than half of `video.bitrate_kbps` by a weak uplink.
+    pub weak_network: bool,
 }
 
 /// Over-the-air updates: the firmware running, what is going on, what happened last.
@@ -164,6 +168,16 @@ pub struct DestinationStatus {
     pub last_error: Option<String>,
     pub live_for_s: Option<u64>,
     pub retry_in_s: Option<f64>,
+    /// What the server acknowledged over the last seconds (kbit/s): the uplink it gets.
+    pub uplink_kbps: u64,
+    /// The video bitrate this destination's link can take now (`video.adaptive`).
+    pub target_kbps: u32,
+    /// Seconds of delay waiting for it (queued and in the socket, not yet acknowledged).
+    pub backlog_s: f64,
+    /// Whole GOPs it did not get because its backlog passed the limit.
+    pub gops_dropped: u64,
+    /// Congested even at `video.min_bitrate_kbps`: the encoder does not follow it down.
+    pub too_slow: bool,
 }
 
 pub type SharedStatus = Arc<Mutex<Status>>;
@@ -193,6 +207,7 @@ pub fn summary(state: BoxState, destinations: &[DestinationStatus]) -> String {
     let each: Vec<String> = enabled
         .iter()
         .map(|d| match (d.state, &d.last_error) {
+            (DestinationState::Live, _) if d.too_slow => format!("{} live (too slow for the bitrate)", d.name),
             (DestinationState::Live, _) | (_, None) => format!("{} {}", d.name, d.state.as_str()),
             (_, Some(e)) => format!("{} {} ({e})", d.name, d.state.as_str()),
         })
@@ -231,6 +246,8 @@ mod tests {
     fn summary_names_each_destination_and_its_trouble() {
         let d = [dest("yt", Live, None), dest("tw", Backoff, Some("refused")), dest("x", Disabled, None)];
         assert_eq!(summary(Streaming, &d), "streaming 1/2: yt live, tw backoff (refused)");
+        let slow = DestinationStatus { too_slow: true, ..dest("yt", Live, None) };
+        assert_eq!(summary(Streaming, &[slow]), "streaming 1/1: yt live (too slow for the bitrate)");
         assert_eq!(summary(Idle, &[]), "idle: no destination is enabled");
     }
 }

@@ -158,13 +158,19 @@ impl Plan {
             Camera::Sensor(sensor) => Some(sensor.name()),
             Camera::Auto | Camera::Off => None,
         };
-        let mut kept = false;
+        // The first line of the wanted overlay stays; a repeat of it is commented out too, as
+        // the firmware would apply it twice (two sensors at one I2C address).
+        let mut kept: Option<usize> = None;
         for (line, value, applies) in camera_overlays(doc, Some(board)) {
-            if Some(overlay_name(value)) == keep && applies == Applies::Yes {
-                kept = true;
+            if applies == Applies::Yes && Some(overlay_name(value)) == keep && kept.is_none() {
+                kept = Some(line.number);
             } else if applies == Applies::Yes {
+                let why = match kept {
+                    Some(first) if Some(overlay_name(value)) == keep => format!("repeats line {first}"),
+                    _ => format!("camera={camera}"),
+                };
                 self.replace.push((line.number - 1, format!("#{}", line.body)));
-                self.changes.push(format!("line {}: {} commented out (camera={camera})", line.number, line.body));
+                self.changes.push(format!("line {}: {} commented out ({why})", line.number, line.body));
             } else {
                 return Err(format!(
                     "config.txt line {} `{}` is under {}, which may apply to this board and is never edited: \
@@ -175,7 +181,7 @@ impl Plan {
                 ));
             }
         }
-        if let (Some(name), false) = (keep, kept) {
+        if let (Some(name), None) = (keep, kept) {
             // One we commented out before comes back, so switching back and forth does not
             // grow the file.
             let commented = doc.lines.iter().rev().find(|line| {

@@ -138,6 +138,40 @@ fn legacy_camera_is_switched_off_and_never_both() {
 }
 
 #[test]
+fn a_repeated_camera_overlay_is_commented_out_beyond_the_first() {
+    // The proptest's seed: the firmware would apply both, two sensors at one I2C address.
+    let text = "dtoverlay=imx219\ndtoverlay=imx219";
+    let imx219 = Camera::Sensor(Sensor::Imx219);
+    assert_eq!(
+        in_force(text, Some(Board::Pi3B)).camera,
+        CameraState::Other("dtoverlay=imx219 + dtoverlay=imx219".into())
+    );
+    let edited = edit(text, &want(Some(128), Some(imx219)), Board::Pi3B).unwrap();
+    assert_eq!(edited.text, "dtoverlay=imx219\n#dtoverlay=imx219\ngpu_mem=128\n");
+    assert_eq!(
+        edited.changes,
+        [
+            "gpu_mem=128 added at the end under [all] (was the default, 76)",
+            "line 2: dtoverlay=imx219 commented out (repeats line 1)"
+        ]
+    );
+    assert_eq!(in_force(&edited.text, Some(Board::Pi3B)).camera, CameraState::Is(imx219));
+    let again = edit(&edited.text, &want(Some(128), Some(imx219)), Board::Pi3B).unwrap();
+    assert_eq!((again.text, again.changes), (edited.text, Vec::<String>::new()));
+    // Another sensor in between is commented out for the camera, the repeat as a repeat.
+    let text = "gpu_mem=128\ndtoverlay=imx219,rotation=0\ndtoverlay=ov5647\n[pi3]\ndtoverlay=imx219\n";
+    let edited = edit(text, &want(None, Some(imx219)), Board::Pi3B).unwrap();
+    assert_eq!(edited.text, "gpu_mem=128\ndtoverlay=imx219,rotation=0\n#dtoverlay=ov5647\n[pi3]\n#dtoverlay=imx219\n");
+    assert_eq!(
+        edited.changes,
+        [
+            "line 3: dtoverlay=ov5647 commented out (camera=imx219)",
+            "line 5: dtoverlay=imx219 commented out (repeats line 2)"
+        ]
+    );
+}
+
+#[test]
 fn crlf_and_a_missing_last_newline_are_kept() {
     let text = "# boot\r\n[pi3]\r\ngpu_mem=64\r\n[pi0]\r\nx=1";
     let edited = apply(text, &want(Some(128), Some(Camera::Auto)), Board::Pi3B);

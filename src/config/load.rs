@@ -309,7 +309,7 @@ mod tests {
     /// the file, warns, runs, and a change saved here keeps the newer keys.
     #[test]
     fn keys_of_a_newer_firmware_are_kept_through_a_save() {
-        let newer = "[video]\nheight = 480\nadaptive = true\n\n[update2]\nchannel = \"beta\"\n\n\
+        let newer = "[video]\nheight = 480\nhdr = true\n\n[update2]\nchannel = \"beta\"\n\n\
                      [[destinations]]\nname = \"yt\"\nurl = \"rtmp://h/live2\"\nkey = \"k\"\nfloor_kbps = 300\n";
         let (dir, defaults) = setup("", Some(newer));
         let loaded = load(&defaults, Some(dir.path()), no_env).unwrap();
@@ -317,7 +317,7 @@ mod tests {
         assert_eq!(loaded.config.video.height, 480);
         assert_eq!(loaded.config.destinations, [yt()]);
         let warnings = loaded.warnings.join("\n");
-        for key in ["video.adaptive", "update2", "destinations[\"yt\"].floor_kbps"] {
+        for key in ["video.hdr", "update2", "destinations[\"yt\"].floor_kbps"] {
             assert!(warnings.contains(&format!("{key} is not a setting of this firmware")), "{warnings}");
         }
 

@@ -45,6 +45,10 @@ pub struct VideoConfig {
     pub height: u32,
     pub framerate: u32,
     pub bitrate_kbps: u32,
+    /// Follow the uplink: lower the bitrate while the network cannot carry it.
+    pub adaptive: bool,
+    /// How low `adaptive` may go.
+    pub min_bitrate_kbps: u32,
     /// Extra `property=value` pairs for the H.264 encoder element (`AV_H264_ENCODER_PARAMS`).
     pub encoder_params: String,
 }
@@ -169,6 +173,8 @@ impl Default for VideoConfig {
             height: 720,
             framerate: 30,
             bitrate_kbps: 2500,
+            adaptive: true,
+            min_bitrate_kbps: 300,
             encoder_params: String::new(),
         }
     }
@@ -245,6 +251,12 @@ impl Config {
         }
         check_range(&mut problems, "video.framerate", v.framerate, 1, 120);
         check_range(&mut problems, "video.bitrate_kbps", v.bitrate_kbps, 100, 50_000);
+        if !(100..=v.bitrate_kbps.max(100)).contains(&v.min_bitrate_kbps) {
+            problems.push(format!(
+                "video.min_bitrate_kbps = {}: must be between 100 and video.bitrate_kbps ({})",
+                v.min_bitrate_kbps, v.bitrate_kbps
+            ));
+        }
         if let Err(e) = values::parse_encoder_params(&v.encoder_params) {
             problems.push(format!("video.encoder_params: {e}"));
         }
@@ -358,13 +370,18 @@ pub fn explain(config: &Config) -> String {
     let a = &config.audio;
     let mut lines = vec![
         format!(
-            "video: source {}, encoder {}, {}x{} at {} fps, {} kbps{}",
+            "video: source {}, encoder {}, {}x{} at {} fps, {} kbps ({}){}",
             v.source,
             v.encoder,
             v.width,
             v.height,
             v.framerate,
             v.bitrate_kbps,
+            if v.adaptive {
+                format!("adaptive, down to {} kbps on a weak uplink", v.min_bitrate_kbps)
+            } else {
+                "fixed".to_string()
+            },
             if v.encoder_params.is_empty() {
                 String::new()
             } else {

@@ -8,7 +8,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::fanout::Fanout;
+use super::fanout::{Fanout, Shedding};
 use super::tcp_acks;
 use crate::secrets::Secret;
 
@@ -17,9 +17,20 @@ const QUEUE_BYTES: u64 = 4 * 1024 * 1024;
 
 pub struct DestinationPipeline {
     pub pipeline: gst::Pipeline,
+    src: gst_app::AppSrc,
     sink: gst::Element,
     buffers_in: Arc<AtomicU64>,
     acks: tcp_acks::AckCounter,
+    shedding: Arc<Shedding>,
+}
+
+/// What the server took and what still waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// Bytes the server acknowledged on this destination's connection.
+    pub acked: u64,
+    /// Bytes waiting in front of the socket and in it, not yet acknowledged.
+    pub backlog: u64,
 }
 
 impl DestinationPipeline {
@@ -56,23 +67,34 @@ impl DestinationPipeline {
             super::shut_down(pipeline.upcast());
             return Err(why);
         }
-        fanout.attach(id, src);
+        let shedding = Arc::new(Shedding::default());
+        fanout.attach(id, src.clone(), shedding.clone());
         let peers = Arc::new(OnceLock::new());
         if let Some(address) = tcp_acks::server_address(location.expose()) {
             let peers = peers.clone();
             std::thread::spawn(move || peers.set(tcp_acks::resolve(&address)));
         }
-        Ok(DestinationPipeline { pipeline, sink, buffers_in, acks: tcp_acks::AckCounter::new(peers) })
+        Ok(DestinationPipeline { pipeline, src, sink, buffers_in, acks: tcp_acks::AckCounter::new(peers), shedding })
     }
 
     pub fn buffers_in(&self) -> u64 {
         self.buffers_in.load(Ordering::Relaxed)
     }
 
-    /// Bytes the server acknowledged (TCP) on this destination's own connection, while
-    /// it can be found.
-    pub fn bytes_acked(&mut self) -> Option<u64> {
-        self.acks.bytes_acked()
+    /// What the server acknowledged (TCP) on this destination's own connection and what
+    /// waits for it, while the connection can be found.
+    pub fn delivery(&mut self) -> Option<Delivery> {
+        let socket = self.acks.delivery()?;
+        Some(Delivery { acked: socket.acked, backlog: self.src.current_level_bytes() + socket.unacked })
+    }
+
+    /// On: drop whole GOPs for this destination from the next keyframe (see `Fanout`).
+    pub fn shed(&self, on: bool) {
+        self.shedding.set(on);
+    }
+
+    pub fn gops_dropped(&self) -> u64 {
+        self.shedding.gops_dropped()
     }
 
     /// Bytes written to the server's socket by this connection.

@@ -36,6 +36,8 @@ pub struct Plan {
     pub audio: Vec<Element>,
     pub destinations: Vec<PlannedDestination>,
     pub preview: PreviewPlan,
+    /// How the video bitrate follows the uplink while streaming.
+    pub bitrate: BitrateControl,
     /// Why each choice was made, in words, for `probe` and the log.
     pub reasons: Vec<String>,
 }
@@ -51,6 +53,21 @@ pub enum PreviewPlan {
         branch: Vec<Element>,
     },
     Off(Unavailable),
+}
+
+/// How the video bitrate can change while streaming, on which element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitrateControl {
+    /// `x264enc`'s `bitrate` (kbit/s), which x264 takes without a new keyframe.
+    X264,
+    /// The V4L2 `video_bitrate` control (bit/s) in this element's `extra-controls`, which
+    /// GStreamer applies at once to the open device: the Pi's encoder (`v4l2h264enc`) or
+    /// the legacy Pi camera's own H.264 (`v4l2src`).
+    V4l2(&'static str),
+    /// A webcam's own H.264: UVC has no standard bitrate control; only whole GOPs can go.
+    Fixed,
+    /// `video.adaptive = false`.
+    Off,
 }
 
 pub const MUX: &str = "flvmux";
@@ -83,7 +100,8 @@ pub fn plan(config: &Config, found: &Discovery) -> Result<Plan, String> {
     let mut reasons = Vec::new();
     let input = choose_input(&config.video.source, found, &mut reasons)?;
     let encode = choose_encoder(config.video.encoder, &input, found, &mut reasons)?;
-    let (video, raw_frames) = video_chain(config, &input, encode, found, &mut reasons)?;
+    let (video, raw_frames, control) = video_chain(config, &input, encode, found, &mut reasons)?;
+    let bitrate = bitrate_control(config, control, &mut reasons);
     let preview = preview_plan(config, raw_frames, found, &mut reasons);
     let audio = audio_chain(config, found, &mut reasons)?;
     let destinations: Vec<PlannedDestination> =
@@ -94,13 +112,34 @@ pub fn plan(config: &Config, found: &Discovery) -> Result<Plan, String> {
     if let Some(missing) = ["h264parse", MUX, "rtmp2sink"].into_iter().find(|e| !found.has(e)) {
         return Err(format!("the GStreamer element {missing} is not installed"));
     }
-    Ok(Plan { video, audio, destinations, preview, reasons })
+    Ok(Plan { video, audio, destinations, preview, bitrate, reasons })
 }
 
 impl PlannedDestination {
     pub fn of(d: &crate::config::Destination) -> Self {
         PlannedDestination { name: d.name.clone(), location: d.location(), masked_location: d.masked_location() }
     }
+}
+
+fn bitrate_control(config: &Config, control: BitrateControl, reasons: &mut Vec<String>) -> BitrateControl {
+    let v = &config.video;
+    let (control, reason) = match control {
+        _ if !v.adaptive => {
+            (BitrateControl::Off, format!("fixed at {} kbit/s (video.adaptive = false)", v.bitrate_kbps))
+        }
+        BitrateControl::X264 => (control, "follows the uplink, set live through x264enc's bitrate".to_string()),
+        BitrateControl::V4l2(element) => {
+            (control, format!("follows the uplink, set live through the video_bitrate control of {element}"))
+        }
+        BitrateControl::Fixed | BitrateControl::Off => (
+            BitrateControl::Fixed,
+            "the webcam's own H.264 cannot be changed while streaming: on a weak uplink whole GOPs are dropped \
+             instead"
+                .to_string(),
+        ),
+    };
+    reasons.push(format!("bitrate: {reason}"));
+    control
 }
 
 /// The branch after `raw_frames` elements of the video chain (None: the camera encodes).
@@ -270,7 +309,7 @@ fn video_chain(
     encode: Encode,
     found: &Discovery,
     reasons: &mut Vec<String>,
-) -> Result<(Vec<Element>, Option<usize>), String> {
+) -> Result<(Vec<Element>, Option<usize>, BitrateControl), String> {
     let v = &config.video;
     let (w, h, fps) = (v.width, v.height, v.framerate);
     let size = format!("width={w},height={h},framerate={fps}/1");
@@ -279,11 +318,13 @@ fn video_chain(
     let params = crate::config::parse_encoder_params(&v.encoder_params)?;
     let mut chain = Vec::new();
     let mut raw_frames = None;
+    let mut control = BitrateControl::Fixed;
 
     match (input, encode) {
         (Input::V4l2(camera), Encode::Passthrough) => {
             let mut props = vec![("device", camera.device.display().to_string())];
             if camera.kind() == CameraKind::LegacyPiCamera {
+                control = BitrateControl::V4l2("v4l2src");
                 props.push((
                     "extra-controls",
                     format!("c,video_bitrate={},h264_i_frame_period={gop},repeat_sequence_header=1", bitrate * 1000),
@@ -303,6 +344,7 @@ fn video_chain(
             raw_frames = Some(chain.len());
             let mut encoder = match encode {
                 Encode::V4l2 => {
+                    control = BitrateControl::V4l2("v4l2h264enc");
                     chain.push(element("v4l2convert", &[]));
                     element(
                         "v4l2h264enc",
@@ -316,6 +358,7 @@ fn video_chain(
                     )
                 }
                 _ => {
+                    control = BitrateControl::X264;
                     // Without a pinned format x264 may pick 4:4:4, which players and services refuse.
                     chain.push(element("videoconvert", &[]));
                     chain.push(caps("video/x-raw,format=I420".into()));
@@ -340,7 +383,7 @@ fn video_chain(
     }
     chain.push(element("h264parse", &[]));
     chain.push(element("queue", &[]));
-    Ok((chain, raw_frames))
+    Ok((chain, raw_frames, control))
 }
 
 fn raw_source(input: &Input, size: &str, found: &Discovery) -> Vec<Element> {
@@ -583,6 +626,37 @@ mod tests {
         found.cameras = vec![camera("/dev/video0", "uvcvideo", &["YUYV", "H264"])];
         let p = plan(&config(), &found).unwrap();
         assert_eq!(factories(&p.video), ["v4l2src", "capsfilter", "h264parse", "queue"]);
+    }
+
+    #[test]
+    fn the_bitrate_follows_the_uplink_where_the_encoder_allows_and_probe_says_where_not() {
+        let webcam_h264 = |mut found: Discovery| {
+            found.cameras = vec![camera("/dev/video0", "uvcvideo", &["H264"])];
+            found
+        };
+        let legacy = |mut found: Discovery| {
+            found.cameras = vec![camera("/dev/video0", "bm2835 mmal", &["H264"])];
+            found
+        };
+        let sensor = |mut found: Discovery| {
+            found.cameras = vec![camera("/dev/video0", "unicam", &["pBAA"])];
+            found
+        };
+        for (found, control, says) in [
+            (host_elements(), BitrateControl::X264, "set live through x264enc's bitrate"),
+            (sensor(pi_elements()), BitrateControl::V4l2("v4l2h264enc"), "video_bitrate control of v4l2h264enc"),
+            (legacy(pi_elements()), BitrateControl::V4l2("v4l2src"), "video_bitrate control of v4l2src"),
+            (webcam_h264(pi_elements()), BitrateControl::Fixed, "whole GOPs are dropped instead"),
+        ] {
+            let p = plan(&config(), &found).unwrap();
+            assert_eq!(p.bitrate, control);
+            assert!(p.reasons.iter().any(|r| r.starts_with("bitrate: ") && r.contains(says)), "{:?}", p.reasons);
+        }
+        let mut fixed = config();
+        fixed.video.adaptive = false;
+        let p = plan(&fixed, &host_elements()).unwrap();
+        assert_eq!(p.bitrate, BitrateControl::Off);
+        assert!(p.reasons.contains(&"bitrate: fixed at 2500 kbit/s (video.adaptive = false)".to_string()));
     }
 
     #[test]

@@ -12,13 +12,15 @@ use gstreamer_app as gst_app;
 
 use super::elements::{add_chain, make};
 use super::fanout::Fanout;
-use super::plan::{Element, MUX, Plan, PreviewPlan};
+use super::plan::{BitrateControl, Element, MUX, Plan, PreviewPlan};
 use super::preview::{Preview, Unavailable};
 
 pub struct Producer {
     pub pipeline: gst::Pipeline,
     pub fanout: Arc<Fanout>,
     sink: gst_app::AppSink,
+    /// The element whose bitrate follows the uplink, and how.
+    encoder: Option<(gst::Element, BitrateControl)>,
 }
 
 impl Producer {
@@ -67,7 +69,34 @@ impl Producer {
             super::shut_down(pipeline.upcast());
             return Err(why);
         }
-        Ok(Producer { pipeline, fanout, sink })
+        let factory = match plan.bitrate {
+            BitrateControl::X264 => Some("x264enc"),
+            BitrateControl::V4l2(element) => Some(element),
+            BitrateControl::Fixed | BitrateControl::Off => None,
+        };
+        let encoder = factory.and_then(|factory| {
+            // The pipeline's own elements only: the preview's bin has no encoder of these.
+            let found = pipeline.iterate_elements().into_iter().flatten();
+            found.into_iter().find(|e| e.factory().is_some_and(|f| f.name() == factory)).map(|e| (e, plan.bitrate))
+        });
+        Ok(Producer { pipeline, fanout, sink, encoder })
+    }
+
+    /// Sets the video bitrate while streaming (no new keyframe, no restart). False where
+    /// the plan has no way to.
+    pub fn set_bitrate(&self, kbps: u32) -> bool {
+        match &self.encoder {
+            Some((x264, BitrateControl::X264)) => x264.set_property("bitrate", kbps),
+            Some((v4l2, BitrateControl::V4l2(_))) => {
+                let mut controls = v4l2
+                    .property::<Option<gst::Structure>>("extra-controls")
+                    .unwrap_or_else(|| gst::Structure::new_empty("controls"));
+                controls.set("video_bitrate", i32::try_from(kbps.saturating_mul(1000)).unwrap_or(i32::MAX));
+                v4l2.set_property("extra-controls", controls);
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// Asks the encoder for a keyframe now, so a destination that just joined starts at

@@ -1,7 +1,12 @@
 //! How many bytes the server has acknowledged, read from the kernel (`TCP_INFO`) on this
-//! process's own sockets. Bytes written to a socket prove nothing: on a black-holed
-//! network the send buffer keeps taking data for many seconds (megabytes, on a link that
-//! was fast); only the peer's ACKs show the stream is getting through.
+//! process's own sockets, and how many still wait in the socket (`SIOCOUTQ`). Bytes
+//! written to a socket prove nothing: on a black-holed network the send buffer keeps
+//! taking data for many seconds (megabytes, on a link that was fast); only the peer's
+//! ACKs show the stream is getting through.
+//!
+//! A claimed connection gets `TCP_NOTSENT_LOWAT`: the kernel then takes little more than
+//! it can send soon, so a slow link's queue builds in front of the socket, where whole
+//! GOPs can be dropped, rather than in a send buffer that only grows the delay.
 //!
 //! Several destinations may stream to one server (same host and port), each over its own
 //! connection of this process. Each destination therefore claims one connection, process
@@ -49,6 +54,24 @@ fn claimed() -> MutexGuard<'static, HashSet<Endpoints>> {
 
 /// The kernel counts the SYN as one byte acknowledged.
 const SYN: u64 = 1;
+/// Unsent bytes the kernel takes beyond what is in flight: about 0.1 s at 1 Mbit/s.
+const NOTSENT_LOWAT: libc::c_int = 16 * 1024;
+
+/// What the kernel says of one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Delivery {
+    /// Bytes the server acknowledged (the SYN counts as one).
+    pub acked: u64,
+    /// Bytes written to the socket and not yet acknowledged, sent or not.
+    pub unacked: u64,
+}
+
+/// One of this process's connections to the server.
+struct Connection {
+    endpoints: Endpoints,
+    fd: RawFd,
+    delivery: Delivery,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Claim {
@@ -73,23 +96,27 @@ impl AckCounter {
         AckCounter { peers, claim: Claim::Waiting }
     }
 
-    /// Bytes acknowledged on the claimed connection; `None` before it is found and after
-    /// it closed.
-    pub fn bytes_acked(&mut self) -> Option<u64> {
+    /// The claimed connection's delivery; `None` before it is found and after it closed.
+    pub fn delivery(&mut self) -> Option<Delivery> {
         let peers = self.peers.get()?;
         let connections = connections_to(peers);
+        let acked: Vec<(Endpoints, u64)> = connections.iter().map(|c| (c.endpoints, c.delivery.acked)).collect();
         let mut claimed = claimed();
-        let (claim, acked) = next_claim(self.claim, &connections, &claimed);
+        let claim = next_claim(self.claim, &acked, &claimed);
         if claim != self.claim {
             if let Claim::Counting(mine) = self.claim {
                 claimed.remove(&mine);
             }
             if let Claim::Counting(mine) = claim {
                 claimed.insert(mine);
+                if let Some(c) = connections.iter().find(|c| c.endpoints == mine) {
+                    limit_unsent(c.fd);
+                }
             }
             self.claim = claim;
         }
-        acked
+        let Claim::Counting(mine) = self.claim else { return None };
+        connections.iter().find(|c| c.endpoints == mine).map(|c| c.delivery)
     }
 }
 
@@ -102,25 +129,21 @@ impl Drop for AckCounter {
 }
 
 /// The pure decision: given this process's connections to the server (in fd order,
-/// which is roughly oldest first) and those claimed by any counter, what `claim` becomes
-/// and what it counts.
-fn next_claim(claim: Claim, connections: &[(Endpoints, u64)], claimed: &HashSet<Endpoints>) -> (Claim, Option<u64>) {
+/// which is roughly oldest first) with the bytes each had acknowledged, and those
+/// claimed by any counter, what `claim` becomes.
+fn next_claim(claim: Claim, connections: &[(Endpoints, u64)], claimed: &HashSet<Endpoints>) -> Claim {
     match claim {
         Claim::Waiting => connections
             .iter()
             .find(|(c, acked)| *acked > SYN && !claimed.contains(c))
-            .map_or((Claim::Waiting, None), |(c, acked)| (Claim::Counting(*c), Some(*acked))),
-        Claim::Counting(mine) => match connections.iter().find(|(c, _)| *c == mine) {
-            Some((_, acked)) => (claim, Some(*acked)),
-            None => (Claim::Gone, None),
-        },
-        Claim::Gone => (Claim::Gone, None),
+            .map_or(Claim::Waiting, |(c, _)| Claim::Counting(*c)),
+        Claim::Counting(mine) if connections.iter().any(|(c, _)| *c == mine) => claim,
+        Claim::Counting(_) | Claim::Gone => Claim::Gone,
     }
 }
 
-/// This process's TCP connections to any of `peers`, in fd order, with the bytes each
-/// had acknowledged.
-fn connections_to(peers: &[SocketAddr]) -> Vec<(Endpoints, u64)> {
+/// This process's TCP connections to any of `peers`, in fd order, with their delivery.
+fn connections_to(peers: &[SocketAddr]) -> Vec<Connection> {
     socket_fds()
         .into_iter()
         .filter_map(|fd| {
@@ -129,7 +152,8 @@ fn connections_to(peers: &[SocketAddr]) -> Vec<(Endpoints, u64)> {
                 return None;
             }
             let local = socket_addr(&getsockname::<SockaddrStorage>(fd).ok()?)?;
-            Some((Endpoints { local, peer }, tcp_bytes_acked(fd)?))
+            let delivery = Delivery { acked: tcp_bytes_acked(fd)?, unacked: send_queue(fd)? };
+            Some(Connection { endpoints: Endpoints { local, peer }, fd, delivery })
         })
         .collect()
 }
@@ -170,6 +194,32 @@ fn tcp_bytes_acked(fd: RawFd) -> Option<u64> {
     }
 }
 
+/// Bytes in the socket's send queue not yet acknowledged (`SIOCOUTQ`).
+fn send_queue(fd: RawFd) -> Option<u64> {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int; a closed fd makes the ioctl fail, nothing is read.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued as *mut libc::c_int) };
+    (rc == 0).then(|| u64::try_from(queued).unwrap_or(0))
+}
+
+/// Best effort: without it the stream still flows, with more delay on a slow link.
+fn limit_unsent(fd: RawFd) {
+    let lowat = NOTSENT_LOWAT;
+    // SAFETY: sets one int option on our own socket; a closed fd makes the call fail.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&lowat as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!("TCP_NOTSENT_LOWAT: {}", std::io::Error::last_os_error());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,18 +249,18 @@ mod tests {
     fn claims_the_first_connection_that_carried_data_and_is_nobody_elses() {
         let (a, b, c) = (endpoints(40001), endpoints(40002), endpoints(40003));
         let none = HashSet::new();
-        assert_eq!(next_claim(Claim::Waiting, &[], &none), (Claim::Waiting, None));
-        assert_eq!(next_claim(Claim::Waiting, &[(a, SYN)], &none), (Claim::Waiting, None), "no data yet: a probe?");
+        assert_eq!(next_claim(Claim::Waiting, &[], &none), Claim::Waiting);
+        assert_eq!(next_claim(Claim::Waiting, &[(a, SYN)], &none), Claim::Waiting, "no data yet: a probe?");
         let others = HashSet::from([a]);
-        assert_eq!(next_claim(Claim::Waiting, &[(a, 900), (b, 0), (c, 70)], &others), (Claim::Counting(c), Some(70)));
-        assert_eq!(next_claim(Claim::Counting(c), &[(a, 900), (c, 80)], &others), (Claim::Counting(c), Some(80)));
+        assert_eq!(next_claim(Claim::Waiting, &[(a, 900), (b, 0), (c, 70)], &others), Claim::Counting(c));
+        assert_eq!(next_claim(Claim::Counting(c), &[(a, 900), (c, 80)], &others), Claim::Counting(c));
     }
 
     #[test]
     fn a_closed_connection_is_gone_for_good() {
         let (a, b) = (endpoints(40001), endpoints(40002));
-        assert_eq!(next_claim(Claim::Counting(a), &[(b, 500)], &HashSet::new()), (Claim::Gone, None));
-        assert_eq!(next_claim(Claim::Gone, &[(a, 500), (b, 500)], &HashSet::new()), (Claim::Gone, None));
+        assert_eq!(next_claim(Claim::Counting(a), &[(b, 500)], &HashSet::new()), Claim::Gone);
+        assert_eq!(next_claim(Claim::Gone, &[(a, 500), (b, 500)], &HashSet::new()), Claim::Gone);
     }
 
     fn counter_to(server: SocketAddr) -> AckCounter {
@@ -227,7 +277,7 @@ mod tests {
     fn settles_at(counter: &mut AckCounter, want: Option<u64>) -> Option<u64> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let got = counter.bytes_acked();
+            let got = counter.delivery().map(|d| d.acked);
             if got == want || Instant::now() >= deadline {
                 return got;
             }
@@ -240,13 +290,13 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let server = listener.local_addr().unwrap();
         let mut counter = counter_to(server);
-        assert_eq!(counter.bytes_acked(), None, "no connection yet");
+        assert_eq!(counter.delivery().map(|d| d.acked), None, "no connection yet");
         let mut client = TcpStream::connect(server).unwrap();
         let (mut accepted, _) = listener.accept().unwrap();
         deliver(&mut client, &mut accepted, 10_000);
         assert_eq!(settles_at(&mut counter, Some(SYN + 10_000)), Some(SYN + 10_000));
         let mut elsewhere = counter_to("127.0.0.1:9".parse().unwrap());
-        assert_eq!(elsewhere.bytes_acked(), None);
+        assert_eq!(elsewhere.delivery(), None);
         drop(client);
         assert_eq!(settles_at(&mut counter, None), None, "the connection closed");
     }
@@ -264,7 +314,7 @@ mod tests {
             Some(SYN + 10_000),
             "the first claims the only connection"
         );
-        assert_eq!(second.bytes_acked(), None, "the only connection is the first's");
+        assert_eq!(second.delivery().map(|d| d.acked), None, "the only connection is the first's");
 
         let mut two = TcpStream::connect(server).unwrap();
         let (mut two_accepted, _) = listener.accept().unwrap();
@@ -277,6 +327,41 @@ mod tests {
         drop(first);
         let mut third = counter_to(server);
         assert_eq!(settles_at(&mut third, Some(SYN + 11_000)), Some(SYN + 11_000));
-        assert_eq!(second.bytes_acked(), Some(SYN + 50_000));
+        assert_eq!(second.delivery().map(|d| d.acked), Some(SYN + 50_000));
+    }
+
+    #[test]
+    fn what_waits_in_the_socket_is_counted_and_the_claimed_socket_holds_little_unsent() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = listener.local_addr().unwrap();
+        let mut counter = counter_to(server);
+        let mut client = TcpStream::connect(server).unwrap();
+        let (mut accepted, _) = listener.accept().unwrap();
+        deliver(&mut client, &mut accepted, 1000);
+        assert_eq!(settles_at(&mut counter, Some(SYN + 1000)), Some(SYN + 1000), "claimed");
+        // The server reads nothing more: its window fills, then our socket's queue.
+        client.set_nonblocking(true).unwrap();
+        let mut written = 1000u64;
+        let chunk = vec![1u8; 4096];
+        while let Ok(n) = client.write(&chunk) {
+            written += n as u64;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let d = counter.delivery().unwrap();
+        assert_eq!(d.acked + d.unacked, SYN + written, "acknowledged + waiting = all written: {d:?}");
+        assert!(d.unacked > 0, "{d:?}");
+        let mut lowat: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: reads one int option of our own open socket.
+        let rc = unsafe {
+            libc::getsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&client),
+                libc::IPPROTO_TCP,
+                libc::TCP_NOTSENT_LOWAT,
+                (&mut lowat as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!((rc, lowat), (0, NOTSENT_LOWAT), "the claimed socket takes little unsent data");
     }
 }

@@ -22,13 +22,18 @@ pub enum Pattern {
     FastBlink,
     /// Online: the box streams.
     Steady,
+    /// Online, but the uplink holds the bitrate under half of what was set: on, with a
+    /// short dip every second.
+    Dipping,
     /// The last attempt failed: the access point is back, with a sentence on the page.
     DoubleFlash,
 }
 
-/// What the LED shows for a mode (and whether the last attempt failed).
-pub fn pattern(mode: Mode, failed: bool) -> Pattern {
+/// What the LED shows for a mode (whether the last attempt failed, whether the stream
+/// runs on a weak network).
+pub fn pattern(mode: Mode, failed: bool, weak: bool) -> Pattern {
     match mode {
+        Mode::Online if weak => Pattern::Dipping,
         Mode::Unmanaged => Pattern::Off,
         Mode::AccessPoint if failed => Pattern::DoubleFlash,
         Mode::AccessPoint => Pattern::SlowBlink,
@@ -43,6 +48,7 @@ impl Pattern {
         match self {
             Pattern::Off => &[(false, 0)],
             Pattern::Steady => &[(true, 0)],
+            Pattern::Dipping => &[(true, 850), (false, 150)],
             Pattern::SlowBlink => &[(true, 1000), (false, 1000)],
             Pattern::FastBlink => &[(true, 100), (false, 100)],
             Pattern::DoubleFlash => &[(true, 150), (false, 150), (true, 150), (false, 1550)],
@@ -125,12 +131,21 @@ mod tests {
 
     #[test]
     fn each_state_has_its_own_pattern() {
-        assert_eq!(pattern(Mode::AccessPoint, false), Pattern::SlowBlink);
-        assert_eq!(pattern(Mode::AccessPoint, true), Pattern::DoubleFlash);
-        assert_eq!(pattern(Mode::Connecting, true), Pattern::FastBlink);
-        assert_eq!(pattern(Mode::Online, false), Pattern::Steady);
-        assert_eq!(pattern(Mode::Unmanaged, false), Pattern::Off);
-        let all = [Pattern::Off, Pattern::SlowBlink, Pattern::FastBlink, Pattern::Steady, Pattern::DoubleFlash];
+        assert_eq!(pattern(Mode::AccessPoint, false, false), Pattern::SlowBlink);
+        assert_eq!(pattern(Mode::AccessPoint, true, false), Pattern::DoubleFlash);
+        assert_eq!(pattern(Mode::Connecting, true, false), Pattern::FastBlink);
+        assert_eq!(pattern(Mode::Online, false, false), Pattern::Steady);
+        assert_eq!(pattern(Mode::Online, false, true), Pattern::Dipping);
+        assert_eq!(pattern(Mode::AccessPoint, false, true), Pattern::SlowBlink, "weak means nothing off line");
+        assert_eq!(pattern(Mode::Unmanaged, false, false), Pattern::Off);
+        let all = [
+            Pattern::Off,
+            Pattern::SlowBlink,
+            Pattern::FastBlink,
+            Pattern::Steady,
+            Pattern::Dipping,
+            Pattern::DoubleFlash,
+        ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
                 assert_ne!(a.steps(), b.steps());

@@ -533,10 +533,11 @@ impl Edge<'_> {
                 self.execute(&mut machine, actions);
             }
             let network = self.status(&machine);
+            let mut shared = status.lock().expect("status lock");
             if let Some(led) = led {
-                led.show(led::pattern(network.mode, network.last_failure.is_some()));
+                led.show(led::pattern(network.mode, network.last_failure.is_some(), shared.weak_network));
             }
-            status.lock().expect("status lock").network = network;
+            shared.network = network;
         }
     }
 

@@ -3,6 +3,7 @@
 //! A failing destination never touches the producer or the other destinations.
 
 mod backoff;
+mod bitrate;
 mod progress;
 mod reachability;
 mod reconcile;
@@ -22,6 +23,7 @@ use crate::status::{self, BoxState, DestinationState, DestinationStatus, SharedS
 use gstreamer::prelude::*;
 
 use backoff::Backoff;
+use bitrate::{Controller, Limits, Reading};
 use progress::{Heartbeat, Progress, RateMeter, STABLE_AFTER, Verdict};
 use reachability::Reachability;
 use reconcile::{Change, Reload};
@@ -61,8 +63,12 @@ struct Slot {
     reachability: Reachability,
     reconnects: u64,
     bytes_before: u64,
+    gops_before: u64,
     rate: RateMeter,
     last_error: Option<String>,
+    controller: Controller,
+    /// The controller's last word while live.
+    reading: Option<Reading>,
 }
 
 pub struct Supervisor {
@@ -83,13 +89,17 @@ pub struct Supervisor {
     next_id: u64,
     ever_live: bool,
     last_summary: String,
+    /// The encoder's bitrate now (kbit/s); kept across producer restarts.
+    video_kbps: u32,
 }
 
 impl Supervisor {
     pub fn new(config: Config, config_problems: Vec<String>, status: SharedStatus, preview: Arc<Preview>) -> Self {
         let now = Instant::now();
-        let slots = config.destinations.iter().map(Slot::new).collect();
+        let limits = limits(&config);
+        let slots = config.destinations.iter().map(|d| Slot::new(d, limits, now)).collect();
         Supervisor {
+            video_kbps: config.video.bitrate_kbps,
             secrets: config.secrets(),
             config,
             config_problems,
@@ -177,7 +187,7 @@ impl Supervisor {
                 }
             }
             if let Some(d) = loaded.config.destinations.iter().find(|d| &d.name == name) {
-                self.slots.push(Slot::new(d));
+                self.slots.push(Slot::new(d, limits(&loaded.config), Instant::now()));
             }
         }
         self.secrets = loaded.config.secrets();
@@ -195,8 +205,7 @@ impl Supervisor {
     fn stop_all(&mut self) {
         for slot in &mut self.slots {
             if let Some(connection) = slot.connection.take() {
-                slot.bytes_before += connection.pipeline.bytes_out();
-                media::shut_down(connection.pipeline.pipeline.into());
+                close(None, slot, connection);
             }
             slot.retry_at = None;
         }
@@ -230,6 +239,32 @@ impl Supervisor {
             self.source.as_mut().is_some_and(|s| s.heartbeat.beat(s.producer.fanout.samples(), now) < UPSTREAM_QUIET);
         for index in 0..self.slots.len() {
             self.tend_destination(index, now, upstream_flowing);
+        }
+        self.follow_uplink();
+    }
+
+    /// Sets the encoder to what the live destinations' links can take.
+    fn follow_uplink(&mut self) {
+        let Some(source) = &self.source else { return };
+        if !self.config.video.adaptive {
+            return;
+        }
+        let live = self.slots.iter().filter_map(|s| s.reading.as_ref());
+        let wanted = bitrate::encoder_kbps(live, self.video_kbps);
+        if wanted != self.video_kbps && source.producer.set_bitrate(wanted) {
+            let why = match self
+                .slots
+                .iter()
+                .filter_map(|s| Some((&s.name, s.reading?)))
+                .min_by_key(|(_, r)| r.target_kbps)
+            {
+                Some((name, r)) if wanted < self.video_kbps => {
+                    format!("{name} carries {} kbit/s with {:.1} s waiting", r.uplink_kbps, r.backlog_s)
+                }
+                _ => "the uplink has room".to_string(),
+            };
+            tracing::info!("video bitrate {} -> {wanted} kbit/s: {why}", self.video_kbps);
+            self.video_kbps = wanted;
         }
     }
 
@@ -278,6 +313,10 @@ impl Supervisor {
         });
         match started {
             Ok(producer) => {
+                // What was learnt of the uplink holds for the new producer too.
+                if self.config.video.adaptive && self.video_kbps != self.config.video.bitrate_kbps {
+                    producer.set_bitrate(self.video_kbps);
+                }
                 self.source = Some(Source { producer, heartbeat: Heartbeat::new(now), started: now, delivered: false });
             }
             Err(why) => self.fail_source(why, now),
@@ -315,6 +354,7 @@ impl Supervisor {
                         source.producer.request_keyframe();
                         tracing::info!("{}: connecting to {}", slot.name, planned.masked_location);
                         slot.retry_at = None;
+                        slot.controller.new_connection(now);
                         slot.connection = Some(Connection { id: self.next_id, pipeline, progress: Progress::new(now) });
                     }
                     Err(why) => self.fail_destination(index, why, now),
@@ -325,24 +365,28 @@ impl Supervisor {
         let bytes = connection.pipeline.bytes_out();
         slot.rate.record(now, slot.bytes_before + bytes);
         let was_live = connection.progress.live_since().is_some();
+        let delivery = connection.pipeline.delivery();
+        let acked = delivery.map(|d| d.acked);
+        slot.reading = was_live.then(|| {
+            let reading = slot.controller.observe(now, acked, delivery.map_or(0, |d| d.backlog));
+            connection.pipeline.shed(reading.shed);
+            reading
+        });
         let failure = match media::drain_bus(connection.pipeline.pipeline.upcast_ref()) {
             Some(error) => Some(error),
-            None => match connection.progress.observe(
-                now,
-                connection.pipeline.buffers_in(),
-                bytes,
-                connection.pipeline.bytes_acked(),
-                upstream_flowing,
-            ) {
-                Verdict::Stalled => Some("the server acknowledged nothing for 3 s (network stalled)".to_string()),
-                Verdict::TimedOut => Some("could not publish within 15 s".to_string()),
-                Verdict::Live if !was_live => {
-                    tracing::info!("{}: live", slot.name);
-                    self.ever_live = true;
-                    None
+            None => {
+                match connection.progress.observe(now, connection.pipeline.buffers_in(), bytes, acked, upstream_flowing)
+                {
+                    Verdict::Stalled => Some("the server acknowledged nothing for 3 s (network stalled)".to_string()),
+                    Verdict::TimedOut => Some("could not publish within 15 s".to_string()),
+                    Verdict::Live if !was_live => {
+                        tracing::info!("{}: live", slot.name);
+                        self.ever_live = true;
+                        None
+                    }
+                    Verdict::Live | Verdict::Connecting => None,
                 }
-                Verdict::Live | Verdict::Connecting => None,
-            },
+            }
         };
         let stable = connection.progress.live_since().is_some_and(|t| now.saturating_duration_since(t) >= STABLE_AFTER);
         if let Some(why) = failure {
@@ -364,6 +408,7 @@ impl Supervisor {
             }
             close(self.source.as_ref(), slot, connection);
         }
+        slot.reading = None;
         let delay = slot.backoff.next_delay(fastrand::f64());
         tracing::warn!("{}: {why}; reconnecting in {:.1}s", slot.name, delay.as_secs_f64());
         slot.reconnects += 1;
@@ -384,6 +429,14 @@ impl Supervisor {
             }
             _ => status::summary(state, &destinations),
         };
+        let summary = if self.video_kbps < self.config.video.bitrate_kbps / 2 {
+            format!(
+                "{summary}; weak network: video at {} of {} kbit/s",
+                self.video_kbps, self.config.video.bitrate_kbps
+            )
+        } else {
+            summary
+        };
         let summary = match (&update.state, &update.message) {
             (status::UpdateState::Idle, _) | (_, None) => summary,
             (_, Some(message)) => format!("{summary}; update: {message}"),
@@ -401,13 +454,25 @@ impl Supervisor {
             // The supervisor publishes only from its loop, whose first turn tells READY=1.
             ready: true,
             update,
+            video_kbps: self.video_kbps,
+            weak_network: self.video_kbps < self.config.video.bitrate_kbps / 2,
         };
         summary
     }
 }
 
+/// What the bitrate controllers may do, from the settings.
+fn limits(config: &Config) -> Limits {
+    Limits {
+        max_kbps: config.video.bitrate_kbps,
+        floor_kbps: config.video.min_bitrate_kbps.min(config.video.bitrate_kbps),
+        // `audio.source = none` still sends (silent) AAC.
+        audio_kbps: config.audio.bitrate_kbps,
+    }
+}
+
 impl Slot {
-    fn new(d: &Destination) -> Slot {
+    fn new(d: &Destination, limits: Limits, now: Instant) -> Slot {
         Slot {
             name: d.name.clone(),
             enabled: d.enabled,
@@ -419,8 +484,11 @@ impl Slot {
             reachability: Reachability::default(),
             reconnects: 0,
             bytes_before: 0,
+            gops_before: 0,
             rate: RateMeter::default(),
             last_error: None,
+            controller: Controller::new(limits, now),
+            reading: None,
         }
     }
 }
@@ -431,6 +499,8 @@ fn close(source: Option<&Source>, slot: &mut Slot, connection: Connection) {
         source.producer.fanout.detach(connection.id);
     }
     slot.bytes_before += connection.pipeline.bytes_out();
+    slot.gops_before += connection.pipeline.gops_dropped();
+    slot.reading = None;
     media::shut_down(connection.pipeline.pipeline.into());
 }
 
@@ -464,6 +534,11 @@ fn slot_status(slot: &Slot, source_running: bool, now: Instant) -> DestinationSt
             .retry_at
             .filter(|_| slot.connection.is_none())
             .map(|t| (t.saturating_duration_since(now).as_secs_f64() * 10.0).round() / 10.0),
+        uplink_kbps: slot.reading.map_or(0, |r| r.uplink_kbps),
+        target_kbps: slot.controller.target_kbps(),
+        backlog_s: slot.reading.map_or(0.0, |r| (r.backlog_s * 100.0).round() / 100.0),
+        gops_dropped: slot.gops_before + slot.connection.as_ref().map_or(0, |c| c.pipeline.gops_dropped()),
+        too_slow: slot.reading.is_some_and(|r| r.too_slow),
     }
 }
 

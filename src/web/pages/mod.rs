@@ -302,6 +302,11 @@ pub(super) mod tests {
                 last_error: Some(format!("Could not connect to the server: connection refused {typed}")),
                 live_for_s: Some(7322),
                 retry_in_s: Some(8.0),
+                uplink_kbps: 2600,
+                target_kbps: 2500,
+                backlog_s: 0.25,
+                gops_dropped: 123,
+                too_slow: i == 1,
             });
         }
         status.network.mode = Mode::Online;

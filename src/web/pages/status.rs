@@ -14,7 +14,16 @@ pub fn status_page(frame: &Layout, status: &Status) -> String {
     row(&mut out, "State", &bound("state", Show::Badge, Value::Text(status.state.as_str())));
     row(&mut out, "In short", &bound("summary", Show::Text, Value::Text(&status.summary)));
     row(&mut out, "Up for", &bound("uptime_s", Show::Duration, Value::Number(status.uptime_s)));
-    out.push_str("</dl></section>");
+    row(&mut out, "Video now", &bound("video_kbps", Show::Kbps, Value::Number(status.video_kbps.into())));
+    out.push_str("</dl>");
+    flag(
+        &mut out,
+        "weak_network",
+        status.weak_network,
+        "Weak network: the uplink carries less than half the bitrate set, so the video goes at a lower quality \
+         until it recovers.",
+    );
+    out.push_str("</section>");
 
     out.push_str(
         "<section class=\"card preview\"><h2>What the camera sends</h2>\
@@ -40,8 +49,18 @@ pub fn status_page(frame: &Layout, status: &Status) -> String {
         row(&mut out, "Sent", &bound(&at("bytes_sent"), Show::Bytes, Value::Number(d.bytes_sent)));
         row(&mut out, "Live for", &bound(&at("live_for_s"), Show::Duration, d.live_for_s.into()));
         row(&mut out, "Reconnects", &bound(&at("reconnects"), Show::Text, Value::Number(d.reconnects)));
+        row(&mut out, "Uplink", &bound(&at("uplink_kbps"), Show::Kbps, Value::Number(d.uplink_kbps)));
+        row(&mut out, "Delay (s)", &bound(&at("backlog_s"), Show::Text, Value::Text(&d.backlog_s.to_string())));
+        row(&mut out, "GOPs dropped", &bound(&at("gops_dropped"), Show::Text, Value::Number(d.gops_dropped)));
         row(&mut out, "Last error", &bound(&at("last_error"), Show::Text, d.last_error.as_deref().into()));
-        out.push_str("</dl></div>");
+        out.push_str("</dl>");
+        flag(
+            &mut out,
+            &at("too_slow"),
+            d.too_slow,
+            "Too slow: this uplink cannot carry even the lowest bitrate; the other destinations do not wait for it.",
+        );
+        out.push_str("</div>");
     }
     out.push_str("</div></section><div class=\"grid\"><section class=\"card\"><h2>Network</h2><dl class=\"kv\">");
     let network = &status.network;
@@ -64,6 +83,12 @@ pub fn status_page(frame: &Layout, status: &Status) -> String {
     layout(frame, Tab::Status, &attrs, &out)
 }
 
+/// A warning shown while the `/api/status` boolean at `path` is true.
+fn flag(out: &mut String, path: &str, on: bool, text: &str) {
+    let hidden = if on { "" } else { " hidden" };
+    let _ = write!(out, "<p class=\"problem\" data-if=\"{path}\"{hidden}>{text}</p>");
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::{HEAVY_DESTINATIONS, assert_a_good_page, heavy_status, layout_for_tests};
@@ -79,6 +104,10 @@ mod tests {
         assert!(page.contains(">123.5 GB<") && page.contains(">2 h 2 min<") && page.contains(">3 d 0 h<"));
         assert!(page.contains("<img id=\"preview\" src=\"/api/preview.jpg\""));
         assert!(page.contains("data-refresh"));
+        assert!(page.contains("<p class=\"problem\" data-if=\"destinations.1.too_slow\">Too slow"), "shown");
+        assert!(page.contains("<p class=\"problem\" data-if=\"destinations.0.too_slow\" hidden>"), "hidden");
+        assert!(page.contains("<p class=\"problem\" data-if=\"weak_network\" hidden>Weak network"));
+        assert!(page.contains("data-s=\"destinations.0.backlog_s\" data-f=\"text\">0.25<"));
     }
 
     #[test]

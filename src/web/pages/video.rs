@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Layout, Show, Tab, api_form, bound, escape, input, layout};
+use super::{Layout, Show, Tab, api_form, bound, checkbox, escape, input, layout};
 use crate::config::{AudioConfig, SAMPLE_RATES, VideoConfig};
 use crate::status::Status;
 
@@ -46,6 +46,13 @@ pub fn video_page(frame: &Layout, page: &VideoPage) -> String {
     fields.push_str(&number("v-framerate", "framerate", "Frame rate (fps)", video.framerate));
     fields.push_str(&number("v-bitrate", "bitrate_kbps", "Bitrate (kbit/s)", video.bitrate_kbps));
     fields.push_str("</div>");
+    fields.push_str(&checkbox(
+        "v-adaptive",
+        "adaptive",
+        "Follow the uplink: lower the bitrate on a weak network",
+        video.adaptive,
+    ));
+    fields.push_str(&number("v-min-bitrate", "min_bitrate_kbps", "Lowest bitrate (kbit/s)", video.min_bitrate_kbps));
     fields.push_str(&input(
         "v-params",
         "encoder_params",
@@ -147,6 +154,9 @@ mod tests {
         assert!(page.contains("name=\"source\" value=\"hw:1,0\""));
         assert!(page.contains("<option value=\"44100\" selected>"));
         assert!(page.contains(&format!("name=\"bitrate_kbps\" value=\"{}\"", config.video.bitrate_kbps)));
+        assert!(
+            page.contains("name=\"adaptive\" checked>") && page.contains("name=\"min_bitrate_kbps\" value=\"300\"")
+        );
         assert!(page.contains("rtmp2sink location=rtmp://h/live/****"));
         assert!(page.contains("data-action=\"/api/reboot\" data-body='{}' data-reboot=\"A destination is live"));
         assert!(page.contains("data-if=\"update.reboot_needed\">"), "shown: a reboot is needed");
