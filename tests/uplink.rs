@@ -102,6 +102,21 @@ fn range<T: PartialOrd + Copy + std::fmt::Debug>(values: &[Option<T>]) -> Result
     Ok((min, max))
 }
 
+/// Prints the controller's view every 5 s, for tuning it.
+fn trace(phase: &str, samples: &[(f64, serde_json::Value)]) {
+    eprintln!("info {phase}: s, video_kbps, target_kbps, uplink_kbps, bitrate_kbps (sent), backlog_s, gops_dropped");
+    let mut next = 0.0;
+    for (at, status) in samples {
+        if *at >= next {
+            let d = destination(status, "shaped");
+            let [target, uplink, sent, backlog, dropped] =
+                ["target_kbps", "uplink_kbps", "bitrate_kbps", "backlog_s", "gops_dropped"].map(|name| &d[name]);
+            eprintln!("info {at:5.1} {} {target} {uplink} {sent} {backlog} {dropped}", status["video_kbps"]);
+            next += 5.0;
+        }
+    }
+}
+
 /// Checks made and printed one by one; the test fails at the end with every failure.
 #[derive(Default)]
 struct Findings(Vec<String>);
@@ -185,10 +200,7 @@ fn a_2500_kbit_stream_follows_a_1_mbit_uplink_and_comes_back_and_a_fast_link_nev
     found.all(&format!("{phase}: backlog_s after 20 s below 2"), &backlog, |s| s < 2.0);
     // The viewer's first seconds are its own connection and first keyframe.
     found.viewer(phase, &viewer, watched + Duration::from_secs(5), end);
-    for (name, dest) in [("uplink_kbps", true), ("bitrate_kbps", true), ("target_kbps", true), ("gops_dropped", true)] {
-        let values = series(&samples, 20.0, dest, name, |v| v.as_f64());
-        eprintln!("info {phase}: {name} after 20 s: {:?}", range(&values));
-    }
+    trace(phase, &samples);
 
     // 2. The link back at 10 Mbit/s: the configured bitrate again within a minute.
     link.set_rate(FAST_LINK_KBPS);
