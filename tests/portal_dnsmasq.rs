@@ -8,12 +8,16 @@
 //! installs them). Without them the tests fail rather than skip: CI runs as root, and a
 //! skip there would hide a broken setup.
 
+mod app;
+mod peers;
+
 use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+
+use peers::netns::{Netns, ip, text, unique};
 
 /// NetworkManager's default address for shared mode: the box, and so the portal.
 const PORTAL: &str = "10.42.0.1";
@@ -41,46 +45,6 @@ fn shipped_shared_conf_files() -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-/// Runs `ip ARGS`, panicking with its output when it fails.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip is installed (iproute2, scripts/setup)");
-    assert!(out.status.success(), "ip {}: {}", args.join(" "), text(&out));
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-/// A name no other test run uses: the process id and a counter (veth names have at most
-/// 15 characters).
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// A named network namespace, deleted (with the veth end in it) when dropped.
-struct Netns(String);
-
-impl Netns {
-    fn add(name: String) -> Netns {
-        ip(&["netns", "add", &name]);
-        Netns(name)
-    }
-
-    /// A command that runs `program` inside this namespace.
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.0, program]);
-        command
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "delete", &self.0]).status();
-    }
-}
-
 /// The access point: dnsmasq in the box's namespace with the shipped files as its
 /// `--conf-dir`, and the phone's namespace at the other end of a veth pair.
 struct AccessPoint {
@@ -94,9 +58,6 @@ struct AccessPoint {
 
 impl AccessPoint {
     fn start() -> AccessPoint {
-        // The owner of /proc/self is the effective user.
-        let euid = std::fs::metadata("/proc/self").unwrap().uid();
-        assert_eq!(euid, 0, "this test needs root (network namespaces); CI runs it as root");
         let dir = tempfile::tempdir().unwrap();
         let conf_dir = dir.path().join("dnsmasq-shared.d");
         std::fs::create_dir(&conf_dir).unwrap();
@@ -112,7 +73,7 @@ impl AccessPoint {
         // Both ends made straight inside their namespaces: nothing touches the host's.
         ip(&["link", "add", &box_if, "netns", &box_ns.0, "type", "veth", "peer", "name", &phone_if, "netns", &phone.0]);
         ip(&["-n", &box_ns.0, "address", "add", &format!("{PORTAL}/{PORTAL_PREFIX}"), "dev", &box_if]);
-        for (ns, link) in [(&box_ns, box_if.as_str()), (&box_ns, "lo"), (&phone, phone_if.as_str()), (&phone, "lo")] {
+        for (ns, link) in [(&box_ns, &box_if), (&phone, &phone_if)] {
             ip(&["-n", &ns.0, "link", "set", link, "up"]);
         }
 

@@ -449,6 +449,60 @@ class Story(unittest.TestCase):
         print("  makespacelive update status:\n%s" % self.box.ssh("makespacelive update status"), flush=True)
         step("the settings kept, streaming again")
 
+    def test_12_a_weak_uplink_lowers_the_bitrate_and_the_stream_holds(self):
+        # The venue's uplink falls to 700 kbit/s (tc tbf on the box's own interface, the
+        # guest's kernel: a real qdisc, as a congested Wi-Fi uplink looks to TCP), then
+        # comes back. The box lowers its bitrate and keeps publishing on the same
+        # connection; back, it returns to the bitrate set, in steps.
+        if self.box.process is None:  # run on its own (-k weak): a new card
+            self.box.power_on()
+            self.booted("A")
+            self.box.wait_until("systemctl is-active makespacelive.service", 300)
+            self.settings()
+            self.box.ssh("systemctl restart makespacelive")
+        step = Steps()
+        self.live()
+        before = self.status()
+        configured = before["video_kbps"]
+        self.assertFalse(before["weak_network"], before)
+        step("live, the encoder at %d kbit/s, %d kbit/s on the wire"
+             % (configured, before["destinations"][0]["bitrate_kbps"]))
+        # The image has no tc: the peers' iproute2 (its root, the box's own network).
+        shaper = air.Air(self.box)
+        shaper.mount()
+        device = shaper.on(None, "ip -o route get 10.0.2.2").split(" dev ")[1].split()[0]  # towards the host
+        shaper.on(None, "tc qdisc replace dev %s root tbf rate 700kbit burst 16kb latency 200ms" % device)
+        try:
+            weak = self.wait_status(lambda s: s["weak_network"] and s["video_kbps"] < 700, 120,
+                                    "the bitrate under the 700 kbit/s uplink")
+            step("the uplink at 700 kbit/s: the video at %d kbit/s, \"weak network\"" % weak["video_kbps"])
+            time.sleep(30)
+            held = self.status()
+            dest = held["destinations"][0]
+            self.assertEqual((dest["state"], dest["reconnects"]), ("live", before["destinations"][0]["reconnects"]),
+                             "published all along on one connection: %s" % held)
+            self.assertLess(dest["backlog_s"], 2.0, held)
+            self.assertLess(held["video_kbps"], 700, held)
+            self.assertTrue(self.server.wait_publishing(KEY, 5))
+            step("30 s later: still live on one connection, %.2f s waiting, %d GOPs dropped"
+                 % (dest["backlog_s"], dest["gops_dropped"]))
+        finally:
+            shaper.on(None, "tc qdisc del dev %s root" % device)
+        back = self.wait_status(lambda s: s["video_kbps"] == configured and not s["weak_network"], 120,
+                                "the bitrate back to %d kbit/s" % configured)
+        step("the uplink back: the video at %d kbit/s again" % back["video_kbps"])
+        self.assertEqual(back["destinations"][0]["reconnects"], before["destinations"][0]["reconnects"])
+
+    def wait_status(self, ok, timeout, what):
+        """Waits until `ok(/api/status)`; returns that status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if status and ok(status):
+                return status
+            self.assertLess(time.monotonic(), deadline, "%s within %d s: %s" % (what, timeout, status))
+            time.sleep(2)
+
     # --- updates from gooseBit ----------------------------------------------------------------
 
     def slot(self):

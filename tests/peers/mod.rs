@@ -3,14 +3,18 @@
 //! NetworkManager's D-Bus API (`nm`), a phone in headless Chromium (`webdriver`), gooseBit
 //! as a hawkBit server (`goosebit`), a misbehaving HTTPS file server (`http_server`), a
 //! TCP proxy that cuts a connection once (`cut_proxy`), Debian's `rauc service` (`rauc`)
-//! and a box under update made of it and the service binary (`updatebox`).
+//! and a box under update made of it and the service binary (`updatebox`), network
+//! namespaces (`netns`) and a rate-limited link between two of them with a viewer at
+//! its far end (`shaped`).
 #![allow(dead_code)]
 
 pub mod cut_proxy;
 pub mod goosebit;
 pub mod http_server;
+pub mod netns;
 pub mod nm;
 pub mod rauc;
+pub mod shaped;
 pub mod updatebox;
 pub mod webdriver;
 
@@ -18,15 +22,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use crate::app::{free_port, http_get};
+use netns::Netns;
 
 const RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
-/// An nginx of its own, on free loopback ports, with its config in a temp dir.
+/// An nginx of its own, on free loopback ports, with its config in a temp dir; in the
+/// host's network or in a network namespace of the test's.
 struct Nginx {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    netns: Option<Arc<Netns>>,
 }
 
 impl Nginx {
@@ -39,11 +48,15 @@ impl Nginx {
             "load_module {module};\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\nevents {{}}\n{body}\n"
         );
         std::fs::write(dir.path().join("nginx.conf"), config).unwrap();
-        Nginx { dir, child: None }
+        Nginx { dir, child: None, netns: None }
     }
 
     fn start(&mut self, port: u16) {
-        let child = Command::new("nginx")
+        let mut command = match &self.netns {
+            Some(ns) => ns.command("nginx"),
+            None => Command::new("nginx"),
+        };
+        let child = command
             .arg("-p")
             .arg(self.dir.path())
             .arg("-c")
@@ -55,9 +68,23 @@ impl Nginx {
             .expect("nginx is installed (scripts/setup)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !self.accepts(port) {
             assert!(Instant::now() < deadline, "nginx did not listen on {port}:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn accepts(&self, port: u16) -> bool {
+        match &self.netns {
+            Some(ns) => ns.accepts(port),
+            None => std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        }
+    }
+
+    fn http_get(&self, port: u16, path: &str) -> Option<String> {
+        match &self.netns {
+            Some(ns) => ns.http_get(port, path),
+            None => http_get(port, path),
         }
     }
 
@@ -88,17 +115,30 @@ pub struct RtmpServer {
 
 impl RtmpServer {
     pub fn start() -> RtmpServer {
+        RtmpServer::start_on(None)
+    }
+
+    /// An RTMP server inside `netns`, listening on all its addresses (the statistics
+    /// page on its loopback only); `url` names loopback, which only programs run in
+    /// `netns` reach.
+    pub fn start_in(netns: Arc<Netns>) -> RtmpServer {
+        RtmpServer::start_on(Some(netns))
+    }
+
+    fn start_on(netns: Option<Arc<Netns>>) -> RtmpServer {
         let (port, stat_port) = (free_port(), free_port());
+        let listen = if netns.is_some() { "0.0.0.0" } else { "127.0.0.1" };
         let mut nginx = Nginx::new(RTMP_MODULE, |dir| {
             let t = dir.display();
             format!(
-                "rtmp {{ server {{ listen 127.0.0.1:{port}; drop_idle_publisher 3s;\n\
+                "rtmp {{ server {{ listen {listen}:{port}; drop_idle_publisher 3s;\n\
                application live {{ live on; record off; }} }} }}\n\
              http {{ access_log off; client_body_temp_path {t}; proxy_temp_path {t}; fastcgi_temp_path {t};\n\
                uwsgi_temp_path {t}; scgi_temp_path {t};\n\
                server {{ listen 127.0.0.1:{stat_port}; location /stat {{ rtmp_stat all; }} }} }}"
             )
         });
+        nginx.netns = netns;
         nginx.start(port);
         RtmpServer { nginx, port, stat_port }
     }
@@ -118,7 +158,7 @@ impl RtmpServer {
 
     /// Stream names being published now, from nginx-rtmp's statistics page.
     pub fn publishing(&self) -> Vec<String> {
-        let Some(xml) = http_get(self.stat_port, "/stat") else { return Vec::new() };
+        let Some(xml) = self.nginx.http_get(self.stat_port, "/stat") else { return Vec::new() };
         xml.split("<stream>")
             .skip(1)
             .filter(|s| s.contains("<publishing/>"))
@@ -137,7 +177,7 @@ impl RtmpServer {
     /// The publishing client of the stream `key` as nginx-rtmp's statistics page shows
     /// it: its connection id and how long it has been connected (ms).
     pub fn publisher(&self, key: &str) -> Option<(u64, u64)> {
-        let xml = http_get(self.stat_port, "/stat")?;
+        let xml = self.nginx.http_get(self.stat_port, "/stat")?;
         let stream = xml.split("<stream>").skip(1).find(|s| s.contains(&format!("<name>{key}</name>")))?;
         let client = stream.split("<client>").skip(1).find(|c| c.contains("<publishing/>"))?;
         let field =
@@ -147,7 +187,7 @@ impl RtmpServer {
 
     /// Bytes received for the stream `key`, if it is being published.
     pub fn bytes_in(&self, key: &str) -> Option<u64> {
-        let xml = http_get(self.stat_port, "/stat")?;
+        let xml = self.nginx.http_get(self.stat_port, "/stat")?;
         let stream = xml.split("<stream>").skip(1).find(|s| s.contains(&format!("<name>{key}</name>")))?;
         stream.split("<bytes_in>").nth(1)?.split("</bytes_in>").next()?.parse().ok()
     }
