@@ -6,9 +6,10 @@
 //! The service's web listens on the box namespace's loopback; its status is read there
 //! with curl (`ip netns exec`), so the reads never share the shaped link.
 //!
-//! One sequenced test, to keep the file under five minutes: a 2500 kbit/s stream on a
-//! 1 Mbit/s link for two minutes, the link back at 10 Mbit/s, then a fresh start on a
-//! steady 10 Mbit/s link. Every check is made and printed before the test fails, so
+//! One sequenced test, to keep the file near five minutes: a 2500 kbit/s stream on a
+//! 1 Mbit/s link for two minutes, the link back at 10 Mbit/s, a fresh start on a steady
+//! 10 Mbit/s link, then two destinations, one across a link too slow even for the floor
+//! and one on the box's side (nginx and its viewer in the box's namespace). Every check is made and printed before the test fails, so
 //! one run shows all the numbers (`cargo test --test uplink -- --nocapture`).
 //!
 //! Needs root, ip, tc, curl, nginx with the RTMP module and ffmpeg (scripts/setup);
@@ -34,16 +35,25 @@ const FRAMERATE: f64 = 30.0;
 const AUDIO_KBPS: u64 = 128;
 const SLOW_LINK_KBPS: u32 = 1000;
 const FAST_LINK_KBPS: u32 = 10_000;
+/// Below the floor (`video.min_bitrate_kbps`, 300) plus the audio.
+const TOO_SLOW_KBPS: u32 = 250;
 const LIVE_WITHIN: Duration = Duration::from_secs(30);
 /// The share of the frames the viewer must decode.
 const FRAMES_DECODED: f64 = 0.95;
 
 /// The service in the box namespace, publishing `key` to `server` across the link.
 fn start_box(link: &ShapedLink, server: &RtmpServer, key: &str) -> (Service, u16) {
-    let web = free_port();
     let url = format!("rtmp://{SERVER_ADDRESS}:{}/live", server.port);
+    start_box_with(link, &[("shaped", &url, key, server)])
+}
+
+/// The service in the box namespace with these destinations (name, URL, key, server),
+/// once each is live and its server has the publisher.
+fn start_box_with(link: &ShapedLink, destinations: &[(&str, &str, &str, &RtmpServer)]) -> (Service, u16) {
+    let web = free_port();
     let small = "width = 640\nheight = 360\nbitrate_kbps = 800\n";
-    let settings = test_settings(web, &[("shaped", &url, key)]);
+    let listed: Vec<(&str, &str, &str)> = destinations.iter().map(|(name, url, key, _)| (*name, *url, *key)).collect();
+    let settings = test_settings(web, &listed);
     assert!(settings.contains(small) && settings.contains("[web]\n"), "{settings}");
     // No preview: its JPEG branch would only take CPU from the encoder here.
     let settings = settings
@@ -51,11 +61,15 @@ fn start_box(link: &ShapedLink, server: &RtmpServer, key: &str) -> (Service, u16
         .replace("[web]\n", "[web]\npreview = false\n");
     let service = Service::start_with(&settings, web, &[], Some(link.box_ns.wrapper()));
     let deadline = Instant::now() + LIVE_WITHIN;
-    while !status(link, web).is_some_and(|s| destination(&s, "shaped")["state"] == "live") {
+    let all_live =
+        |s: &serde_json::Value| destinations.iter().all(|(name, ..)| destination(s, name)["state"] == "live");
+    while !status(link, web).is_some_and(|s| all_live(&s)) {
         assert!(Instant::now() < deadline, "not live within {LIVE_WITHIN:?}:\n{}", service.output());
         std::thread::sleep(Duration::from_millis(300));
     }
-    assert!(server.wait_publishing(key, LIVE_WITHIN), "nginx has no publisher of {key}:\n{}", service.output());
+    for (_, _, key, server) in destinations {
+        assert!(server.wait_publishing(key, LIVE_WITHIN), "nginx has no publisher of {key}:\n{}", service.output());
+    }
     (service, web)
 }
 
@@ -77,16 +91,19 @@ fn watch(link: &ShapedLink, web: u16, seconds: f64) -> Vec<(f64, serde_json::Val
     samples
 }
 
-/// One field over samples taken at or after `after` seconds: the destination's (`dest`)
-/// or the top level's. None where a sample lacks it.
+/// One field over samples taken at or after `after` seconds: the destination `dest`'s or
+/// the top level's. None where a sample lacks it.
 fn series<T>(
     samples: &[(f64, serde_json::Value)],
     after: f64,
-    dest: bool,
+    dest: Option<&str>,
     name: &str,
     read: impl Fn(&serde_json::Value) -> Option<T>,
 ) -> Vec<Option<T>> {
-    let pick = |s: &serde_json::Value| if dest { destination(s, "shaped")[name].clone() } else { s[name].clone() };
+    let pick = |s: &serde_json::Value| match dest {
+        Some(dest) => destination(s, dest)[name].clone(),
+        None => s[name].clone(),
+    };
     samples.iter().filter(|(at, _)| *at >= after).map(|(_, s)| read(&pick(s))).collect()
 }
 
@@ -163,7 +180,7 @@ impl Findings {
 }
 
 #[test]
-fn a_2500_kbit_stream_follows_a_1_mbit_uplink_and_comes_back_and_a_fast_link_never_lowers_it() {
+fn a_2500_kbit_stream_follows_a_1_mbit_uplink_comes_back_is_never_lowered_on_a_fast_one_nor_by_one_too_slow() {
     let link = ShapedLink::new(SLOW_LINK_KBPS);
     let server = RtmpServer::start_in(Arc::clone(&link.server_ns));
     let mut found = Findings::default();
@@ -186,9 +203,13 @@ fn a_2500_kbit_stream_follows_a_1_mbit_uplink_and_comes_back_and_a_fast_link_nev
         delivered.is_some_and(|k| k <= SLOW_LINK_KBPS),
         format!("{phase}: nginx received {delivered:?} kbit/s (the link carries {SLOW_LINK_KBPS})"),
     );
-    let live = series(&samples, 0.0, true, "state", |v| Some(v == "live"));
+    let live = series(&samples, 0.0, Some("shaped"), "state", |v| Some(v == "live"));
     found.all(&format!("{phase}: destination live"), &live, |live| live);
-    found.all(&format!("{phase}: reconnects"), &series(&samples, 0.0, true, "reconnects", |v| v.as_u64()), |n| n == 0);
+    found.all(
+        &format!("{phase}: reconnects"),
+        &series(&samples, 0.0, Some("shaped"), "reconnects", |v| v.as_u64()),
+        |n| n == 0,
+    );
     let still = server.publisher("slow").map(|(id, _)| id);
     found.check(
         still == Some(publisher),
@@ -197,7 +218,7 @@ fn a_2500_kbit_stream_follows_a_1_mbit_uplink_and_comes_back_and_a_fast_link_nev
     // Settled under the link: the median video plus the audio fits it. The controller
     // probes past the link now and then (the only way to find out it grew back): those
     // probes must be short.
-    let video = series(&samples, 20.0, false, "video_kbps", |v| v.as_u64());
+    let video = series(&samples, 20.0, None, "video_kbps", |v| v.as_u64());
     let mut sorted: Vec<u64> = video.iter().flatten().copied().collect();
     sorted.sort_unstable();
     let median = sorted.get(sorted.len() / 2).copied();
@@ -211,7 +232,7 @@ fn a_2500_kbit_stream_follows_a_1_mbit_uplink_and_comes_back_and_a_fast_link_nev
         over * 100 <= sorted.len() * 15,
         format!("{phase}: video_kbps at or past the link in {over} of {} samples (probes: at most 15 %)", sorted.len()),
     );
-    let backlog = series(&samples, 20.0, true, "backlog_s", |v| v.as_f64());
+    let backlog = series(&samples, 20.0, Some("shaped"), "backlog_s", |v| v.as_f64());
     found.all(&format!("{phase}: backlog_s after 20 s below 2"), &backlog, |s| s < 2.0);
     // The viewer's first seconds are its own connection and first keyframe.
     found.viewer(phase, &viewer, watched + Duration::from_secs(5), end);
@@ -246,18 +267,53 @@ fn a_2500_kbit_stream_follows_a_1_mbit_uplink_and_comes_back_and_a_fast_link_nev
     let samples = watch(&link, web, 60.0);
     let end = Instant::now();
     let phase = "steady 10 Mbit/s";
-    let video = series(&samples, 0.0, false, "video_kbps", |v| v.as_u64());
+    let video = series(&samples, 0.0, None, "video_kbps", |v| v.as_u64());
     found.all(&format!("{phase}: video_kbps at least {BITRATE_KBPS}"), &video, |k| k >= BITRATE_KBPS);
-    found
-        .all(&format!("{phase}: weak_network"), &series(&samples, 0.0, false, "weak_network", |v| v.as_bool()), |w| !w);
-    let dropped = series(&samples, 0.0, true, "gops_dropped", |v| v.as_u64());
+    found.all(&format!("{phase}: weak_network"), &series(&samples, 0.0, None, "weak_network", |v| v.as_bool()), |w| !w);
+    let dropped = series(&samples, 0.0, Some("shaped"), "gops_dropped", |v| v.as_u64());
     found.all(&format!("{phase}: gops_dropped"), &dropped, |n| n == 0);
-    found.all(&format!("{phase}: reconnects"), &series(&samples, 0.0, true, "reconnects", |v| v.as_u64()), |n| n == 0);
+    found.all(
+        &format!("{phase}: reconnects"),
+        &series(&samples, 0.0, Some("shaped"), "reconnects", |v| v.as_u64()),
+        |n| n == 0,
+    );
+    found.viewer(phase, &viewer, watched + Duration::from_secs(5), end);
+    let steady_output = service.output();
+    drop((viewer, service));
+
+    // 4. Two destinations: one across a link too slow even for the floor (250 kbit/s
+    // against 300 + 128 audio), one on the box's own side. The slow one is reported too
+    // slow and drops GOPs; the encoder follows the other, which keeps its full bitrate.
+    link.set_rate(TOO_SLOW_KBPS);
+    let near = RtmpServer::start_in(Arc::clone(&link.box_ns));
+    let (far_url, near_url) =
+        (format!("rtmp://{SERVER_ADDRESS}:{}/live", server.port), format!("rtmp://127.0.0.1:{}/live", near.port));
+    let (service, web) =
+        start_box_with(&link, &[("shaped", &far_url, "far", &server), ("near", &near_url, "near", &near)]);
+    let viewer = Viewer::start(&link.box_ns, &format!("{near_url}/near"));
+    let watched = Instant::now();
+    let samples = watch(&link, web, 60.0);
+    let end = Instant::now();
+    let phase = "one destination too slow";
+    let video = series(&samples, 25.0, None, "video_kbps", |v| v.as_u64());
+    found.all(&format!("{phase}: video_kbps after 25 s, following the other"), &video, |k| k >= BITRATE_KBPS);
+    let slow = series(&samples, 25.0, Some("shaped"), "too_slow", |v| v.as_bool());
+    found.all(&format!("{phase}: the slow one's too_slow after 25 s"), &slow, |t| t);
+    let dropped = series(&samples, 0.0, Some("shaped"), "gops_dropped", |v| v.as_u64());
+    found.check(
+        range(&dropped).is_ok_and(|(_, most)| most > 0),
+        format!("{phase}: the slow one drops GOPs: {:?}", range(&dropped)),
+    );
+    let near_state = series(&samples, 0.0, Some("near"), "state", |v| Some(v == "live"));
+    found.all(&format!("{phase}: the other one live"), &near_state, |live| live);
+    let near_reconnects = series(&samples, 0.0, Some("near"), "reconnects", |v| v.as_u64());
+    found.all(&format!("{phase}: the other one's reconnects"), &near_reconnects, |n| n == 0);
     found.viewer(phase, &viewer, watched + Duration::from_secs(5), end);
 
     assert!(
         found.0.is_empty(),
-        "{} failed:\n{}\nthe 1 Mbit/s service's output:\n{output}\nthe 10 Mbit/s service's output:\n{}",
+        "{} failed:\n{}\nthe 1 Mbit/s service's output:\n{output}\nthe 10 Mbit/s service's output:\n{steady_output}\n\
+         the two destinations' service's output:\n{}",
         found.0.len(),
         found.0.join("\n"),
         service.output()

@@ -26,8 +26,13 @@ const DOWN_AT: f64 = 0.5;
 const CLEAR_BELOW: f64 = 0.25;
 /// Backlogs are judged by their minimum over this long: a keyframe's burst is not a queue.
 const STANDING: Duration = Duration::from_secs(1);
-/// Past this much delay, whole GOPs are dropped for the destination until it is back under.
-pub const DROP_AT: f64 = 1.5;
+/// Past this much delay, whole GOPs are dropped for the destination until it is back under…
+const DROP_AT: f64 = 1.5;
+/// …but in a connection's first `STARTING` only past this: the first seconds run at the
+/// full bitrate before the link is measured, and a viewer (or a service probing the
+/// stream) that joins then should find its video, not a dropped GOP.
+const DROP_AT_START: f64 = 4.0;
+const STARTING: Duration = Duration::from_secs(10);
 /// After a step down, a further one only if the backlog doubled, or after this long if it
 /// is not draining.
 const DOWN_HOLD: Duration = Duration::from_secs(3);
@@ -46,8 +51,8 @@ const PROBE_GROWTH: f64 = 0.1;
 const UNDER_CHOKE: f64 = 0.95;
 /// A step down aims this far under what the link carried (room for bursts and drains).
 const HEADROOM: f64 = 0.85;
-/// Congested at the floor, carrying less than the floor needs, this long: the
-/// destination is too slow to follow.
+/// At the floor this long and still dropping GOPs: the destination is too slow to
+/// follow. Twice as long without a dropped GOP: it keeps up again.
 const TOO_SLOW_AFTER: Duration = Duration::from_secs(5);
 /// Acknowledged nothing this long while data waits: failing, not slow.
 const FAILING_AFTER: Duration = Duration::from_secs(1);
@@ -103,7 +108,11 @@ pub struct Controller {
     last_down: Option<(Instant, f64)>,
     last_up: Option<Instant>,
     clear_since: Option<Instant>,
-    congested_since: Option<Instant>,
+    /// Since when the target is at the floor.
+    floor_since: Option<Instant>,
+    last_shed: Option<Instant>,
+    /// Since when this connection, measured, dropped no GOP.
+    clean_since: Option<Instant>,
     /// The video the link carried when it last choked: steps stop under it.
     choked_at: Option<u32>,
     /// A probe past `choked_at` under way: the target it started from, when, and the
@@ -129,7 +138,9 @@ impl Controller {
             last_down: None,
             last_up: None,
             clear_since: None,
-            congested_since: None,
+            floor_since: None,
+            last_shed: None,
+            clean_since: None,
             choked_at: None,
             probe: None,
             probe_wait: PROBE_WAIT,
@@ -147,12 +158,17 @@ impl Controller {
         self.acked_moved = now;
         self.recent.clear();
         self.clear_since = None;
-        self.congested_since = None;
         self.measuring_since = None;
+        self.clean_since = None;
     }
 
     pub fn target_kbps(&self) -> u32 {
         self.target
+    }
+
+    /// Learnt over connections: a reconnect does not make a link faster.
+    pub fn too_slow(&self) -> bool {
+        self.too_slow
     }
 
     /// `acked`: bytes the server acknowledged on this connection (None: not found yet);
@@ -175,7 +191,8 @@ impl Controller {
             false => u64::from(self.target + self.limits.audio_kbps),
         };
         let backlog_s = backlog_bytes as f64 * 8.0 / 1000.0 / carried as f64;
-        let shed = backlog_s > DROP_AT;
+        let starting = now.saturating_duration_since(since) < STARTING;
+        let shed = backlog_s > if starting { DROP_AT_START } else { DROP_AT };
         self.recent.push_back((now, backlog_s));
         while self.recent.front().is_some_and(|(t, _)| now.saturating_duration_since(*t) > STANDING) {
             self.recent.pop_front();
@@ -203,12 +220,36 @@ impl Controller {
                     self.refused(now, from, standing);
                 }
             }
-            Link::Failing | Link::Unknown => {
-                self.clear_since = None;
-                self.congested_since = None;
-            }
+            Link::Failing | Link::Unknown => self.clear_since = None,
+        }
+        if link != Link::Failing {
+            self.judge_too_slow(now, shed, measured, uplink);
         }
         self.reading(uplink, backlog_s, link, shed)
+    }
+
+    /// Too slow: at the floor a while and still dropping GOPs (its uplink reads low
+    /// then, as most of the video is dropped, so it cannot be the test). It ends after a
+    /// while live and measured without a dropped GOP (not merely a while away,
+    /// reconnecting): the link carried all that was sent, so that is its target.
+    fn judge_too_slow(&mut self, now: Instant, shed: bool, measured: bool, uplink_kbps: u64) {
+        let floor = self.limits.floor_kbps;
+        if shed {
+            (self.last_shed, self.clean_since) = (Some(now), None);
+        } else if measured {
+            self.clean_since.get_or_insert(now);
+        }
+        self.floor_since = if self.target == floor { self.floor_since.or(Some(now)) } else { None };
+        let shedding = self.last_shed.is_some_and(|t| now.saturating_duration_since(t) < 2 * TOO_SLOW_AFTER);
+        let at_floor = self.floor_since.is_some_and(|t| now.saturating_duration_since(t) >= TOO_SLOW_AFTER);
+        let clean = self.clean_since.is_some_and(|t| now.saturating_duration_since(t) >= 2 * TOO_SLOW_AFTER);
+        if !self.too_slow && at_floor && shedding {
+            self.too_slow = true;
+        } else if self.too_slow && clean {
+            self.too_slow = false;
+            let carried = (uplink_kbps as u32).saturating_sub(self.limits.audio_kbps);
+            self.target = carried.clamp(floor, self.limits.max_kbps);
+        }
     }
 
     /// A probe refused: back to where it started, and the next one waits longer.
@@ -225,7 +266,6 @@ impl Controller {
     fn congested(&mut self, now: Instant, standing: f64, uplink_kbps: u64, shed: bool) {
         self.clear_since = None;
         self.run = 0;
-        let since = *self.congested_since.get_or_insert(now);
         if let Some((from, _, _)) = self.probe.take() {
             return self.refused(now, from, standing);
         }
@@ -254,15 +294,9 @@ impl Controller {
             self.target = self.target.min(next);
             self.last_down = Some((now, standing));
         }
-        let rescued = uplink_kbps >= u64::from(self.limits.floor_kbps + self.limits.audio_kbps);
-        if self.target == self.limits.floor_kbps && !rescued && now.saturating_duration_since(since) >= TOO_SLOW_AFTER {
-            self.too_slow = true;
-        }
     }
 
     fn clear(&mut self, now: Instant, standing: f64) {
-        self.congested_since = None;
-        self.too_slow = false;
         let since = *self.clear_since.get_or_insert(now);
         if let Some((_, at, before)) = self.probe
             && now.saturating_duration_since(at) >= PROBE_HOLDS
@@ -483,6 +517,16 @@ mod tests {
         let trace = sim.run(30, 300);
         assert_eq!(trace.last(), 300, "at the floor");
         assert!(sim.controller.observe(sim.now, sim.acked.into(), 1_000_000).too_slow);
+        let later = sim.run(120, 300);
+        assert_eq!(later.too_slow, later.targets.len(), "stays too slow between its dropped GOPs");
+        let back = sim.run(60, 10_000);
+        assert!((5 * 5..15 * 5).contains(&back.too_slow), "10 s without a dropped GOP ends it: {}", back.too_slow);
+        sim.run(30, 300);
+        assert!(sim.controller.too_slow());
+        let later = sim.now + Duration::from_secs(60);
+        sim.controller.new_connection(later);
+        let reconnected = sim.controller.observe(later, Some(1), 0);
+        assert!(reconnected.too_slow, "a while away reconnecting proves nothing");
         assert!(trace.shed > 0, "whole GOPs dropped to bound the delay");
         assert!(trace.backlogs[trace.backlogs.len() - 25..].iter().all(|&b| b < 4.0), "bounded by the drops");
     }

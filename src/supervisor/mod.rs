@@ -538,7 +538,7 @@ fn slot_status(slot: &Slot, source_running: bool, now: Instant) -> DestinationSt
         target_kbps: slot.controller.target_kbps(),
         backlog_s: slot.reading.map_or(0.0, |r| (r.backlog_s * 100.0).round() / 100.0),
         gops_dropped: slot.gops_before + slot.connection.as_ref().map_or(0, |c| c.pipeline.gops_dropped()),
-        too_slow: slot.reading.is_some_and(|r| r.too_slow),
+        too_slow: slot.controller.too_slow(),
     }
 }
 
