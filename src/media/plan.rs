@@ -70,6 +70,17 @@ pub enum BitrateControl {
     Off,
 }
 
+impl BitrateControl {
+    /// The factory of the element whose bitrate is set, if any.
+    pub fn element(self) -> Option<&'static str> {
+        match self {
+            BitrateControl::X264 => Some("x264enc"),
+            BitrateControl::V4l2(element) => Some(element),
+            BitrateControl::Fixed | BitrateControl::Off => None,
+        }
+    }
+}
+
 pub const MUX: &str = "flvmux";
 pub const KEYFRAME_SECONDS: u32 = 2;
 /// The preview is at most this wide (its height keeps the aspect ratio).

@@ -69,15 +69,10 @@ impl Producer {
             super::shut_down(pipeline.upcast());
             return Err(why);
         }
-        let factory = match plan.bitrate {
-            BitrateControl::X264 => Some("x264enc"),
-            BitrateControl::V4l2(element) => Some(element),
-            BitrateControl::Fixed | BitrateControl::Off => None,
-        };
-        let encoder = factory.and_then(|factory| {
+        let encoder = plan.bitrate.element().and_then(|factory| {
             // The pipeline's own elements only: the preview's bin has no encoder of these.
-            let found = pipeline.iterate_elements().into_iter().flatten();
-            found.into_iter().find(|e| e.factory().is_some_and(|f| f.name() == factory)).map(|e| (e, plan.bitrate))
+            let mut elements = pipeline.iterate_elements().into_iter().flatten();
+            elements.find(|e| e.factory().is_some_and(|f| f.name() == factory)).map(|e| (e, plan.bitrate))
         });
         Ok(Producer { pipeline, fanout, sink, encoder })
     }

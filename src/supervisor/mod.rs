@@ -429,7 +429,8 @@ impl Supervisor {
             }
             _ => status::summary(state, &destinations),
         };
-        let summary = if self.video_kbps < self.config.video.bitrate_kbps / 2 {
+        let weak_network = self.video_kbps < self.config.video.bitrate_kbps / 2;
+        let summary = if weak_network {
             format!(
                 "{summary}; weak network: video at {} of {} kbit/s",
                 self.video_kbps, self.config.video.bitrate_kbps
@@ -455,7 +456,7 @@ impl Supervisor {
             ready: true,
             update,
             video_kbps: self.video_kbps,
-            weak_network: self.video_kbps < self.config.video.bitrate_kbps / 2,
+            weak_network,
         };
         summary
     }
