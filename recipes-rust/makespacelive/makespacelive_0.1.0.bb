@@ -19,7 +19,7 @@ DEPENDS += "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
 # (`scripts/crates-inc --check` says when it is not). For local work on the service,
 # kas/develop.yml builds the checkout itself (externalsrc) instead.
 SRC_URI = "git://github.com/makespacelive/makespacelive.git;protocol=https;nobranch=1"
-SRCREV = "e183cc86e13968df1b26dbdd18ffb3974a8f4145"
+SRCREV = "efa1fe0ac1f14a2f7c587570566d3418a1d55658"
 # S is oe-core's default, ${UNPACKDIR}/${BP}: where the git fetcher checks out
 # (BB_GIT_DEFAULT_DESTSUFFIX = "${BP}" in wrynose's bitbake.conf).
 
