@@ -476,16 +476,24 @@ class Story(unittest.TestCase):
             weak = self.wait_status(lambda s: s["weak_network"] and s["video_kbps"] < 700, 120,
                                     "the bitrate under the 700 kbit/s uplink")
             step("the uplink at 700 kbit/s: the video at %d kbit/s, \"weak network\"" % weak["video_kbps"])
-            time.sleep(30)
-            held = self.status()
-            dest = held["destinations"][0]
-            self.assertEqual((dest["state"], dest["reconnects"]), ("live", before["destinations"][0]["reconnects"]),
-                             "published all along on one connection: %s" % held)
-            self.assertLess(dest["backlog_s"], 2.0, held)
-            self.assertLess(held["video_kbps"], 700, held)
+            # Held for 30 s: probes past the link come and go, so the bitrate is judged by
+            # its median over the window, the connection and the delay at every sample.
+            held = []
+            for _ in range(15):
+                time.sleep(2)
+                held.append(self.status())
+            first = before["destinations"][0]
+            for status in held:
+                dest = status["destinations"][0]
+                self.assertEqual((dest["state"], dest["reconnects"]), ("live", first["reconnects"]),
+                                 "published all along on one connection: %s" % status)
+                self.assertLess(dest["backlog_s"], 2.0, status)
+            video = sorted(s["video_kbps"] for s in held)
+            self.assertLess(video[len(video) // 2], 700, "the median bitrate under the link: %s" % video)
             self.assertTrue(self.server.wait_publishing(KEY, 5))
-            step("30 s later: still live on one connection, %.2f s waiting, %d GOPs dropped"
-                 % (dest["backlog_s"], dest["gops_dropped"]))
+            dest = held[-1]["destinations"][0]
+            step("30 s later: still live on one connection, median %d kbit/s, %.2f s waiting, %d GOPs dropped"
+                 % (video[len(video) // 2], max(s["destinations"][0]["backlog_s"] for s in held), dest["gops_dropped"]))
         finally:
             shaper.on(None, "tc qdisc del dev %s root" % device)
         back = self.wait_status(lambda s: s["video_kbps"] == configured and not s["weak_network"], 120,
