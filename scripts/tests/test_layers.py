@@ -364,6 +364,13 @@ class CheckLayerTest(LayerTest):
                     with open(os.path.join(directory, name), errors="replace") as f:
                         self.assertRegex(f.read(), status, os.path.join(directory, name))
 
+    def test_no_configuration_file_sets_what_only_the_environment_can(self):
+        """bitbake reads BB_ENV_PASSTHROUGH_ADDITIONS from its environment before any
+        configuration file (kas passes kas.yml's env:); set in a file it does nothing."""
+        for path in (os.path.join(META, "conf/distro/makespacelive-os.conf"), LAYOUT,
+                     os.path.join(META, "conf/layer.conf"), os.path.join(ROOT, "conf/layer.conf")):
+            self.assertNotIn("BB_ENV_PASSTHROUGH_ADDITIONS", {i.VarName for i in layer._items(path)}, path)
+
     def test_the_bundle_is_out_of_world(self):
         self.assertEqual(evaluate(BUNDLE).get("EXCLUDE_FROM_WORLD"), "1")
 
