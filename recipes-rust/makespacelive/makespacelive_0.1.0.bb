@@ -42,7 +42,10 @@ do_install:append() {
     done
 }
 
-FILES:${PN} += "${sysconfdir}/NetworkManager/dnsmasq-shared.d ${sysconfdir}/avahi/services ${nonarch_libdir}/tmpfiles.d"
+# Every unit conf/makespacelive.install installs: systemd.bbclass packages only the units of
+# SYSTEMD_SERVICE (and a .socket's .service), and the .service units started by the
+# .path units are not enabled themselves. (${sysconfdir} is in oe-core's FILES:${PN}.)
+FILES:${PN} += "${systemd_system_unitdir} ${nonarch_libdir}/tmpfiles.d"
 
 # Exactly the GStreamer elements the pipeline plans can name (src/media/plan.rs), the
 # TLS backend rtmp2sink needs for rtmps://, and the CA certificates it checks against.

@@ -8,6 +8,10 @@ LICENSE = "MIT"
 
 inherit bundle
 
+# Out of world builds, as every image is (image.bbclass): it packs makespacelive-image,
+# which needs the distro's machines (U-Boot, its environment, the A/B layout).
+EXCLUDE_FROM_WORLD = "1"
+
 RAUC_BUNDLE_COMPATIBLE = "makespacelive-${MACHINE}"
 RAUC_BUNDLE_VERSION = "${DISTRO_VERSION}"
 RAUC_BUNDLE_DESCRIPTION = "makespacelive ${DISTRO_VERSION} for ${MACHINE}"

@@ -20,6 +20,7 @@ IMAGE_INSTALL = "\
     networkmanager \
     networkmanager-nmcli \
     wpa-supplicant \
+    wireless-regdb-static \
     dnsmasq \
     avahi-daemon \
     ca-certificates \
@@ -28,6 +29,8 @@ IMAGE_INSTALL = "\
     ${MACHINE_EXTRA_RRECOMMENDS} \
 "
 # MACHINE_EXTRA_RRECOMMENDS brings the Pi's Wi-Fi firmware (meta-raspberrypi machine confs).
+# wireless-regdb-static: the regulatory database the kernel loads from /lib/firmware, so
+# that the country the service sets (network.country) reaches the radio.
 
 # rauc would pull in rauc-mark-good, which marks every slot good as soon as it boots;
 # here the service marks a slot good once it is ready (after an update: healthy).

@@ -2,7 +2,8 @@ SUMMARY = "The data partition and the slot health check of the makespacelive app
 DESCRIPTION = "Grows the data partition to the card on first boot, creates the \
                directories that live there (settings, NetworkManager keyfiles, RAUC state, SSH host \
                keys, machine-id), marks the booted RAUC slot good once the service is up (or bad, \
-               and reboots, when it does not come up) and lets systemd feed the hardware watchdog."
+               and reboots, when it does not come up), lets systemd feed the hardware watchdog and \
+               reboots a failed boot instead of waiting in a locked emergency shell."
 HOMEPAGE = "https://github.com/makespacelive/makespacelive"
 BUGTRACKER = "https://github.com/makespacelive/makespacelive/issues"
 SECTION = "base"
@@ -18,10 +19,15 @@ SRC_URI = "\
     file://makespacelive-health \
     file://makespacelive-health.service.in \
     file://makespacelive-watchdog.conf.in \
+    file://makespacelive-no-shell.conf \
 "
 S = "${UNPACKDIR}"
 
-inherit systemd allarch makespacelive_template
+inherit systemd makespacelive_template
+
+# The units are rendered from the layout values, which differ between machines (the
+# disk, the data partition's label): one package per machine, not one for all.
+PACKAGE_ARCH = "${MACHINE_ARCH}"
 
 MAKESPACELIVE_TEMPLATES = "\
     makespacelive-grow-data.service.in:makespacelive-grow-data.service \
@@ -43,5 +49,7 @@ do_install() {
     install -d ${D}/data
 }
 
-FILES:${PN} += "/data ${systemd_unitdir}/system.conf.d"
+# Every file of makespacelive-data.install: the unit directory holds the drop-ins besides
+# SYSTEMD_SERVICE's units, which systemd.bbclass packages itself.
+FILES:${PN} += "/data ${systemd_system_unitdir} ${systemd_unitdir}/system.conf.d"
 RDEPENDS:${PN} = "rauc udev util-linux-lsblk util-linux-partx util-linux-sfdisk"
