@@ -22,9 +22,49 @@ TARGET = "aarch64-unknown-linux-gnu"
 SYSROOT_SUITE = "bookworm"
 SYSROOT_PACKAGES = ["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev", "libglib2.0-dev"]
 
-# Yocto package (recipes' RDEPENDS, the image's IMAGE_INSTALL) -> Debian package. Every
-# name the layers use must be here: a new one fails the rung until it is mapped.
+MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "manifest", layer.MACHINE + ".json")
+
+# The image's package (the manifest's `packages`) -> the Debian packages that stand in for
+# it, bringing the same units (Debian's `dnsmasq`, not the unit-less `dnsmasq-base`). ""
+# is a decision, said why in a comment. A package that ships units or users, or that our
+# layers name, fails the rung until it is here; unit-less library packages of the
+# closure may be left out: Debian's own dependencies bring their equivalents.
 DEBIAN = {
+    # Packagegroups: their members are mapped one by one.
+    "packagegroup-core-boot": "",
+    "packagegroup-core-ssh-openssh": "",
+    "base-files": "base-files",
+    "base-passwd": "base-passwd",
+    # Debian's essential userland (coreutils, dash, …) stands in for busybox.
+    "busybox": "",
+    "netbase": "netbase",
+    "shadow-base": "passwd",
+    # dpkg's own update-alternatives.
+    "update-alternatives-opkg": "",
+    # Yocto's systemd package has resolved and timesyncd (PACKAGECONFIG); Debian splits them.
+    "systemd": "systemd systemd-sysv systemd-resolved systemd-timesyncd",
+    "systemd-udev-rules": "udev",
+    # Debian's systemd ships serial-getty@.service.
+    "systemd-serialgetty": "",
+    # stand-in-var.service stands in for its binds (see UNITS_STAND_IN_ONLY).
+    "volatile-binds": "",
+    "udev": "udev",
+    "kmod": "kmod",
+    "dbus": "dbus",
+    "dbus-common": "dbus",
+    "dbus-tools": "dbus",
+    "util-linux-mount": "mount",
+    "util-linux-umount": "mount",
+    "util-linux-agetty": "util-linux",
+    "util-linux-fsck": "util-linux",
+    "util-linux-swaponoff": "util-linux",
+    "util-linux-mkswap": "util-linux",
+    "util-linux-lsblk": "util-linux",
+    "util-linux-partx": "util-linux",
+    "util-linux-sfdisk": "fdisk",
+    # Ours: installed from the layers as the recipes install them (Slot).
+    "makespacelive": "",
+    "makespacelive-data": "",
     "ca-certificates": "ca-certificates",
     "glib-networking": "glib-networking",
     # fdk-aac is not in Debian main: voaacenc (plugins-bad) is the AAC encoder here.
@@ -43,39 +83,42 @@ DEBIAN = {
     "gstreamer1.0-plugins-good-flv": "gstreamer1.0-plugins-good",
     "gstreamer1.0-plugins-good-jpeg": "gstreamer1.0-plugins-good",
     "gstreamer1.0-plugins-good-video4linux2": "gstreamer1.0-plugins-good",
-    # meta-rauc builds its D-Bus service (PACKAGECONFIG service) and makes rauc depend on it.
-    "rauc": "rauc rauc-service",
-    "udev": "udev",
-    "util-linux-lsblk": "util-linux",
-    "util-linux-partx": "util-linux",
-    "util-linux-sfdisk": "fdisk",
-    "packagegroup-core-boot": "systemd systemd-sysv udev dbus kmod",
+    # The virt machine has no CSI camera for libcamera's element to find.
+    "libcamera-gst": "",
+    "iw": "iw",
+    "wireless-regdb-static": "wireless-regdb",
+    "rauc": "rauc",
+    "rauc-service": "rauc-service",
+    # fw_env.config is installed from the layer; U-Boot itself is uboot() below.
     "u-boot-env": "",
     "libubootenv-bin": "libubootenv-tool",
+    # Debian's NetworkManager is one package with nmcli and the Wi-Fi plugin.
     "networkmanager": "network-manager",
+    "networkmanager-daemon": "network-manager",
     "networkmanager-nmcli": "network-manager",
+    "networkmanager-wifi": "network-manager",
     "wpa-supplicant": "wpasupplicant",
-    "iw": "iw",
-    "dnsmasq": "dnsmasq-base",
+    "dnsmasq": "dnsmasq",
     "avahi-daemon": "avahi-daemon",
     "kernel-modules": "linux-image-arm64",
     "kernel-image": "linux-image-arm64 initramfs-tools",
-    "${MACHINE_EXTRA_RRECOMMENDS}": "",
-    "makespacelive": "",
-    "makespacelive-data": "",
+    "kernel-image-image": "linux-image-arm64",
+    "openssh": "openssh-server",
+    "openssh-sshd": "openssh-server",
+    "openssh-ssh": "openssh-client",
+    "openssh-scp": "openssh-client",
+    "openssh-keygen": "openssh-client",
+    "openssh-sftp-server": "openssh-sftp-server",
 }
 # What only the stand-in needs: x264enc because the Pi's GPU encoder (v4l2h264enc)
-# cannot exist here; openssh-server is the image's ssh-server-openssh feature, used by
-# the tests to drive the box.
-STAND_IN = ["gstreamer1.0-plugins-ugly", "openssh-server"]
+# cannot exist here.
+STAND_IN = ["gstreamer1.0-plugins-ugly"]
 # Documentation is not installed; libraries that only GStreamer plugins the service never
 # loads pull in (GL, GTK, machine learning) are removed once every package is configured,
 # to keep the slot inside the wks partition size.
 EXCLUDE = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*"]
 UNUSED = ["libLLVM", "libgallium", "libz3", "libdnnl", "libonnxruntime", "libgtk-3", "libx265"]
 DATA_RECIPE = os.path.join(layer.META, "recipes-core/makespacelive-data")
-SERVICE_RECIPE = os.path.join(layer.ROOT, "recipes-rust/makespacelive/makespacelive_0.1.0.bb")
-IMAGE_RECIPE = os.path.join(layer.META, "recipes-core/images/makespacelive-image.bb")
 
 
 def run(*argv, **kwargs):
@@ -107,16 +150,32 @@ def cached(name, inputs, make):
     return path
 
 
-def packages():
-    """The Debian packages of the stand-in's root, from the layers' own package lists."""
-    names = []
-    service = layer.recipe(SERVICE_RECIPE)
-    data = layer.recipe(os.path.join(DATA_RECIPE, "makespacelive-data_1.0.bb"))
-    image = layer.recipe(IMAGE_RECIPE)
-    for yocto in (service["RDEPENDS"] + " " + data["RDEPENDS"] + " " + image["IMAGE_INSTALL"]).split():
-        if yocto not in DEBIAN:
-            raise KeyError("the QEMU rung has no Debian package for %r: add it to DEBIAN in %s" % (yocto, __file__))
-        names += DEBIAN[yocto].split()
+def manifest():
+    """The image's manifest (MANIFEST-SPEC: scripts/image-manifest writes it with bitbake)."""
+    with open(MANIFEST) as f:
+        return json.load(f)
+
+
+def named_by_layers(image):
+    """The packages our layers name: IMAGE_INSTALL and our recipes' RDEPENDS/RRECOMMENDS."""
+    ours = [p for p in image["packages"].values() if p["recipe"] in ("makespacelive", "makespacelive-data")]
+    return set(image["image_install"]).union(*(p["rdepends"] + p["rrecommends"] for p in ours))
+
+
+def packages(image=None):
+    """The Debian packages of the stand-in's root: every package of the image mapped."""
+    image = image or manifest()
+    named = named_by_layers(image)
+    with_users = {u["package"] for u in image["users"]} | {g["package"] for g in image["groups"]}
+    names, unmapped = [], []
+    for yocto, package in sorted(image["packages"].items()):
+        if yocto in DEBIAN:
+            names += DEBIAN[yocto].split()
+        elif package["units"] or yocto in with_users or yocto in named:
+            unmapped.append(yocto)
+    if unmapped:
+        raise KeyError("the QEMU rung has no Debian package for %s (units, users or named by our layers): "
+                       "add them to DEBIAN in %s" % (", ".join(unmapped), __file__))
     return sorted(set(names + STAND_IN))
 
 
@@ -172,17 +231,21 @@ def _make_uboot(out):
 
 # --- the root ----------------------------------------------------------------------------
 
+# The initramfs is made once, by the kernel's own postinst (-c, after udev and kmod are
+# configured: initramfs-tools depends on them); update_initramfs=no skips the -u that
+# every later package's trigger would run again under emulation.
 INITRAMFS_HOOK = """
 mkdir -p "$1/etc/initramfs-tools/conf.d"
 printf 'MODULES=list\\n' > "$1/etc/initramfs-tools/conf.d/makespacelive.conf"
 printf 'virtio_mmio\\nvirtio_blk\\next4\\n' > "$1/etc/initramfs-tools/modules"
+printf 'update_initramfs=no\\n' > "$1/etc/initramfs-tools/update-initramfs.conf"
 """
 
 
 def base_root():
     """Debian's packages, configured (mmdebstrap under user-mode emulation): a directory."""
     names = packages()
-    return cached("root", [SUITE, names, EXCLUDE, UNUSED, INITRAMFS_HOOK, 2], lambda out: _make_root(out, names))
+    return cached("root", [SUITE, names, EXCLUDE, UNUSED, INITRAMFS_HOOK, 3], lambda out: _make_root(out, names))
 
 
 def _make_root(out, names):
@@ -322,10 +385,11 @@ class Slot:
         self.put("/etc/dbus-1/system.d/makespacelive-networkmanager.conf",
                  source=os.path.join(meta, "recipes-connectivity/networkmanager/files/makespacelive-networkmanager.conf"))
         # The service's user, as useradd.bbclass creates it.
-        useradd = layer.recipe(SERVICE_RECIPE)["USERADD_PARAM"]
-        run("chroot", self.dir, "useradd", *useradd.split())
-        units = layer.recipe(SERVICE_RECIPE)["SYSTEMD_SERVICE"].split()
-        units += layer.recipe(os.path.join(DATA_RECIPE, "makespacelive-data_1.0.bb"))["SYSTEMD_SERVICE"].split()
+        image = manifest()
+        for user in image["users"]:
+            if user["package"] == "makespacelive":
+                run("chroot", self.dir, "useradd", *user["useradd"].split())
+        units = [u for p in ("makespacelive", "makespacelive-data") for u in image["packages"][p]["units"]]
         run("systemctl", "--root", self.dir, "--quiet", "enable", *units)
         # What the Yocto build makes that Debian does not: the kernel and its initramfs in
         # the slot's /boot under the names the boot script loads, mount points on the
