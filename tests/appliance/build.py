@@ -6,9 +6,11 @@ GStreamer 1.26 and RAUC 1.13 that this machine can fetch).
 Slow pieces are cached outside the checkout (MAKESPACELIVE_APPLIANCE_CACHE, default
 /var/cache/makespacelive-appliance), each under a key made of its inputs."""
 
+import glob
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -333,6 +335,35 @@ WantedBy=local-fs.target
 """
 
 
+# The image's unit name -> the stand-in's, where Debian names it otherwise. oe-core's
+# socket mode starts an sshd@.service per connection (Accept=yes), Debian's ssh.socket
+# one ssh.service (Accept=no).
+UNIT_NAMES = {"sshd.socket": "ssh.socket", "sshd@.service": "ssh.service"}
+# Units the image enables that the stand-in has not, each with what stands in for it.
+UNITS_IMAGE_ONLY = {
+    # volatile-binds: stand-in-var.service (an overlay on all of /var) stands in.
+    "var-volatile-lib.service", "var-volatile-cache.service", "var-volatile-spool.service", "var-volatile-srv.service",
+}
+# Units only the stand-in enables, each with why.
+UNITS_STAND_IN_ONLY = {
+    # Stands in for volatile-binds (above).
+    "stand-in-var.service",
+}
+
+
+def check_kernel(root, image):
+    """Debian's kernel has every option of our kernel fragments (built in or a module)."""
+    config = {}
+    for path in glob.glob(os.path.join(root, "boot/config-*")):
+        with open(path) as f:
+            config.update(line.strip().split("=", 1) for line in f if line.startswith("CONFIG_"))
+    missing = ["%s=%s" % (name, value) for name, value in sorted(image["kernel"]["config"].items())
+               if value in ("y", "m") and config.get(name) not in ("y", "m")]
+    if missing:
+        raise RuntimeError("Debian's kernel lacks what %s asks for: %s" % (", ".join(image["kernel"]["fragments"]),
+                                                                           ", ".join(missing)))
+
+
 class Slot:
     """A root slot being assembled in a directory: the Debian base plus the project's
     own files installed as the recipes install them."""
@@ -384,13 +415,13 @@ class Slot:
                  source=os.path.join(meta, "recipes-connectivity/networkmanager/files/makespacelive.conf"))
         self.put("/etc/dbus-1/system.d/makespacelive-networkmanager.conf",
                  source=os.path.join(meta, "recipes-connectivity/networkmanager/files/makespacelive-networkmanager.conf"))
-        # The service's user, as useradd.bbclass creates it.
         image = manifest()
-        for user in image["users"]:
-            if user["package"] == "makespacelive":
-                run("chroot", self.dir, "useradd", *user["useradd"].split())
-        units = [u for p in ("makespacelive", "makespacelive-data") for u in image["packages"][p]["units"]]
-        run("systemctl", "--root", self.dir, "--quiet", "enable", *units)
+        check_kernel(self.dir, image)
+        self.users(image)
+        for path, target in image["links"].items():
+            if os.path.lexists(self.path(path)):
+                os.unlink(self.path(path))
+            os.symlink(target, self.path(path))
         # What the Yocto build makes that Debian does not: the kernel and its initramfs in
         # the slot's /boot under the names the boot script loads, mount points on the
         # read-only root, a writable /var (volatile binds), no machine-id of its own.
@@ -403,11 +434,43 @@ class Slot:
             os.makedirs(self.path(directory), exist_ok=True)
         self.put("/etc/machine-id", "")
         self.put("/usr/lib/systemd/system/stand-in-var.service", STAND_IN_VAR)
-        run("systemctl", "--root", self.dir, "--quiet", "enable", "stand-in-var.service")
+        self.units(image)
         # The tests drive the box over SSH with a key of their own.
         self.put("/root/.ssh/authorized_keys", source=test_ssh_key() + ".pub", mode=0o600)
         self.put("/etc/hostname", layer.hostname() + "\n")
         self.os_release(layer.distro()["DISTRO_VERSION"])
+
+    def users(self, image):
+        """The image's users and groups, as useradd.bbclass creates them: those Debian's
+        packages did not create already (under the same names)."""
+        for group in image["groups"]:
+            if run("chroot", self.dir, "getent", "group", group["name"], check=False, stdout=subprocess.DEVNULL).returncode:
+                run("chroot", self.dir, "groupadd", *shlex.split(group["groupadd"]))
+        for user in image["users"]:
+            if run("chroot", self.dir, "getent", "passwd", user["name"], check=False, stdout=subprocess.DEVNULL).returncode:
+                run("chroot", self.dir, "useradd", *shlex.split(user["useradd"]))
+
+    def enabled(self):
+        listed = subprocess.check_output(["systemctl", "--root", self.dir, "list-unit-files", "--state=enabled",
+                                          "--no-legend", "--plain"], text=True)
+        return {line.split()[0] for line in listed.splitlines() if line.strip()}
+
+    def units(self, image):
+        """Exactly the image's units enabled: Debian's packages enable their own on
+        installation; what the image does not enable is disabled (shipped there, disabled
+        by its presets) or masked (not in the image at all)."""
+        shipped = {UNIT_NAMES.get(u, u) for p in image["packages"].values() for u in p["units"]}
+        shipped |= {UNIT_NAMES.get(u, u) for u in image["units"]}
+        want = {UNIT_NAMES.get(u, u) for u, unit in image["units"].items() if unit["enabled"]} - set(UNITS_IMAGE_ONLY)
+        extra = sorted(self.enabled() - want - set(UNITS_STAND_IN_ONLY))
+        for unit in extra:
+            run("systemctl", "--root", self.dir, "--quiet", "disable" if unit in shipped else "mask", unit)
+        run("systemctl", "--root", self.dir, "--quiet", "enable", *sorted(want | set(UNITS_STAND_IN_ONLY)))
+        have = self.enabled()
+        differ = sorted((have - want - set(UNITS_STAND_IN_ONLY)) | (want - have))
+        if differ:
+            raise RuntimeError("the stand-in's enabled units differ from the image's (%s): %s"
+                               % (MANIFEST, ", ".join(differ)))
 
     def os_release(self, version):
         """/usr/lib/os-release as oe-core's os-release recipe writes it (VERSION_ID is
