@@ -463,8 +463,11 @@ class Slot:
         shipped |= {UNIT_NAMES.get(u, u) for u in image["units"]}
         want = {UNIT_NAMES.get(u, u) for u, unit in image["units"].items() if unit["enabled"]} - set(UNITS_IMAGE_ONLY)
         extra = sorted(self.enabled() - want - set(UNITS_STAND_IN_ONLY))
-        for unit in extra:
-            run("systemctl", "--root", self.dir, "--quiet", "disable" if unit in shipped else "mask", unit)
+        if extra:
+            run("systemctl", "--root", self.dir, "--quiet", "disable", *extra)
+        absent = [unit for unit in extra if unit not in shipped]
+        if absent:
+            run("systemctl", "--root", self.dir, "--quiet", "mask", *absent)
         run("systemctl", "--root", self.dir, "--quiet", "enable", *sorted(want | set(UNITS_STAND_IN_ONLY)))
         have = self.enabled()
         differ = sorted((have - want - set(UNITS_STAND_IN_ONLY)) | (want - have))
