@@ -10,6 +10,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -183,15 +184,25 @@ def packages(image=None):
 
 # --- U-Boot ------------------------------------------------------------------------------
 
-UBOOT_FRAGMENT = os.path.join(layer.META, "recipes-bsp/u-boot/files/env-on-boot-partition.cfg")
+UBOOT_APPEND = os.path.join(layer.META, "recipes-bsp/u-boot/u-boot_%.bbappend")
+# Options renamed since Debian trixie's U-Boot (2025.01): the layer's name -> Debian's.
+UBOOT_RENAMED = {"CONFIG_ENV_REDUNDANT": "CONFIG_SYS_REDUNDAND_ENVIRONMENT"}
+
+
+def uboot_fragments():
+    """The config fragments the append gives qemuarm64's U-Boot, in its SRC_URI order."""
+    files = os.path.join(os.path.dirname(UBOOT_APPEND), "files")
+    return [os.path.join(files, f) for f in layer.fetched(UBOOT_APPEND) if f.endswith(".cfg")]
 
 
 def uboot():
-    """Debian's U-Boot source (trixie), qemu_arm64_defconfig plus the layer's fragment."""
-    return os.path.join(cached("u-boot", [UBOOT_FRAGMENT, SUITE, 2], _make_uboot), "u-boot.bin")
+    """Debian's U-Boot source (trixie), qemu_arm64_defconfig plus the layer's fragments."""
+    fragments = uboot_fragments()
+    return os.path.join(cached("u-boot", fragments + [UBOOT_RENAMED, SUITE, 3], lambda out: _make_uboot(out, fragments)),
+                        "u-boot.bin")
 
 
-def _make_uboot(out):
+def _make_uboot(out, fragments):
     os.makedirs(out)
     work = tempfile.mkdtemp(prefix="u-boot-", dir=CACHE)
     lists = os.path.join(work, "lists")
@@ -218,14 +229,22 @@ def _make_uboot(out):
     build = os.path.join(work, "build")
     make = ["make", "-s", "-C", src, "O=" + build, "CROSS_COMPILE=aarch64-linux-gnu-"]
     run(*make, "qemu_arm64_defconfig")
+    lines = []
+    for fragment in fragments:
+        with open(fragment) as f:
+            lines += [line for line in f.read().splitlines() if re.match(r"(# )?CONFIG_", line)]
+    lines = [re.sub(r"CONFIG_\w+", lambda m: UBOOT_RENAMED.get(m.group(0), m.group(0)), line, count=1) for line in lines]
+    merged = os.path.join(work, "fragments.cfg")
+    with open(merged, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
     run(os.path.join(src, "scripts/kconfig/merge_config.sh"), "-O", build, "-m",
-        os.path.join(build, ".config"), UBOOT_FRAGMENT, stdout=subprocess.DEVNULL)
+        os.path.join(build, ".config"), merged, stdout=subprocess.DEVNULL)
     run(*make, "olddefconfig")
     with open(os.path.join(build, ".config")) as f:
-        config = f.read()
-    for line in open(UBOOT_FRAGMENT).read().splitlines():
-        if line.startswith("CONFIG_") and line not in config:
-            raise RuntimeError("U-Boot did not take %r from %s" % (line, UBOOT_FRAGMENT))
+        config = f.read().splitlines()
+    for line in lines:
+        if line not in config:
+            raise RuntimeError("U-Boot did not take %r from %s" % (line, ", ".join(fragments)))
     run(*make, "-j%d" % os.cpu_count())
     shutil.copy(os.path.join(build, "u-boot.bin"), out)
     shutil.rmtree(work)
