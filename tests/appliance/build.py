@@ -469,30 +469,38 @@ class Slot:
             if run("chroot", self.dir, "getent", "passwd", user["name"], check=False, stdout=subprocess.DEVNULL).returncode:
                 run("chroot", self.dir, "useradd", *shlex.split(user["useradd"]))
 
-    def enabled(self):
-        listed = subprocess.check_output(["systemctl", "--root", self.dir, "list-unit-files", "--state=enabled",
-                                          "--no-legend", "--plain"], text=True)
-        return {line.split()[0] for line in listed.splitlines() if line.strip()}
+    def unit_files(self):
+        """{unit file: state} as systemctl lists them in the slot (enabled, disabled, static, …)."""
+        listed = subprocess.check_output(["systemctl", "--root", self.dir, "list-unit-files", "--no-legend", "--plain"],
+                                         text=True)
+        return dict(line.split()[:2] for line in listed.splitlines() if line.strip())
 
     def units(self, image):
         """Exactly the image's units enabled: Debian's packages enable their own on
         installation; what the image does not enable is disabled (shipped there, disabled
-        by its presets) or masked (not in the image at all)."""
+        by its presets) or masked (not in the image at all). A unit without an [Install]
+        section (static) is started by what needs it, in the image as here."""
         shipped = {UNIT_NAMES.get(u, u) for p in image["packages"].values() for u in p["units"]}
         shipped |= {UNIT_NAMES.get(u, u) for u in image["units"]}
-        want = {UNIT_NAMES.get(u, u) for u, unit in image["units"].items() if unit["enabled"]} - set(UNITS_IMAGE_ONLY)
-        extra = sorted(self.enabled() - want - set(UNITS_STAND_IN_ONLY))
+        want = {UNIT_NAMES.get(u, u) for u, unit in image["units"].items() if unit["enabled"]} - UNITS_IMAGE_ONLY
+        want |= UNITS_STAND_IN_ONLY
+        files = self.unit_files()
+        missing = sorted(want - set(files))
+        if missing:
+            raise RuntimeError("the stand-in has no unit %s that the image enables (%s)" % (", ".join(missing), MANIFEST))
+        enabled = {u for u, state in files.items() if state == "enabled"}
+        extra = sorted(enabled - want)
         if extra:
             run("systemctl", "--root", self.dir, "--quiet", "disable", *extra)
         absent = [unit for unit in extra if unit not in shipped]
         if absent:
             run("systemctl", "--root", self.dir, "--quiet", "mask", *absent)
-        run("systemctl", "--root", self.dir, "--quiet", "enable", *sorted(want | set(UNITS_STAND_IN_ONLY)))
-        have = self.enabled()
-        differ = sorted((have - want - set(UNITS_STAND_IN_ONLY)) | (want - have))
-        if differ:
+        want -= {u for u, state in files.items() if state == "static"}
+        run("systemctl", "--root", self.dir, "--quiet", "enable", *sorted(want))
+        enabled = {u for u, state in self.unit_files().items() if state == "enabled"}
+        if enabled != want:
             raise RuntimeError("the stand-in's enabled units differ from the image's (%s): %s"
-                               % (MANIFEST, ", ".join(differ)))
+                               % (MANIFEST, ", ".join(sorted(enabled ^ want))))
 
     def os_release(self, version):
         """/usr/lib/os-release as oe-core's os-release recipe writes it (VERSION_ID is
