@@ -266,7 +266,7 @@ printf 'update_initramfs=no\\n' > "$1/etc/initramfs-tools/update-initramfs.conf"
 def base_root():
     """Debian's packages, configured (mmdebstrap under user-mode emulation): a directory."""
     names = packages()
-    return cached("root", [SUITE, names, EXCLUDE, UNUSED, INITRAMFS_HOOK, 3], lambda out: _make_root(out, names))
+    return cached("root", [SUITE, names, EXCLUDE, UNUSED, INITRAMFS_HOOK, 4], lambda out: _make_root(out, names))
 
 
 def _make_root(out, names):
@@ -276,6 +276,8 @@ def _make_root(out, names):
             "--customize-hook=rm -f " + unused,
             "--include=" + ",".join(names)]
     argv += ["--dpkgopt=path-exclude=" + p for p in EXCLUDE]
+    # The essential hook's files win over the packages' conffiles (no prompt).
+    argv += ["--dpkgopt=force-confold"]
     argv += ["--dpkgopt=path-include=/usr/share/doc/*/copyright", SUITE, out, MIRROR]
     run(*argv)
 
