@@ -358,8 +358,8 @@ WantedBy=local-fs.target
 
 # The image's unit name -> the stand-in's, where Debian names it otherwise. oe-core's
 # socket mode starts an sshd@.service per connection (Accept=yes), Debian's ssh.socket
-# one ssh.service (Accept=no).
-UNIT_NAMES = {"sshd.socket": "ssh.socket", "sshd@.service": "ssh.service"}
+# one ssh.service (Accept=no); both make missing host keys in a unit of their own.
+UNIT_NAMES = {"sshd.socket": "ssh.socket", "sshd@.service": "ssh.service", "sshdgenkeys.service": "sshd-keygen.service"}
 # Units the image enables that the stand-in has not, each with what stands in for it.
 UNITS_IMAGE_ONLY = {
     # volatile-binds: stand-in-var.service (an overlay on all of /var) stands in.
