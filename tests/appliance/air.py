@@ -1,8 +1,8 @@
 """The air around the box on the QEMU rung: the kernel's simulated 802.11 radios
 (`mac80211_hwsim`, three of them) in the guest, and the test's peers on two of them, each
 in its own network namespace: a phone (`wpa_supplicant`, busybox `udhcpc` and
-`nslookup`, `curl`) and a venue's WPA2 access point (`hostapd`, `dnsmasq` for DHCP,
-nginx-rtmp). The first radio stays in the box's namespace for its NetworkManager.
+`nslookup`, `curl`) and a venue's WPA2 access point (`hostapd`, `dnsmasq` for DHCP and
+DNS, nginx-rtmp). The first radio stays in the box's namespace for its NetworkManager.
 
 The radios are the only thing simulated: frames really go through mac80211, so
 association, WPA2's handshake, DHCP and DNS are the real ones. The peers are not part of
@@ -21,6 +21,8 @@ PORTAL = "10.42.0.1"
 VENUE_SSID = "Makerspace"
 VENUE_PASSPHRASE = "soldering-iron-42"
 VENUE_ADDRESS = "192.168.50.1"
+# A name only the venue's DNS server knows (its address, handed out by its DHCP).
+VENUE_NAME = "rtmp.makerspace.example"
 VENUE_CHANNEL = 1
 STAT_PORT = 8080
 # mac80211_hwsim gives radio N the address 02:00:00:00:NN:00.
@@ -115,18 +117,20 @@ class Air:
     # --- the venue ----------------------------------------------------------------------
 
     def venue_up(self):
-        """The venue's WPA2 access point with DHCP and nginx-rtmp behind it."""
+        """The venue's WPA2 access point with DHCP, DNS (its DHCP names itself the DNS
+        server; it answers VENUE_NAME) and nginx-rtmp behind it."""
         wlan = self.interfaces["venue"]
         self.put("/run/venue/hostapd.conf", HOSTAPD.format(interface=wlan, ssid=VENUE_SSID, channel=VENUE_CHANNEL,
                                                            passphrase=VENUE_PASSPHRASE))
         self.put("/run/venue/nginx.conf", NGINX.format(address=VENUE_ADDRESS, stat=STAT_PORT))
         self.on("venue", "ip address replace %s/24 dev %s && ip link set %s up && "
                 "hostapd -B -P /run/venue/hostapd.pid -f /run/venue/hostapd.log /run/venue/hostapd.conf && "
-                "dnsmasq --conf-file=/dev/null --interface=%s --bind-interfaces --except-interface=lo --port=0 "
+                "dnsmasq --conf-file=/dev/null --interface=%s --bind-interfaces --except-interface=lo "
+                "--no-resolv --no-hosts --host-record=%s,%s "
                 "--dhcp-range=192.168.50.10,192.168.50.99,1h --dhcp-leasefile=/run/venue/leases "
                 "--pid-file=/run/venue/dnsmasq.pid && "
                 "{ [ -e /run/venue/nginx.pid ] || nginx -e /run/venue/nginx.log -c /run/venue/nginx.conf; }"
-                % (VENUE_ADDRESS, wlan, wlan, wlan))
+                % (VENUE_ADDRESS, wlan, wlan, wlan, VENUE_NAME, VENUE_ADDRESS))
 
     def venue_down(self):
         """The venue's access point disappears (nginx stays: the AP is what goes)."""

@@ -6,9 +6,12 @@ GStreamer 1.26 and RAUC 1.13 that this machine can fetch).
 Slow pieces are cached outside the checkout (MAKESPACELIVE_APPLIANCE_CACHE, default
 /var/cache/makespacelive-appliance), each under a key made of its inputs."""
 
+import glob
 import hashlib
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -22,9 +25,49 @@ TARGET = "aarch64-unknown-linux-gnu"
 SYSROOT_SUITE = "bookworm"
 SYSROOT_PACKAGES = ["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev", "libglib2.0-dev"]
 
-# Yocto package (recipes' RDEPENDS, the image's IMAGE_INSTALL) -> Debian package. Every
-# name the layers use must be here: a new one fails the rung until it is mapped.
+MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "manifest", layer.MACHINE + ".json")
+
+# The image's package (the manifest's `packages`) -> the Debian packages that stand in for
+# it, bringing the same units (Debian's `dnsmasq`, not the unit-less `dnsmasq-base`). ""
+# is a decision, said why in a comment. A package that ships units or users, or that our
+# layers name, fails the rung until it is here; unit-less library packages of the
+# closure may be left out: Debian's own dependencies bring their equivalents.
 DEBIAN = {
+    # Packagegroups: their members are mapped one by one.
+    "packagegroup-core-boot": "",
+    "packagegroup-core-ssh-openssh": "",
+    "base-files": "base-files",
+    "base-passwd": "base-passwd",
+    # Debian's essential userland (coreutils, dash, …) stands in for busybox.
+    "busybox": "",
+    "netbase": "netbase",
+    "shadow-base": "passwd",
+    # dpkg's own update-alternatives.
+    "update-alternatives-opkg": "",
+    # Yocto's systemd package has resolved and timesyncd (PACKAGECONFIG); Debian splits them.
+    "systemd": "systemd systemd-sysv systemd-resolved systemd-timesyncd",
+    "systemd-udev-rules": "udev",
+    # Debian's systemd ships serial-getty@.service.
+    "systemd-serialgetty": "",
+    # stand-in-var.service stands in for its binds (see UNITS_STAND_IN_ONLY).
+    "volatile-binds": "",
+    "udev": "udev",
+    "kmod": "kmod",
+    "dbus": "dbus",
+    "dbus-common": "dbus",
+    "dbus-tools": "dbus",
+    "util-linux-mount": "mount",
+    "util-linux-umount": "mount",
+    "util-linux-agetty": "util-linux",
+    "util-linux-fsck": "util-linux",
+    "util-linux-swaponoff": "util-linux",
+    "util-linux-mkswap": "util-linux",
+    "util-linux-lsblk": "util-linux",
+    "util-linux-partx": "util-linux",
+    "util-linux-sfdisk": "fdisk",
+    # Ours: installed from the layers as the recipes install them (Slot).
+    "makespacelive": "",
+    "makespacelive-data": "",
     "ca-certificates": "ca-certificates",
     "glib-networking": "glib-networking",
     # fdk-aac is not in Debian main: voaacenc (plugins-bad) is the AAC encoder here.
@@ -43,39 +86,42 @@ DEBIAN = {
     "gstreamer1.0-plugins-good-flv": "gstreamer1.0-plugins-good",
     "gstreamer1.0-plugins-good-jpeg": "gstreamer1.0-plugins-good",
     "gstreamer1.0-plugins-good-video4linux2": "gstreamer1.0-plugins-good",
-    # meta-rauc builds its D-Bus service (PACKAGECONFIG service) and makes rauc depend on it.
-    "rauc": "rauc rauc-service",
-    "udev": "udev",
-    "util-linux-lsblk": "util-linux",
-    "util-linux-partx": "util-linux",
-    "util-linux-sfdisk": "fdisk",
-    "packagegroup-core-boot": "systemd systemd-sysv udev dbus kmod",
+    # The virt machine has no CSI camera for libcamera's element to find.
+    "libcamera-gst": "",
+    "iw": "iw",
+    "wireless-regdb-static": "wireless-regdb",
+    "rauc": "rauc",
+    "rauc-service": "rauc-service",
+    # fw_env.config is installed from the layer; U-Boot itself is uboot() below.
     "u-boot-env": "",
     "libubootenv-bin": "libubootenv-tool",
+    # Debian's NetworkManager is one package with nmcli and the Wi-Fi plugin.
     "networkmanager": "network-manager",
+    "networkmanager-daemon": "network-manager",
     "networkmanager-nmcli": "network-manager",
+    "networkmanager-wifi": "network-manager",
     "wpa-supplicant": "wpasupplicant",
-    "iw": "iw",
-    "dnsmasq": "dnsmasq-base",
+    "dnsmasq": "dnsmasq",
     "avahi-daemon": "avahi-daemon",
     "kernel-modules": "linux-image-arm64",
     "kernel-image": "linux-image-arm64 initramfs-tools",
-    "${MACHINE_EXTRA_RRECOMMENDS}": "",
-    "makespacelive": "",
-    "makespacelive-data": "",
+    "kernel-image-image": "linux-image-arm64",
+    "openssh": "openssh-server",
+    "openssh-sshd": "openssh-server",
+    "openssh-ssh": "openssh-client",
+    "openssh-scp": "openssh-client",
+    "openssh-keygen": "openssh-client",
+    "openssh-sftp-server": "openssh-sftp-server",
 }
 # What only the stand-in needs: x264enc because the Pi's GPU encoder (v4l2h264enc)
-# cannot exist here; openssh-server is the image's ssh-server-openssh feature, used by
-# the tests to drive the box.
-STAND_IN = ["gstreamer1.0-plugins-ugly", "openssh-server"]
+# cannot exist here.
+STAND_IN = ["gstreamer1.0-plugins-ugly"]
 # Documentation is not installed; libraries that only GStreamer plugins the service never
 # loads pull in (GL, GTK, machine learning) are removed once every package is configured,
 # to keep the slot inside the wks partition size.
 EXCLUDE = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*"]
 UNUSED = ["libLLVM", "libgallium", "libz3", "libdnnl", "libonnxruntime", "libgtk-3", "libx265"]
 DATA_RECIPE = os.path.join(layer.META, "recipes-core/makespacelive-data")
-SERVICE_RECIPE = os.path.join(layer.ROOT, "recipes-rust/makespacelive/makespacelive_0.1.0.bb")
-IMAGE_RECIPE = os.path.join(layer.META, "recipes-core/images/makespacelive-image.bb")
 
 
 def run(*argv, **kwargs):
@@ -107,30 +153,56 @@ def cached(name, inputs, make):
     return path
 
 
-def packages():
-    """The Debian packages of the stand-in's root, from the layers' own package lists."""
-    names = []
-    service = layer.recipe(SERVICE_RECIPE)
-    data = layer.recipe(os.path.join(DATA_RECIPE, "makespacelive-data_1.0.bb"))
-    image = layer.recipe(IMAGE_RECIPE)
-    for yocto in (service["RDEPENDS"] + " " + data["RDEPENDS"] + " " + image["IMAGE_INSTALL"]).split():
-        if yocto not in DEBIAN:
-            raise KeyError("the QEMU rung has no Debian package for %r: add it to DEBIAN in %s" % (yocto, __file__))
-        names += DEBIAN[yocto].split()
+def manifest():
+    """The image's manifest (MANIFEST-SPEC: scripts/image-manifest writes it with bitbake)."""
+    with open(MANIFEST) as f:
+        return json.load(f)
+
+
+def named_by_layers(image):
+    """The packages our layers name: IMAGE_INSTALL and our recipes' RDEPENDS/RRECOMMENDS."""
+    ours = [p for p in image["packages"].values() if p["recipe"] in ("makespacelive", "makespacelive-data")]
+    return set(image["image_install"]).union(*(p["rdepends"] + p["rrecommends"] for p in ours))
+
+
+def packages(image=None):
+    """The Debian packages of the stand-in's root: every package of the image mapped."""
+    image = image or manifest()
+    named = named_by_layers(image)
+    with_users = {u["package"] for u in image["users"]} | {g["package"] for g in image["groups"]}
+    names, unmapped = [], []
+    for yocto, package in sorted(image["packages"].items()):
+        if yocto in DEBIAN:
+            names += DEBIAN[yocto].split()
+        elif package["units"] or yocto in with_users or yocto in named:
+            unmapped.append(yocto)
+    if unmapped:
+        raise KeyError("the QEMU rung has no Debian package for %s (units, users or named by our layers): "
+                       "add them to DEBIAN in %s" % (", ".join(unmapped), __file__))
     return sorted(set(names + STAND_IN))
 
 
 # --- U-Boot ------------------------------------------------------------------------------
 
-UBOOT_FRAGMENT = os.path.join(layer.META, "recipes-bsp/u-boot/files/env-on-boot-partition.cfg")
+UBOOT_APPEND = os.path.join(layer.META, "recipes-bsp/u-boot/u-boot_%.bbappend")
+# Options renamed since Debian trixie's U-Boot (2025.01): the layer's name -> Debian's.
+UBOOT_RENAMED = {"CONFIG_ENV_REDUNDANT": "CONFIG_SYS_REDUNDAND_ENVIRONMENT"}
+
+
+def uboot_fragments():
+    """The config fragments the append gives qemuarm64's U-Boot, in its SRC_URI order."""
+    files = os.path.join(os.path.dirname(UBOOT_APPEND), "files")
+    return [os.path.join(files, f) for f in layer.fetched(UBOOT_APPEND) if f.endswith(".cfg")]
 
 
 def uboot():
-    """Debian's U-Boot source (trixie), qemu_arm64_defconfig plus the layer's fragment."""
-    return os.path.join(cached("u-boot", [UBOOT_FRAGMENT, SUITE, 2], _make_uboot), "u-boot.bin")
+    """Debian's U-Boot source (trixie), qemu_arm64_defconfig plus the layer's fragments."""
+    fragments = uboot_fragments()
+    return os.path.join(cached("u-boot", fragments + [UBOOT_RENAMED, SUITE, 3], lambda out: _make_uboot(out, fragments)),
+                        "u-boot.bin")
 
 
-def _make_uboot(out):
+def _make_uboot(out, fragments):
     os.makedirs(out)
     work = tempfile.mkdtemp(prefix="u-boot-", dir=CACHE)
     lists = os.path.join(work, "lists")
@@ -157,14 +229,22 @@ def _make_uboot(out):
     build = os.path.join(work, "build")
     make = ["make", "-s", "-C", src, "O=" + build, "CROSS_COMPILE=aarch64-linux-gnu-"]
     run(*make, "qemu_arm64_defconfig")
+    lines = []
+    for fragment in fragments:
+        with open(fragment) as f:
+            lines += [line for line in f.read().splitlines() if re.match(r"(# )?CONFIG_", line)]
+    lines = [re.sub(r"CONFIG_\w+", lambda m: UBOOT_RENAMED.get(m.group(0), m.group(0)), line, count=1) for line in lines]
+    merged = os.path.join(work, "fragments.cfg")
+    with open(merged, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
     run(os.path.join(src, "scripts/kconfig/merge_config.sh"), "-O", build, "-m",
-        os.path.join(build, ".config"), UBOOT_FRAGMENT, stdout=subprocess.DEVNULL)
+        os.path.join(build, ".config"), merged, stdout=subprocess.DEVNULL)
     run(*make, "olddefconfig")
     with open(os.path.join(build, ".config")) as f:
-        config = f.read()
-    for line in open(UBOOT_FRAGMENT).read().splitlines():
-        if line.startswith("CONFIG_") and line not in config:
-            raise RuntimeError("U-Boot did not take %r from %s" % (line, UBOOT_FRAGMENT))
+        config = f.read().splitlines()
+    for line in lines:
+        if line not in config:
+            raise RuntimeError("U-Boot did not take %r from %s" % (line, ", ".join(fragments)))
     run(*make, "-j%d" % os.cpu_count())
     shutil.copy(os.path.join(build, "u-boot.bin"), out)
     shutil.rmtree(work)
@@ -172,17 +252,21 @@ def _make_uboot(out):
 
 # --- the root ----------------------------------------------------------------------------
 
+# The initramfs is made once, by the kernel's own postinst (-c, after udev and kmod are
+# configured: initramfs-tools depends on them); update_initramfs=no skips the -u that
+# every later package's trigger would run again under emulation.
 INITRAMFS_HOOK = """
 mkdir -p "$1/etc/initramfs-tools/conf.d"
 printf 'MODULES=list\\n' > "$1/etc/initramfs-tools/conf.d/makespacelive.conf"
 printf 'virtio_mmio\\nvirtio_blk\\next4\\n' > "$1/etc/initramfs-tools/modules"
+printf 'update_initramfs=no\\n' > "$1/etc/initramfs-tools/update-initramfs.conf"
 """
 
 
 def base_root():
     """Debian's packages, configured (mmdebstrap under user-mode emulation): a directory."""
     names = packages()
-    return cached("root", [SUITE, names, EXCLUDE, UNUSED, INITRAMFS_HOOK, 2], lambda out: _make_root(out, names))
+    return cached("root", [SUITE, names, EXCLUDE, UNUSED, INITRAMFS_HOOK, 4], lambda out: _make_root(out, names))
 
 
 def _make_root(out, names):
@@ -192,6 +276,8 @@ def _make_root(out, names):
             "--customize-hook=rm -f " + unused,
             "--include=" + ",".join(names)]
     argv += ["--dpkgopt=path-exclude=" + p for p in EXCLUDE]
+    # The essential hook's files win over the packages' conffiles (no prompt).
+    argv += ["--dpkgopt=force-confold"]
     argv += ["--dpkgopt=path-include=/usr/share/doc/*/copyright", SUITE, out, MIRROR]
     run(*argv)
 
@@ -270,6 +356,35 @@ WantedBy=local-fs.target
 """
 
 
+# The image's unit name -> the stand-in's, where Debian names it otherwise. oe-core's
+# socket mode starts an sshd@.service per connection (Accept=yes), Debian's ssh.socket
+# one ssh.service (Accept=no); both make missing host keys in a unit of their own.
+UNIT_NAMES = {"sshd.socket": "ssh.socket", "sshd@.service": "ssh.service", "sshdgenkeys.service": "sshd-keygen.service"}
+# Units the image enables that the stand-in has not, each with what stands in for it.
+UNITS_IMAGE_ONLY = {
+    # volatile-binds: stand-in-var.service (an overlay on all of /var) stands in.
+    "var-volatile-lib.service", "var-volatile-cache.service", "var-volatile-spool.service", "var-volatile-srv.service",
+}
+# Units only the stand-in enables, each with why.
+UNITS_STAND_IN_ONLY = {
+    # Stands in for volatile-binds (above).
+    "stand-in-var.service",
+}
+
+
+def check_kernel(root, image):
+    """Debian's kernel has every option of our kernel fragments (built in or a module)."""
+    config = {}
+    for path in glob.glob(os.path.join(root, "boot/config-*")):
+        with open(path) as f:
+            config.update(line.strip().split("=", 1) for line in f if line.startswith("CONFIG_"))
+    missing = ["%s=%s" % (name, value) for name, value in sorted(image["kernel"]["config"].items())
+               if value in ("y", "m") and config.get(name) not in ("y", "m")]
+    if missing:
+        raise RuntimeError("Debian's kernel lacks what %s asks for: %s" % (", ".join(image["kernel"]["fragments"]),
+                                                                           ", ".join(missing)))
+
+
 class Slot:
     """A root slot being assembled in a directory: the Debian base plus the project's
     own files installed as the recipes install them."""
@@ -321,12 +436,13 @@ class Slot:
                  source=os.path.join(meta, "recipes-connectivity/networkmanager/files/makespacelive.conf"))
         self.put("/etc/dbus-1/system.d/makespacelive-networkmanager.conf",
                  source=os.path.join(meta, "recipes-connectivity/networkmanager/files/makespacelive-networkmanager.conf"))
-        # The service's user, as useradd.bbclass creates it.
-        useradd = layer.recipe(SERVICE_RECIPE)["USERADD_PARAM"]
-        run("chroot", self.dir, "useradd", *useradd.split())
-        units = layer.recipe(SERVICE_RECIPE)["SYSTEMD_SERVICE"].split()
-        units += layer.recipe(os.path.join(DATA_RECIPE, "makespacelive-data_1.0.bb"))["SYSTEMD_SERVICE"].split()
-        run("systemctl", "--root", self.dir, "--quiet", "enable", *units)
+        image = manifest()
+        check_kernel(self.dir, image)
+        self.users(image)
+        for path, target in image["links"].items():
+            if os.path.lexists(self.path(path)):
+                os.unlink(self.path(path))
+            os.symlink(target, self.path(path))
         # What the Yocto build makes that Debian does not: the kernel and its initramfs in
         # the slot's /boot under the names the boot script loads, mount points on the
         # read-only root, a writable /var (volatile binds), no machine-id of its own.
@@ -339,11 +455,54 @@ class Slot:
             os.makedirs(self.path(directory), exist_ok=True)
         self.put("/etc/machine-id", "")
         self.put("/usr/lib/systemd/system/stand-in-var.service", STAND_IN_VAR)
-        run("systemctl", "--root", self.dir, "--quiet", "enable", "stand-in-var.service")
+        self.units(image)
         # The tests drive the box over SSH with a key of their own.
         self.put("/root/.ssh/authorized_keys", source=test_ssh_key() + ".pub", mode=0o600)
         self.put("/etc/hostname", layer.hostname() + "\n")
         self.os_release(layer.distro()["DISTRO_VERSION"])
+
+    def users(self, image):
+        """The image's users and groups, as useradd.bbclass creates them: those Debian's
+        packages did not create already (under the same names)."""
+        for group in image["groups"]:
+            if run("chroot", self.dir, "getent", "group", group["name"], check=False, stdout=subprocess.DEVNULL).returncode:
+                run("chroot", self.dir, "groupadd", *shlex.split(group["groupadd"]))
+        for user in image["users"]:
+            if run("chroot", self.dir, "getent", "passwd", user["name"], check=False, stdout=subprocess.DEVNULL).returncode:
+                run("chroot", self.dir, "useradd", *shlex.split(user["useradd"]))
+
+    def unit_files(self):
+        """{unit file: state} as systemctl lists them in the slot (enabled, disabled, static, …)."""
+        listed = subprocess.check_output(["systemctl", "--root", self.dir, "list-unit-files", "--no-legend", "--plain"],
+                                         text=True)
+        return dict(line.split()[:2] for line in listed.splitlines() if line.strip())
+
+    def units(self, image):
+        """Exactly the image's units enabled: Debian's packages enable their own on
+        installation; what the image does not enable is disabled (shipped there, disabled
+        by its presets) or masked (not in the image at all). A unit without an [Install]
+        section (static) is started by what needs it, in the image as here."""
+        shipped = {UNIT_NAMES.get(u, u) for p in image["packages"].values() for u in p["units"]}
+        shipped |= {UNIT_NAMES.get(u, u) for u in image["units"]}
+        want = {UNIT_NAMES.get(u, u) for u, unit in image["units"].items() if unit["enabled"]} - UNITS_IMAGE_ONLY
+        want |= UNITS_STAND_IN_ONLY
+        files = self.unit_files()
+        missing = sorted(want - set(files))
+        if missing:
+            raise RuntimeError("the stand-in has no unit %s that the image enables (%s)" % (", ".join(missing), MANIFEST))
+        enabled = {u for u, state in files.items() if state == "enabled"}
+        extra = sorted(enabled - want)
+        if extra:
+            run("systemctl", "--root", self.dir, "--quiet", "disable", *extra)
+        absent = [unit for unit in extra if unit not in shipped]
+        if absent:
+            run("systemctl", "--root", self.dir, "--quiet", "mask", *absent)
+        want -= {u for u, state in files.items() if state == "static"}
+        run("systemctl", "--root", self.dir, "--quiet", "enable", *sorted(want))
+        enabled = {u for u, state in self.unit_files().items() if state == "enabled"}
+        if enabled != want:
+            raise RuntimeError("the stand-in's enabled units differ from the image's (%s): %s"
+                               % (MANIFEST, ", ".join(sorted(enabled ^ want))))
 
     def os_release(self, version):
         """/usr/lib/os-release as oe-core's os-release recipe writes it (VERSION_ID is

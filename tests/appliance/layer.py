@@ -108,6 +108,17 @@ def recipe(path):
     return found
 
 
+def fetched(path, machine=MACHINE, distro="makespacelive-os"):
+    """The local files a recipe or append adds to SRC_URI for `machine` under `distro`
+    (file:// entries of assignments with no other overrides than those and append)."""
+    files = []
+    for item in _items(path):
+        overrides = set(item.SubItems) - {"append", "prepend"}
+        if item.VarName == "SRC_URI" and overrides <= {machine, distro}:
+            files += [uri[len("file://"):].split(";")[0] for uri in _value(item).split() if uri.startswith("file://")]
+    return files
+
+
 def install_list(path):
     """(mode, source, destination) lines of a .install list."""
     with open(path) as f:
