@@ -40,6 +40,9 @@ DEBIAN = {
     "base-passwd": "base-passwd",
     # Debian's essential userland (coreutils, dash, …) stands in for busybox.
     "busybox": "",
+    # busybox's syslogd keeps /var/log/messages in RAM on the image; the stand-in's journal
+    # (also volatile) holds the same messages (busybox-syslog.service: UNITS_IMAGE_ONLY).
+    "busybox-syslog": "",
     "netbase": "netbase",
     "shadow-base": "passwd",
     # dpkg's own update-alternatives.
@@ -172,6 +175,8 @@ def packages(image=None):
     with_users = {u["package"] for u in image["users"]} | {g["package"] for g in image["groups"]}
     names, unmapped = [], []
     for yocto, package in sorted(image["packages"].items()):
+        if yocto in image["removed_after_install"]:
+            continue  # a read-only root uninstalls it again (ROOTFS_RO_UNNEEDED)
         if yocto in DEBIAN:
             names += DEBIAN[yocto].split()
         elif package["units"] or yocto in with_users or yocto in named:
@@ -364,6 +369,13 @@ UNIT_NAMES = {"sshd.socket": "ssh.socket", "sshd@.service": "ssh.service", "sshd
 UNITS_IMAGE_ONLY = {
     # volatile-binds: stand-in-var.service (an overlay on all of /var) stands in.
     "var-volatile-lib.service", "var-volatile-cache.service", "var-volatile-spool.service", "var-volatile-srv.service",
+    # busybox's syslogd: the journal stands in (DEBIAN["busybox-syslog"]).
+    "busybox-syslog.service",
+    # Parts of oe-core's one systemd package that Debian ships as systemd-container
+    # (machines.target: systemd-nspawn's containers) and systemd-userdbd (userdb lookups
+    # over varlink): nothing of the appliance uses either. Not yet in the stand-in's root;
+    # the README's table lists them.
+    "machines.target", "systemd-userdbd.socket",
 }
 # Units only the stand-in enables, each with why.
 UNITS_STAND_IN_ONLY = {
@@ -484,7 +496,9 @@ class Slot:
         section (static) is started by what needs it, in the image as here."""
         shipped = {UNIT_NAMES.get(u, u) for p in image["packages"].values() for u in p["units"]}
         shipped |= {UNIT_NAMES.get(u, u) for u in image["units"]}
-        want = {UNIT_NAMES.get(u, u) for u, unit in image["units"].items() if unit["enabled"]} - UNITS_IMAGE_ONLY
+        removed = set(image["removed_after_install"])  # with its units (run-postinsts)
+        want = {UNIT_NAMES.get(u, u) for u, unit in image["units"].items()
+                if unit["enabled"] and unit["package"] not in removed} - UNITS_IMAGE_ONLY
         want |= UNITS_STAND_IN_ONLY
         files = self.unit_files()
         missing = sorted(want - set(files))
