@@ -19,7 +19,7 @@ DEPENDS += "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
 # (`scripts/crates-inc --check` says when it is not). For local work on the service,
 # kas/develop.yml builds the checkout itself (externalsrc) instead.
 SRC_URI = "git://github.com/makespacelive/makespacelive.git;protocol=https;nobranch=1"
-SRCREV = "efa1fe0ac1f14a2f7c587570566d3418a1d55658"
+SRCREV = "48225e5d3a0a92934f119d5f99626ea8d0329611"
 # S is oe-core's default, ${UNPACKDIR}/${BP}: where the git fetcher checks out
 # (BB_GIT_DEFAULT_DESTSUFFIX = "${BP}" in wrynose's bitbake.conf).
 
