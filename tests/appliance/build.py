@@ -349,7 +349,7 @@ STAND_IN_VAR = """[Unit]
 Description=Stand-in for Yocto's volatile binds: a writable /var over the read-only root
 DefaultDependencies=no
 After=systemd-remount-fs.service
-Before=local-fs.target var-volatile.mount systemd-journal-flush.service systemd-random-seed.service systemd-tmpfiles-setup.service
+Before=local-fs.target var-volatile.mount systemd-journal-flush.service systemd-random-seed.service systemd-tmpfiles-setup.service systemd-timesyncd.service
 
 [Service]
 Type=oneshot
@@ -365,6 +365,11 @@ WantedBy=local-fs.target
 # socket mode starts an sshd@.service per connection (Accept=yes), Debian's ssh.socket
 # one ssh.service (Accept=no); both make missing host keys in a unit of their own.
 UNIT_NAMES = {"sshd.socket": "ssh.socket", "sshd@.service": "ssh.service", "sshdgenkeys.service": "sshd-keygen.service"}
+# Static units the image installs outside SYSTEMD_SERVICE, each with where.
+UNITS_COMPANION = {
+    # openssh's do_install: the host keys, generated before sshd@.service's first start.
+    "sshdgenkeys.service",
+}
 # Units the image enables that the stand-in has not, each with what stands in for it.
 UNITS_IMAGE_ONLY = {
     # volatile-binds: stand-in-var.service (an overlay on all of /var) stands in.
@@ -496,6 +501,14 @@ class Slot:
         section (static) is started by what needs it, in the image as here."""
         shipped = {UNIT_NAMES.get(u, u) for p in image["packages"].values() for u in p["units"]}
         shipped |= {UNIT_NAMES.get(u, u) for u in image["units"]}
+        # What the image installs beside its SYSTEMD_SERVICE units, which the manifest
+        # cannot list (unit files are seen only in a build): the service a socket starts,
+        # which systemd.bbclass packages with it, and the static units UNITS_COMPANION
+        # names. Disabled here as there, never masked: a masked service fails its socket.
+        for unit in list(shipped):
+            if unit.endswith(".socket"):
+                shipped |= {UNIT_NAMES.get(unit[:-7] + s, unit[:-7] + s) for s in (".service", "@.service")}
+        shipped |= {UNIT_NAMES.get(u, u) for u in UNITS_COMPANION}
         removed = set(image["removed_after_install"])  # with its units (run-postinsts)
         want = {UNIT_NAMES.get(u, u) for u, unit in image["units"].items()
                 if unit["enabled"] and unit["package"] not in removed} - UNITS_IMAGE_ONLY
@@ -508,15 +521,18 @@ class Slot:
         extra = sorted(enabled - want)
         if extra:
             run("systemctl", "--root", self.dir, "--quiet", "disable", *extra)
-        absent = [unit for unit in extra if unit not in shipped]
-        if absent:
-            run("systemctl", "--root", self.dir, "--quiet", "mask", *absent)
         want -= {u for u, state in files.items() if state == "static"}
         run("systemctl", "--root", self.dir, "--quiet", "enable", *sorted(want))
+        # `systemctl enable` follows each unit's Also= (avahi-daemon.service's socket), as
+        # the image's postinsts do: unit files the manifest cannot see, enabled with it.
+        also = {u for u, state in self.unit_files().items() if state == "enabled"} - want
+        absent = [unit for unit in extra if unit not in shipped and unit not in also]
+        if absent:
+            run("systemctl", "--root", self.dir, "--quiet", "mask", *absent)
         enabled = {u for u, state in self.unit_files().items() if state == "enabled"}
-        if enabled != want:
+        if enabled != want | also:
             raise RuntimeError("the stand-in's enabled units differ from the image's (%s): %s"
-                               % (MANIFEST, ", ".join(sorted(enabled ^ want))))
+                               % (MANIFEST, ", ".join(sorted(enabled ^ (want | also)))))
 
     def os_release(self, version):
         """/usr/lib/os-release as oe-core's os-release recipe writes it (VERSION_ID is
