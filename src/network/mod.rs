@@ -392,8 +392,6 @@ fn profile(nm: &Nm, uuid: &str) -> Result<zbus::zvariant::OwnedObjectPath, WifiE
 const TICK: Duration = Duration::from_secs(1);
 /// Without NetworkManager, how often it is looked for again (logged once).
 const NM_RETRY: Duration = Duration::from_secs(30);
-/// How often `iw` is asked for the phones on the access point.
-const STATIONS_EVERY: u32 = 5;
 
 /// Connects to NetworkManager and drives the machine; without it, `Mode::Unmanaged` and a
 /// slow retry.
@@ -412,7 +410,7 @@ fn supervise(
                 logged = false;
                 tracing::info!("network: NetworkManager drives {}", nm.interface);
                 session.store(true, Ordering::Relaxed);
-                let mut edge = Edge { nm, config, ap: None, scan_from: None, aps: Vec::new(), ticks: 0 };
+                let mut edge = Edge { nm, config, ap: None, scan_from: None, aps: Vec::new() };
                 let why = edge.drive(inputs, sender, status, &mut led);
                 session.store(false, Ordering::Relaxed);
                 why
@@ -468,7 +466,6 @@ struct Edge<'a> {
     scan_from: Option<i64>,
     /// The last scan's access points (for the key management of a connection).
     aps: Vec<nm::RawAp>,
-    ticks: u32,
 }
 
 impl Edge<'_> {
@@ -522,7 +519,7 @@ impl Edge<'_> {
                     (self.config.ap_ssid, self.config.ap_passphrase) = (ssid, passphrase);
                     Vec::new()
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => match self.poll(&machine) {
+                Err(mpsc::RecvTimeoutError::Timeout) => match self.poll() {
                     Ok(events) => events,
                     Err(e) => return lost(e),
                 },
@@ -545,8 +542,8 @@ impl Edge<'_> {
         Ok(Event::Online(is_online(self.nm.connectivity()?, self.nm.state()?)))
     }
 
-    /// The tick: connectivity, a scan that finished, the phones on the access point.
-    fn poll(&mut self, machine: &Machine) -> Result<Vec<Event>, nm::Error> {
+    /// The tick: connectivity, a scan that finished.
+    fn poll(&mut self) -> Result<Vec<Event>, nm::Error> {
         let mut events = vec![self.online()?, Event::Tick];
         if let Some(from) = self.scan_from
             && self.nm.last_scan()? != from
@@ -554,10 +551,6 @@ impl Edge<'_> {
             self.scan_from = None;
             self.aps = self.nm.access_points()?;
             events.push(Event::ScanDone(nm::scan_entries(&self.aps)));
-        }
-        self.ticks = self.ticks.wrapping_add(1);
-        if machine.ap_up() && self.ticks.is_multiple_of(STATIONS_EVERY) {
-            events.push(Event::Stations(self.stations()));
         }
         Ok(events)
     }
@@ -572,8 +565,8 @@ impl Edge<'_> {
             .unwrap_or(0)
     }
 
-    /// Carries out actions; a refusal (or a fact learnt doing it) becomes the event the
-    /// machine expects, handled at once.
+    /// Carries out actions; a refusal (or a fact learnt doing it, as a count of phones)
+    /// becomes the event the machine expects, handled at once.
     fn execute(&mut self, machine: &mut Machine, actions: Vec<Action>) {
         let mut pending = actions;
         while !pending.is_empty() {
@@ -658,6 +651,7 @@ impl Edge<'_> {
                 }
                 None
             }
+            Action::CountStations => Some(Event::Stations(self.stations())),
         }
     }
 

@@ -93,7 +93,7 @@ pub enum Event {
     /// NetworkManager refused to scan (a radio serving an access point, typically).
     ScanRefused,
     ApFailed,
-    /// Phones associated with the access point.
+    /// Phones associated with the access point, counted when `Action::CountStations` asked.
     Stations(usize),
     /// Whether NetworkManager holds saved networks (after one was forgotten).
     Saved(bool),
@@ -114,6 +114,10 @@ pub enum Action {
     Forget(String),
     /// Let NetworkManager bring up the best saved connection.
     ActivateSaved,
+    /// Count the phones on the access point now (answered with `Event::Stations`): the
+    /// access point closes for a retry of saved networks only on a count taken at that
+    /// moment, never on an older one a phone that just joined is missing from.
+    CountStations,
 }
 
 /// What a connection attempt is for.
@@ -155,7 +159,6 @@ pub struct Machine {
     state: State,
     /// Whether NetworkManager has saved connections to retry.
     saved: bool,
-    stations: usize,
     last_failure: Option<String>,
     notice: Option<String>,
     networks: Vec<ScanEntry>,
@@ -168,7 +171,6 @@ impl Machine {
             timing,
             state: State::Starting { until: now + timing.saved_wait },
             saved,
-            stations: 0,
             last_failure: None,
             notice: None,
             networks: Vec::new(),
@@ -220,10 +222,7 @@ impl Machine {
                 }
                 Vec::new()
             }
-            Event::Stations(count) => {
-                self.stations = count;
-                Vec::new()
-            }
+            Event::Stations(count) => self.stations(count, now),
             Event::Saved(saved) => {
                 self.saved = saved;
                 Vec::new()
@@ -240,7 +239,7 @@ impl Machine {
     }
 
     fn open_ap(&mut self, now: Instant) -> Vec<Action> {
-        self.state = State::AccessPoint { up: true, retry_at: now + self.timing.retry_saved_every, rescan_until: None };
+        self.wait_another_round(now);
         vec![Action::StartAp]
     }
 
@@ -254,17 +253,11 @@ impl Machine {
             }
             State::AccessPoint { up: false, retry_at, .. } if now >= retry_at => self.open_ap(now),
             State::AccessPoint { up: true, retry_at, .. } if now >= retry_at => {
-                if self.stations > 0 || !self.saved {
-                    // A person may be filling in the form: do not pull the network from under them.
-                    self.state = State::AccessPoint {
-                        up: true,
-                        retry_at: now + self.timing.retry_saved_every,
-                        rescan_until: None,
-                    };
-                    Vec::new()
+                if self.saved {
+                    vec![Action::CountStations]
                 } else {
-                    self.state = State::Connecting { attempt: Attempt::Saved, until: now + self.timing.saved_wait };
-                    vec![Action::StopAp, Action::ActivateSaved]
+                    self.wait_another_round(now);
+                    Vec::new()
                 }
             }
             State::Connecting { attempt, until } if now >= until => self.attempt_failed(attempt, Failure::Timeout, now),
@@ -275,6 +268,28 @@ impl Machine {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// The count `Action::CountStations` asked for: with a phone on the access point a
+    /// person may be filling in the form, so it stays; with none, saved networks are tried.
+    fn stations(&mut self, count: usize, now: Instant) -> Vec<Action> {
+        match self.state {
+            State::AccessPoint { up: true, retry_at, .. } if now >= retry_at && self.saved => {
+                if count > 0 {
+                    self.wait_another_round(now);
+                    Vec::new()
+                } else {
+                    self.state = State::Connecting { attempt: Attempt::Saved, until: now + self.timing.saved_wait };
+                    vec![Action::StopAp, Action::ActivateSaved]
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The access point serves until the next retry of saved networks.
+    fn wait_another_round(&mut self, now: Instant) {
+        self.state = State::AccessPoint { up: true, retry_at: now + self.timing.retry_saved_every, rescan_until: None };
     }
 
     fn online(&mut self, online: bool, now: Instant) -> Vec<Action> {
@@ -528,18 +543,24 @@ mod tests {
         assert_eq!(run.at(260, Event::Tick), [Action::StartAp], "lost for lost_grace");
         assert_eq!(run.machine.mode(), Mode::AccessPoint);
 
-        // A phone is on the access point at the first retry: it waits another round.
-        run.at(300, Event::Stations(1));
-        assert!(run.at(560, Event::Tick).is_empty());
-        run.at(600, Event::Stations(0));
+        // The retry counts the phones on the access point at that moment; with one on it
+        // (a person filling in the form, or a phone that joined a second ago) it waits
+        // another round.
+        assert!(run.at(559, Event::Tick).is_empty());
+        assert_eq!(run.at(560, Event::Tick), [Action::CountStations]);
+        assert!(run.at(560, Event::Stations(1)).is_empty());
+        assert_eq!(run.machine.mode(), Mode::AccessPoint);
+        assert!(run.at(600, Event::Stations(0)).is_empty(), "a count nobody asked for decides nothing");
         assert!(run.at(859, Event::Tick).is_empty());
-        assert_eq!(run.at(860, Event::Tick), [Action::StopAp, Action::ActivateSaved]);
+        assert_eq!(run.at(860, Event::Tick), [Action::CountStations]);
+        assert_eq!(run.at(860, Event::Stations(0)), [Action::StopAp, Action::ActivateSaved]);
         assert_eq!(run.machine.mode(), Mode::Connecting);
         // Still gone: the access point comes back without a sentence (nobody asked).
         assert_eq!(run.at(890, Event::Tick), [Action::StartAp]);
         assert_eq!(run.machine.last_failure(), None);
         // The next round finds it.
-        assert_eq!(run.at(1190, Event::Tick), [Action::StopAp, Action::ActivateSaved]);
+        assert_eq!(run.at(1190, Event::Tick), [Action::CountStations]);
+        assert_eq!(run.at(1190, Event::Stations(0)), [Action::StopAp, Action::ActivateSaved]);
         run.at(1195, Event::Online(true));
         assert_eq!(run.machine.mode(), Mode::Online);
     }

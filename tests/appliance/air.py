@@ -164,7 +164,14 @@ class Air:
                                      % (ssid, timeout, self.on("phone", "tail -n 30 /run/phone/wpa.log", check=False)))
             time.sleep(2)
         # A clean environment: the script's is then the lease's options only.
-        self.on("phone", "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin busybox udhcpc -q -n -t 10 -T 3 -O 114 -i %s -s /run/phone/udhcpc" % wlan, timeout=90)
+        try:
+            self.on("phone", "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin busybox udhcpc -q -n -t 10 -T 3 -O 114 -i %s "
+                    "-s /run/phone/udhcpc" % wlan, timeout=90)
+        except AssertionError as no_lease:
+            # What the box did meanwhile: the service's and NetworkManager's words, the phones it sees.
+            raise AssertionError("%s\n--- the box:\n%s" % (no_lease, self.box.run(
+                "journalctl -b -n 60 -o short-monotonic -u makespacelive -u NetworkManager; "
+                "iw dev %s station dump" % self.interfaces["box"]).stdout)) from None
         lease = self.on("phone", "cat /run/phone/lease")
         return dict(line.split("=", 1) for line in lease.splitlines() if "=" in line)
 
