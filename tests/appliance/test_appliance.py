@@ -198,6 +198,12 @@ class Story(unittest.TestCase):
         self.assertNotEqual(self.box.run("touch /usr/write-test").returncode, 0, "the root took a write")
         self.healthy("A")
         self.settled()
+        # NetworkManager alone manages the links. With systemd-networkd beside it (oe-core's
+        # systemd enables it by default), nothing is held up any more (nothing waits for
+        # network-online.target), but two managers race for every link a .network file
+        # matches, and networkd costs a Zero W memory and boot time for nothing.
+        networkd = self.box.run("systemctl is-active systemd-networkd.service systemd-networkd.socket").stdout.split()
+        self.assertEqual(networkd, ["inactive", "inactive"], "systemd-networkd runs beside NetworkManager")
         # The box announces itself on the LAN (Avahi): its name, and its web pages.
         name = layer.hostname() + ".local"
         avahi = "busctl call org.freedesktop.Avahi / org.freedesktop.Avahi.Server "
