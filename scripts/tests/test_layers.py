@@ -346,6 +346,14 @@ class PortalNetworkTest(LayerTest):
         conf = unit(os.path.join(META, "recipes-connectivity/networkmanager/files/makespacelive.conf"))
         self.assertEqual(conf["main"]["dns"], "systemd-resolved")
 
+    def test_names_are_looked_up_through_resolved(self):
+        # oe-core's base-files_3.0.14.bb:126 installs nsswitch-resolved.conf (hosts: resolve
+        # first) only with DISTRO_FEATURES "systemd systemd-resolved"; systemd_259.5.bb:333
+        # links /etc/resolv.conf to the stub only with RESOLV_CONF "stub-resolv".
+        values = evaluate(os.path.join(META, "conf/distro/makespacelive-os.conf"))
+        self.assertTrue({"systemd", "systemd-resolved"} <= set(values["DISTRO_FEATURES"].split()))
+        self.assertEqual(values["RESOLV_CONF"], "stub-resolv")
+
     def test_the_regulatory_database_is_installed(self):
         self.assertIn("wireless-regdb-static", evaluate(IMAGE)["IMAGE_INSTALL"].split())
 

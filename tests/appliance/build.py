@@ -47,8 +47,11 @@ DEBIAN = {
     "shadow-base": "passwd",
     # dpkg's own update-alternatives.
     "update-alternatives-opkg": "",
-    # Yocto's systemd package has resolved and timesyncd (PACKAGECONFIG); Debian splits them.
-    "systemd": "systemd systemd-sysv systemd-resolved systemd-timesyncd",
+    # Yocto's systemd package has resolved, timesyncd, machined (machines.target) and
+    # userdbd (PACKAGECONFIG); Debian splits them.
+    "systemd": "systemd systemd-sysv systemd-resolved systemd-timesyncd systemd-container systemd-userdbd",
+    # glibc's NSS module for resolved (the manifest's nsswitch_hosts names it).
+    "libnss-resolve": "libnss-resolve",
     "systemd-udev-rules": "udev",
     # Debian's systemd ships serial-getty@.service.
     "systemd-serialgetty": "",
@@ -376,11 +379,6 @@ UNITS_IMAGE_ONLY = {
     "var-volatile-lib.service", "var-volatile-cache.service", "var-volatile-spool.service", "var-volatile-srv.service",
     # busybox's syslogd: the journal stands in (DEBIAN["busybox-syslog"]).
     "busybox-syslog.service",
-    # Parts of oe-core's one systemd package that Debian ships as systemd-container
-    # (machines.target: systemd-nspawn's containers) and systemd-userdbd (userdb lookups
-    # over varlink): nothing of the appliance uses either. Not yet in the stand-in's root;
-    # the README's table lists them.
-    "machines.target", "systemd-userdbd.socket",
 }
 # Units only the stand-in enables, each with why.
 UNITS_STAND_IN_ONLY = {
@@ -415,6 +413,20 @@ class Slot:
 
     def path(self, destination):
         return os.path.join(self.dir, destination.lstrip("/"))
+
+    def nsswitch_hosts(self, hosts):
+        """/etc/nsswitch.conf's hosts line is the image's (Debian's postinsts wrote their
+        own); a module it names that the root has no library for fails the rung."""
+        for module in re.sub(r"\[[^]]*\]", " ", hosts).split():
+            if module not in ("files", "dns") and not glob.glob(self.path("/usr/lib/*/libnss_%s.so.2" % module)):
+                raise RuntimeError("the image looks names up through NSS module %r; the stand-in has no "
+                                   "libnss_%s.so.2 (%s)" % (module, module, MANIFEST))
+        with open(self.path("/etc/nsswitch.conf")) as f:
+            text = f.read()
+        text, found = re.subn(r"^hosts:.*$", "hosts:          " + hosts, text, flags=re.M)
+        if found != 1:
+            raise RuntimeError("Debian's /etc/nsswitch.conf has %d hosts lines" % found)
+        self.put("/etc/nsswitch.conf", text)
 
     def put(self, destination, data=None, source=None, mode=0o644):
         target = self.path(destination)
@@ -460,6 +472,7 @@ class Slot:
             if os.path.lexists(self.path(path)):
                 os.unlink(self.path(path))
             os.symlink(target, self.path(path))
+        self.nsswitch_hosts(image["nsswitch_hosts"])
         # What the Yocto build makes that Debian does not: the kernel and its initramfs in
         # the slot's /boot under the names the boot script loads, mount points on the
         # read-only root, a writable /var (volatile binds), no machine-id of its own.

@@ -85,7 +85,7 @@ class Bench:
         if not self.server.wait_publishing(KEY, 600):
             raise AssertionError("the new card never published:\n" + self.box.tail())
         self.box.ssh("test -f /data/update.raucb || cat > /data/update.raucb", stdin=open(self.bundle, "rb"), timeout=900)
-        if self.box.run("fw_printenv -n %s" % ENV_VARIABLE).returncode != 0:
+        if self.env_value() is None:
             self.box.ssh("fw_setenv %s 0" % ENV_VARIABLE)
 
     def settings(self):
@@ -103,10 +103,19 @@ class Bench:
         bitrate = str(held.get("audio", {}).get("bitrate_kbps"))
         if bitrate not in BITRATES:
             return None, "the audio bitrate is %s, not one of those written (%s)" % (bitrate, ", ".join(BITRATES))
-        env = self.box.run("fw_printenv -n %s" % ENV_VARIABLE)
-        if env.returncode != 0 or not env.stdout.strip().isdigit():
-            return None, "U-Boot's environment lost %s (%s)" % (ENV_VARIABLE, (env.stdout + env.stderr).strip())
+        value = self.env_value()
+        if value is None or not value.isdigit():
+            return None, "U-Boot's environment lost %s (%r)" % (ENV_VARIABLE, value)
         return bitrate, ""
+
+    def env_value(self):
+        """The bench's variable in U-Boot's environment, or None. (libubootenv's
+        `fw_printenv -n` prints nothing and exits 0 for a variable that is not there.)"""
+        for line in self.box.ssh("fw_printenv").splitlines():
+            name, _, value = line.partition("=")
+            if name == ENV_VARIABLE:
+                return value
+        return None
 
     def slot(self):
         return [w for w in self.box.ssh("cat /proc/cmdline").split() if w.startswith("rauc.slot=")][0][10:]

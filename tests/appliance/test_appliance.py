@@ -669,11 +669,17 @@ class Story(unittest.TestCase):
 
     def venue_dns(self):
         """The DNS server the venue's DHCP handed out is the box's resolver's: NetworkManager
-        gave it to systemd-resolved, which answers a name only that server knows. (Not
-        through getent: /etc/resolv.conf is resolved's list of upstream servers, and glibc
-        takes the first one's "no such name", here QEMU's on eth0.)"""
+        gave it to systemd-resolved, which answers a name only that server knows, with
+        QEMU's DNS on eth0 beside it (a Pi 3 with a cable and Wi-Fi). Programs get it as
+        the service does, through glibc's NSS (hosts: resolve first), and also when they
+        read /etc/resolv.conf themselves (glibc's dns module alone): the file names
+        resolved's stub. (With the flat list of every link's servers there, glibc took
+        the first one's "no such name", QEMU's.)"""
         self.box.wait_until("resolvectl dns | grep -qwF %s" % air.VENUE_ADDRESS, 60)
         self.assertIn(air.VENUE_ADDRESS, self.box.ssh("resolvectl query --legend=no %s" % air.VENUE_NAME).split())
+        for getent in ("getent", "getent -s hosts:dns"):
+            self.assertEqual(self.box.ssh("%s ahostsv4 %s | awk 'NR == 1 {print $1}'" % (getent, air.VENUE_NAME)),
+                             air.VENUE_ADDRESS, getent)
 
     def streams_through_the_venue(self, radios):
         deadline = time.monotonic() + 300
