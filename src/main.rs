@@ -93,6 +93,9 @@ enum Command {
         #[command(subcommand)]
         action: bootcfg::Action,
     },
+    /// Run as root by makespacelive-reboot.service: takes the service's reboot request
+    /// FILE from its inbox and prints why it asked (the unit then reboots).
+    RebootRequested { file: PathBuf },
     /// Over-the-air updates: status, install FILE_OR_URL, check, download, reboot, mark.
     Update {
         #[command(subcommand)]
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
         Command::SetPassword { config, data_dir } => set_password(&config, &data_dir),
         Command::ResetPassword { config, data_dir, trigger } => reset_password(&config, &data_dir, &trigger),
         Command::BootConfig { action } => bootcfg::run(action),
+        Command::RebootRequested { file } => update::reboot_requested(&file),
         Command::Update { action } => update::cli::run(action),
     };
     match result {
@@ -219,7 +223,8 @@ fn import_env(config: &Path, data_dir: &Path) -> Result<(), String> {
 fn set_country(config: &Path, data_dir: &Path) -> Result<(), String> {
     let loaded = config::load(config, Some(data_dir), env_var)?;
     let domain = network::regulatory_domain(&loaded.config.network.country);
-    let out = std::process::Command::new("iw")
+    let out = std::process::Command::new(network::IW)
+        .env_clear()
         .args(["reg", "set", domain])
         .output()
         .map_err(|e| format!("iw reg set {domain}: {e}"))?;
@@ -244,7 +249,8 @@ fn set_password(config: &Path, data_dir: &Path) -> Result<(), String> {
 }
 
 /// Run as root before the service (makespacelive-password-reset.service): the settings
-/// file keeps the owner of the data directory, so the service can still read it.
+/// file is written as `fsutil` writes as root (no link followed, the file the data
+/// directory's owner's), so the service can still read it.
 fn reset_password(config: &Path, data_dir: &Path, trigger: &Path) -> Result<(), String> {
     if !trigger.exists() {
         println!("{} is not there: the device password stays", trigger.display());
@@ -254,11 +260,6 @@ fn reset_password(config: &Path, data_dir: &Path, trigger: &Path) -> Result<(), 
         c.web.password_hash = secrets::Secret::default();
         Ok(())
     })?;
-    let file = config::user_config_path(data_dir);
-    let owner = std::fs::metadata(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
-    use std::os::unix::fs::MetadataExt;
-    std::os::unix::fs::chown(&file, Some(owner.uid()), Some(owner.gid()))
-        .map_err(|e| format!("{}: cannot give it back: {e}", file.display()))?;
     std::fs::remove_file(trigger).map_err(|e| {
         format!(
             "the device password is forgotten, but {} could not be removed ({e}): remove it by hand",

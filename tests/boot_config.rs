@@ -28,13 +28,13 @@ impl Boot {
     }
 
     fn marker(&self) -> PathBuf {
-        self.dir.path().join("run/reboot-needed")
+        self.dir.path().join("run-root/reboot-needed")
     }
 
     fn args<'a>(&'a self, words: &[&'a str]) -> Vec<String> {
         let path = |p: &str| self.dir.path().join(p).to_str().unwrap().to_string();
         let mut args: Vec<String> = ["boot-config"].iter().chain(words).map(|s| s.to_string()).collect();
-        for (flag, p) in [("--boot-dir", "boot"), ("--model-file", "model"), ("--runtime-dir", "run")] {
+        for (flag, p) in [("--boot-dir", "boot"), ("--model-file", "model"), ("--answers-dir", "run-root")] {
             args.extend([flag.to_string(), path(p)]);
         }
         args
@@ -195,8 +195,11 @@ fn a_killed_writer_leaves_the_old_or_the_new_file() {
             } else {
                 new_written += 1
             }
-            mid_write +=
-                usize::from(temp_files(&boot.dir.path().join("boot")).contains(&format!(".config.txt.tmp-{pid}")));
+            mid_write += usize::from(
+                temp_files(&boot.dir.path().join("boot"))
+                    .iter()
+                    .any(|name| name.starts_with(&format!(".config.txt.tmp-{pid}-"))),
+            );
         } else {
             assert!(status.success() && now == *after, "round {round}: {status}");
             finished += 1;
@@ -280,8 +283,10 @@ fn apply_request_applies_deletes_and_answers() {
         let (ok, out) = boot.run(&["apply-request", request.to_str().unwrap()]);
         assert!(ok, "{out}");
         assert!(!request.exists(), "the request is deleted");
-        let answer: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(run.join("boot-config.result")).unwrap()).unwrap();
+        let answer: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(boot.dir.path().join("run-root/boot-config.result")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(answer["id"], id, "{answer:#}");
         answer
     };

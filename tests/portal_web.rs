@@ -11,19 +11,24 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use app::{Reply, Service, exchange, free_port, test_settings};
+use app::{Client, Reply, Service, exchange, free_port, test_settings};
 
 fn get(port: u16, path: &str, host: &str) -> Reply {
     exchange(port, &format!("GET {path} HTTP/1.0\r\nHost: {host}"), b"")
 }
 
 fn post_form(port: u16, pairs: &[(&str, &str)]) -> Reply {
+    post_form_from(port, pairs, "")
+}
+
+/// `post_form` with more header lines (`\r\nName: value`…).
+fn post_form_from(port: u16, pairs: &[(&str, &str)], headers: &str) -> Reply {
     let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
     exchange(
         port,
         &format!(
             "POST /setup HTTP/1.0\r\nHost: 10.42.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-             Content-Length: {}",
+             Content-Length: {}{headers}",
             body.len()
         ),
         body.as_bytes(),
@@ -130,7 +135,7 @@ fn bodies_too_large_of_the_wrong_type_or_with_unknown_fields_are_refused() {
     assert!(huge.body.contains("larger than 16384 bytes"), "{}", huge.body);
     assert!(started.elapsed() < Duration::from_secs(4), "answered before any body arrived");
 
-    // Declared nothing (chunked) and sent too much: refused while reading.
+    // Declared nothing (chunked): no route takes a chunked body, 411 before any is read.
     let chunk = "a".repeat(4096);
     let chunked: String = (0..5).map(|_| format!("1000\r\n{chunk}\r\n")).collect::<String>() + "0\r\n\r\n";
     let reply = exchange(
@@ -139,7 +144,8 @@ fn bodies_too_large_of_the_wrong_type_or_with_unknown_fields_are_refused() {
          Transfer-Encoding: chunked\r\nConnection: close",
         chunked.as_bytes(),
     );
-    assert_eq!(reply.code, 413, "{}", reply.head);
+    assert_eq!(reply.code, 411, "{}", reply.head);
+    assert!(reply.body.contains("Content-Length"), "{}", reply.body);
 
     let wrong_type = exchange(
         port,
@@ -238,6 +244,44 @@ fn a_valid_setup_is_saved_whole_with_only_a_hash_of_the_device_password() {
     }
 }
 
+/// The review's attack: `POST /setup` checked the device password with no guess limit, from
+/// any Origin, failures unlogged (12 wrong guesses right after `/login` had answered 429,
+/// then the right one saved). Now it goes through the one limiter, logged, and only from
+/// the box's own page.
+#[test]
+fn the_setup_form_guesses_through_the_one_limit_and_only_from_the_box() {
+    let service = start_unconfigured();
+    let port = service.web_port;
+    assert_eq!(post_form(port, &good_form()).code, 200);
+    let path = service.data_dir().join("config.toml");
+    let saved = std::fs::read_to_string(&path).unwrap();
+    let change = |password: &'static str| {
+        let mut form = good_form()[..2].to_vec();
+        form[1].1 = "rtmp://127.0.0.1:9/changed";
+        form.push(("current_password", password));
+        form
+    };
+    let elsewhere = post_form_from(port, &change(DEVICE_PASSWORD), "\r\nOrigin: http://evil.example");
+    assert_eq!(elsewhere.code, 403, "{}", elsewhere.body);
+    for login in ["/login", "/rescan"] {
+        let head =
+            format!("POST {login} HTTP/1.0\r\nHost: 10.42.0.1\r\nOrigin: http://evil.example\r\nContent-Length: 0");
+        assert_eq!(exchange(port, &head, b"").code, 403, "{login} from another site");
+    }
+    for n in 0..5 {
+        let wrong = post_form(port, &change(["guess-0", "guess-1", "guess-2", "guess-3", "guess-4"][n]));
+        assert_eq!(wrong.code, 400, "{}", wrong.body);
+        assert!(wrong.body.contains("this is not the device password chosen for this box"));
+    }
+    let held = post_form(port, &change(DEVICE_PASSWORD));
+    assert_eq!(held.code, 429, "the right one waits too: {}", held.body);
+    assert!(held.header("Retry-After").is_some() && held.body.contains("too many wrong passwords"), "{}", held.body);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), saved, "nothing saved");
+    let login = Client::log_in(port, DEVICE_PASSWORD).err().expect("/login shares the wait");
+    assert_eq!(login.code, 429);
+    assert_eq!(service.output().matches("a wrong device password from").count(), 5, "{}", service.output());
+}
+
 /// tiny_http 0.12.0 drained an unread body into `vec![0; declared]`: one request declaring
 /// 1e14 bytes aborted the process, 4 GB would have taken a Pi's memory. The drain is
 /// bounded now (src/vendor/tiny_http/README.makespacelive.diff); the client sends few bytes and leaves.
@@ -263,6 +307,33 @@ fn a_huge_declared_body_neither_kills_the_service_nor_stops_the_web() {
             assert!(status.is_some(), "{request} declaring {declared}: no status afterwards");
         }
     }
+}
+
+/// The attack of the review: an endless chunk-size line (`0`s) to `POST /login` was
+/// buffered whole (400 MiB took the service from 353 to 763 MB). Now a `Transfer-Encoding`
+/// is answered 411 and the connection closed before the body is read: 100 MiB offered,
+/// the service's memory stays where it was and the web answers beside it.
+#[test]
+fn an_endless_chunk_size_line_is_not_read() {
+    let mut service = start_unconfigured();
+    let port = service.web_port;
+    let before = service.rss_kb();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = "POST /login HTTP/1.1\r\nHost: 10.42.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                Transfer-Encoding: chunked\r\n\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    let zeros = vec![b'0'; 1 << 20];
+    let sent = (0..100).take_while(|_| stream.write_all(&zeros).is_ok()).count();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 411"), "{answer:?}");
+    assert!(sent < 100, "the server read all 100 MiB of a chunk-size line");
+    assert!(app::http_get(port, "/api/status").is_some() && service.is_running(), "{}", service.output());
+    let after = service.rss_kb();
+    eprintln!("service memory: {before} kB before, {after} kB after {sent} MiB of chunk-size line offered");
+    assert!(after < before + 8 * 1024, "{before} kB → {after} kB");
 }
 
 /// A body too large to drain is left unread and its connection closed: what follows

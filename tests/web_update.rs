@@ -182,7 +182,8 @@ fn uploads_that_cannot_be_taken_are_refused_and_leave_nothing() {
 
 /// The root helper as `makespacelive-boot-config.path` starts it (systemd cannot run
 /// here): whenever the service writes its request into `run`, the real CLI applies it to
-/// the stand-ins for the Pi's boot partition and device tree in `boot`.
+/// the stand-ins for the Pi's boot partition and device tree in `boot`, answering in
+/// `run-root`.
 fn boot_config_helper(boot: &Path, run: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     let (boot, run) = (boot.to_path_buf(), run.to_path_buf());
     std::thread::spawn(move || {
@@ -196,8 +197,9 @@ fn boot_config_helper(boot: &Path, run: &Path, stop: Arc<AtomicBool>) -> std::th
                     .arg(boot.join("boot"))
                     .arg("--model-file")
                     .arg(boot.join("model"))
-                    .arg("--runtime-dir")
-                    .arg(&run)
+                    // Root's answers beside the service's runtime directory (its inbox).
+                    .arg("--answers-dir")
+                    .arg(format!("{}-root", run.display()))
                     .output()
                     .unwrap();
                 assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -212,15 +212,16 @@ pub struct Paths {
     /// The board's model string.
     #[arg(long, default_value = "/proc/device-tree/model")]
     model_file: PathBuf,
-    /// Where the `reboot-needed` marker goes.
-    #[arg(long, default_value = "/run/makespacelive")]
-    runtime_dir: PathBuf,
+    /// Where the `reboot-needed` marker and the answers to the service go: root's, the
+    /// service reads them (`answers_dir`).
+    #[arg(long, default_value = "/run/makespacelive-root")]
+    answers_dir: PathBuf,
 }
 
 impl Paths {
     #[cfg(test)]
-    pub fn new(boot_dir: PathBuf, model_file: PathBuf, runtime_dir: PathBuf) -> Paths {
-        Paths { boot_dir, model_file, runtime_dir }
+    pub fn new(boot_dir: PathBuf, model_file: PathBuf, answers_dir: PathBuf) -> Paths {
+        Paths { boot_dir, model_file, answers_dir }
     }
 
     fn config(&self) -> PathBuf {
@@ -267,7 +268,7 @@ fn show(paths: &Paths) -> Result<(), String> {
     };
     println!("file: {}", paths.config().display());
     print!("{}", describe(&edit::in_force(&text, board)));
-    println!("{}", reboot_line(&paths.runtime_dir));
+    println!("{}", reboot_line(&paths.answers_dir));
     Ok(())
 }
 
@@ -308,7 +309,7 @@ pub fn view(paths: &Paths) -> Result<View, String> {
         camera_from: found.camera_sources.iter().map(ToString::to_string).collect(),
         camera_values: CAMERA_VALUES.split(", ").map(String::from).collect(),
         gpu_mem_max: board.map_or(944, Board::max_gpu_mem),
-        reboot_needed: reboot_needed(&paths.runtime_dir),
+        reboot_needed: reboot_needed(&paths.answers_dir),
     })
 }
 
@@ -331,14 +332,24 @@ fn describe(found: &InForce) -> String {
     out
 }
 
-/// The config.txt changes made since boot (one a line), if any: they take effect at the
-/// next reboot. `/run` is a tmpfs, so a reboot clears them.
-pub fn reboot_needed(runtime_dir: &Path) -> Option<String> {
-    std::fs::read_to_string(runtime_dir.join(store::REBOOT_NEEDED)).ok().filter(|s| !s.trim().is_empty())
+/// Where root answers the service and keeps its markers, beside the service's own runtime
+/// directory (the service's inbox, which it owns): `/run/makespacelive` →
+/// `/run/makespacelive-root`, root's (tmpfiles), readable by the service's group. The
+/// service can replace nothing in it, so the helper can write there.
+pub fn answers_dir(runtime_dir: &Path) -> PathBuf {
+    let mut dir = runtime_dir.as_os_str().to_owned();
+    dir.push("-root");
+    PathBuf::from(dir)
 }
 
-fn reboot_line(runtime_dir: &Path) -> String {
-    match reboot_needed(runtime_dir) {
+/// The config.txt changes made since boot (one a line), if any: they take effect at the
+/// next reboot. `/run` is a tmpfs, so a reboot clears them.
+pub fn reboot_needed(answers_dir: &Path) -> Option<String> {
+    store::read_marker(answers_dir).filter(|s| !s.trim().is_empty())
+}
+
+fn reboot_line(answers_dir: &Path) -> String {
+    match reboot_needed(answers_dir) {
         Some(changes) => format!("reboot needed: yes, config.txt changed since boot:\n{}", changes.trim_end()),
         None => "reboot needed: no change recorded since boot".into(),
     }
@@ -365,7 +376,7 @@ fn apply(wanted: &Wanted, paths: &Paths) -> Result<(Board, Vec<String>), String>
     let text = paths.read_config()?;
     let edited = edit::edit(&text, wanted, board)?;
     if edited.text != text {
-        store::write_config_marked(&paths.config(), edited.text.as_bytes(), &paths.runtime_dir, &edited.changes)?;
+        store::write_config_marked(&paths.config(), edited.text.as_bytes(), &paths.answers_dir, &edited.changes)?;
     }
     Ok((board, if edited.text == text { Vec::new() } else { edited.changes }))
 }

@@ -1,14 +1,16 @@
 //! The boot configuration read and changed for the unprivileged service by root (the boot
 //! partition is mounted `umask=0077`: only root reads config.txt): the service writes
-//! `<runtime_dir>/boot-config.request` (atomically), the path unit
+//! `boot-config.request` into its inbox (`/run/makespacelive`, its own), the path unit
 //! `makespacelive-boot-config.path` runs `makespacelive boot-config apply-request FILE` as
-//! root, which deletes the request, applies it with the same code as `boot-config set`
-//! (a request without settings changes nothing) and answers in
-//! `<runtime_dir>/boot-config.result`: the changes in words or the error, and what is in
-//! force then (`View`).
+//! root, which takes the request (`fsutil::take`: no link followed, a regular file of at
+//! most `REQUEST_LIMIT` bytes, removed), applies it with the same code as `boot-config set`
+//! (a request without settings changes nothing) and answers in `boot-config.result` in
+//! root's answers directory (`super::answers_dir`, where the service can replace nothing):
+//! the changes in words or the error, and what is in force then (`View`).
 //!
 //! Invariant: an answer is taken only for the request of the same id; one request at a
-//! time from this process; a request nobody took within the wait is withdrawn.
+//! time from this process; a request nobody took within the wait is withdrawn; the helper
+//! opens nothing the service can swap.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -17,12 +19,14 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{Camera, Paths, View, Wanted};
-use crate::fsutil::{self, remove};
+use crate::fsutil;
 
 pub const REQUEST: &str = "boot-config.request";
 pub const RESULT: &str = "boot-config.result";
 /// The largest request file the helper reads.
 const REQUEST_LIMIT: u64 = 4096;
+/// The largest answer the service reads (config.txt's view and the changes: a few KiB).
+const ANSWER_LIMIT: u64 = 256 << 10;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,19 +59,22 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Asks the root helper to apply `wanted` (nothing: only show) and waits up to `wait`
 /// for its answer.
 pub fn ask(runtime_dir: &Path, wanted: &Wanted, wait: Duration) -> Result<Answer, String> {
+    let answers = super::answers_dir(runtime_dir);
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let id = format!("{:016x}", fastrand::u64(..));
     let request = Request { id: id.clone(), gpu_mem: wanted.gpu_mem, camera: wanted.camera.map(|c| c.to_string()) };
-    let (request_path, result_path) = (runtime_dir.join(REQUEST), runtime_dir.join(RESULT));
-    remove(&result_path)?;
+    let (request_path, result_path) = (runtime_dir.join(REQUEST), answers.join(RESULT));
     let json = serde_json::to_vec(&request).expect("a request serialises");
     fsutil::write_atomic(&request_path, &json, 0o644).map_err(|e| format!("{}: {e}", request_path.display()))?;
     let started = Instant::now();
     loop {
-        if let Some(answer) = std::fs::read(&result_path).ok().and_then(|b| serde_json::from_slice::<Answer>(&b).ok())
+        // The answer stays (root's directory): the next request's replaces it.
+        if let Some(answer) = fsutil::read_bounded(&result_path, ANSWER_LIMIT)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice::<Answer>(&b).ok())
             && answer.id == id
         {
-            remove(&result_path)?;
             return Ok(answer);
         }
         // A path unit takes its file within milliseconds: one not taken soon means no helper
@@ -92,19 +99,17 @@ pub fn ask(runtime_dir: &Path, wanted: &Wanted, wait: Duration) -> Result<Answer
     }
 }
 
-/// The helper's side: reads and deletes `file`, applies it, writes the answer.
+/// The helper's side: takes `file` from the service's inbox (gone before it is applied:
+/// the path unit must not start the helper again for it), applies it, writes the answer.
 pub fn apply_request(file: &Path, paths: &Paths) -> Result<(), String> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .and_then(|f| f.take(REQUEST_LIMIT + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    // Gone before it is applied: the path unit must not start the helper again for it.
-    remove(file)?;
-    let parsed = if bytes.len() as u64 > REQUEST_LIMIT {
-        Err(format!("the request is larger than {REQUEST_LIMIT} bytes"))
-    } else {
-        serde_json::from_slice::<Request>(&bytes).map_err(|e| format!("the request is not understood: {e}"))
+    let (bytes, parsed) = match fsutil::take(file, REQUEST_LIMIT) {
+        Ok(Some(bytes)) => {
+            let parsed =
+                serde_json::from_slice::<Request>(&bytes).map_err(|e| format!("the request is not understood: {e}"));
+            (bytes, parsed)
+        }
+        Ok(None) => return Err(format!("{}: no request there", file.display())),
+        Err(e) => (Vec::new(), Err(format!("the request is refused: {e}"))),
     };
     let id = match &parsed {
         Ok(request) => request.id.clone(),
@@ -132,8 +137,8 @@ pub fn apply_request(file: &Path, paths: &Paths) -> Result<(), String> {
     for line in changes.iter().chain(&error) {
         println!("{line}");
     }
-    let answer = Answer { id, changes, error, reboot_needed: super::reboot_needed(&paths.runtime_dir), view };
-    let result = paths.runtime_dir.join(RESULT);
+    let answer = Answer { id, changes, error, reboot_needed: super::reboot_needed(&paths.answers_dir), view };
+    let result = paths.answers_dir.join(RESULT);
     let json = serde_json::to_vec(&answer).expect("an answer serialises");
     fsutil::write_atomic(&result, &json, 0o644).map_err(|e| format!("{}: {e}", result.display()))
 }
@@ -147,7 +152,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("boot")).unwrap();
         std::fs::write(dir.join("boot/config.txt"), config).unwrap();
         std::fs::write(dir.join("model"), "Raspberry Pi 3 Model B Rev 1.2\0").unwrap();
-        Paths::new(dir.join("boot"), dir.join("model"), dir.join("run"))
+        Paths::new(dir.join("boot"), dir.join("model"), dir.join("run-root"))
     }
 
     /// The root helper as the path unit runs it, in a thread: waits for the request.
@@ -160,7 +165,7 @@ mod tests {
                 assert!(Instant::now() < deadline, "no request");
                 std::thread::sleep(Duration::from_millis(10));
             }
-            let paths = Paths::new(dir.join("boot"), dir.join("model"), dir.join("run"));
+            let paths = Paths::new(dir.join("boot"), dir.join("model"), dir.join("run-root"));
             apply_request(&request, &paths).unwrap();
         })
     }
@@ -168,10 +173,9 @@ mod tests {
     /// `ask` with the helper standing by, on a Pi 3 whose config.txt is `config`.
     fn asked(config: &str, wanted: &Wanted) -> (tempfile::TempDir, Answer) {
         let dir = tempfile::tempdir().unwrap();
-        let paths = boot(dir.path(), config);
-        std::fs::create_dir_all(&paths.runtime_dir).unwrap();
+        boot(dir.path(), config);
         let helper = helper(dir.path());
-        let answer = ask(&paths.runtime_dir, wanted, Duration::from_secs(5)).unwrap();
+        let answer = ask(&dir.path().join("run"), wanted, Duration::from_secs(5)).unwrap();
         helper.join().unwrap();
         (dir, answer)
     }
@@ -186,8 +190,14 @@ mod tests {
         assert_eq!(answer.view.unwrap().camera, "imx219", "what is in force after the change");
         let config = std::fs::read_to_string(dir.path().join("boot/config.txt")).unwrap();
         assert_eq!(config, "gpu_mem=256\ncamera_auto_detect=0\ndtoverlay=imx219\n");
-        let left: Vec<_> = std::fs::read_dir(dir.path().join("run")).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(left, ["reboot-needed"], "request and answer gone");
+        let names = |d: &str| {
+            let mut names: Vec<_> =
+                std::fs::read_dir(dir.path().join(d)).unwrap().map(|e| e.unwrap().file_name()).collect();
+            names.sort();
+            names
+        };
+        assert!(names("run").is_empty(), "the request taken from the inbox");
+        assert_eq!(names("run-root"), ["boot-config.result", "reboot-needed"], "answer and marker root's, no temp");
     }
 
     #[test]
@@ -204,7 +214,7 @@ mod tests {
         let (dir, answer) = asked("gpu_mem=128\n", &Wanted::default());
         assert_eq!((answer.error, answer.changes.len()), (None, 0));
         assert_eq!(answer.view.unwrap().gpu_mem_from.as_deref(), Some("line 1 `gpu_mem=128`, unconditional"));
-        assert!(!dir.path().join("run/reboot-needed").exists());
+        assert!(!dir.path().join("run-root/reboot-needed").exists());
     }
 
     #[test]
@@ -224,7 +234,7 @@ mod tests {
         std::fs::write(&file, r#"{"id": "x1", "gpu_mem": 128, "resolution": "4k"}"#).unwrap();
         apply_request(&file, &paths).unwrap();
         assert!(!file.exists());
-        let answer: Answer = serde_json::from_slice(&std::fs::read(paths.runtime_dir.join(RESULT)).unwrap()).unwrap();
+        let answer: Answer = serde_json::from_slice(&std::fs::read(paths.answers_dir.join(RESULT)).unwrap()).unwrap();
         assert_eq!(answer.id, "x1");
         assert!(answer.error.unwrap().contains("unknown field `resolution`"));
     }

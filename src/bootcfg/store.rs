@@ -14,11 +14,19 @@ use crate::fsutil;
 /// In the runtime directory: one line per config.txt change since boot.
 pub const REBOOT_NEEDED: &str = "reboot-needed";
 
+/// The largest marker read: a line per change since boot.
+const MARKER_LIMIT: u64 = 64 << 10;
+
+pub fn read_marker(answers_dir: &Path) -> Option<String> {
+    let bytes = fsutil::read_bounded(&answers_dir.join(REBOOT_NEEDED), MARKER_LIMIT).ok()??;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// The marker first: a writer killed in between leaves a marker for a change not made
 /// (a harmless reboot), never a change without one. A failed write restores the marker.
-pub fn write_config_marked(path: &Path, contents: &[u8], runtime_dir: &Path, changes: &[String]) -> Result<(), String> {
-    let marker = runtime_dir.join(REBOOT_NEEDED);
-    let before = std::fs::read_to_string(&marker).ok();
+pub fn write_config_marked(path: &Path, contents: &[u8], answers_dir: &Path, changes: &[String]) -> Result<(), String> {
+    let marker = answers_dir.join(REBOOT_NEEDED);
+    let before = read_marker(answers_dir);
     let mut text = before.clone().unwrap_or_default();
     for change in changes {
         text.push_str(change);

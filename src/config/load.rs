@@ -102,11 +102,17 @@ enum UserFileError {
     Invalid(String),
 }
 
+/// The largest user file read: settings are a few kilobytes.
+const USER_FILE_LIMIT: u64 = 1 << 20;
+
 fn read_user(path: &Path) -> Result<Option<UserFile>, UserFileError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(UserFileError::Unreadable(format!("{}: cannot read ({e})", path.display()))),
+    // Root reads it too (set-country, reset-password): never through a link the owner of
+    // the directory planted, never a FIFO.
+    let unreadable = |e: String| UserFileError::Unreadable(format!("{}: cannot read ({e})", path.display()));
+    let text = match fsutil::read_bounded(path, USER_FILE_LIMIT) {
+        Ok(Some(bytes)) => String::from_utf8(bytes).map_err(|e| unreadable(format!("not UTF-8: {e}")))?,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(unreadable(e.to_string())),
     };
     let shown = path.display().to_string();
     let invalid = |e: toml::de::Error| UserFileError::Invalid(toml_error::describe(&shown, &text, &e));

@@ -211,6 +211,10 @@ pub fn check_priority(priority: i32) -> Result<(), WifiError> {
     }
 }
 
+/// `iw`, by its path in the image and on Debian: root runs it (set-country), and nothing
+/// in the environment chooses which program that is.
+pub const IW: &str = "/usr/sbin/iw";
+
 /// What `iw reg set` gets for `network.country`: the code, or `00` (the world domain).
 pub fn regulatory_domain(country: &str) -> &str {
     if country.is_empty() { "00" } else { country }
@@ -558,7 +562,7 @@ impl Edge<'_> {
     /// Phones associated with the access point, from the kernel (`iw station dump`):
     /// NetworkManager does not expose them, and a DHCP lease outlives the phone by an hour.
     fn stations(&self) -> usize {
-        std::process::Command::new("iw")
+        std::process::Command::new(IW)
             .args(["dev", &self.nm.interface, "station", "dump"])
             .output()
             .map(|out| nm::count_stations(&String::from_utf8_lossy(&out.stdout)))

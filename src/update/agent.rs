@@ -246,7 +246,7 @@ impl Agent {
                     Ok(_) => {}
                     Err(why) => tracing::error!("update: {why}"),
                 }
-                if let Some(changes) = crate::bootcfg::reboot_needed(&self.runtime_dir) {
+                if let Some(changes) = crate::bootcfg::reboot_needed(&crate::bootcfg::answers_dir(&self.runtime_dir)) {
                     let changes = changes.trim().replace('\n', "; ");
                     self.set(|u| u.reboot_needed = Some(format!("the boot configuration changed: {changes}")));
                     let state = self.status.lock().expect("status lock").state;

@@ -148,7 +148,6 @@ fn install(source: &str, force: bool, reboot: bool, files: &Files) -> Result<(),
                 println!("{:>3}% {}", p.percent, p.message);
             }
         })?;
-    super::give_to_service(&records, &files.data_dir);
     println!("installed {} into slot {}", pending.to_version, pending.expect_slot);
     if reboot {
         super::request_reboot(
@@ -198,7 +197,7 @@ fn status(files: &Files) -> Result<(), String> {
         let verdict = if last.outcome.success { "success" } else { "failure" };
         println!("last update: {} → {}: {verdict}: {}", last.from_version, last.to_version, last.outcome.details);
     }
-    if let Some(changes) = crate::bootcfg::reboot_needed(&files.runtime_dir) {
+    if let Some(changes) = crate::bootcfg::reboot_needed(&crate::bootcfg::answers_dir(&files.runtime_dir)) {
         println!("reboot needed: {changes}");
     }
     Ok(())

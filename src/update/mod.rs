@@ -123,24 +123,33 @@ pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
-/// A record written by root (`makespacelive update install`) stays the service's to
-/// rewrite and remove: it gets the data directory's owner.
-pub fn give_to_service(records: &Records, data_dir: &Path) {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(owner) = std::fs::metadata(data_dir) else { return };
-    for path in [records.dir().to_path_buf(), records.dir().join("pending.json")] {
-        if let Err(e) = std::os::unix::fs::chown(&path, Some(owner.uid()), Some(owner.gid())) {
-            tracing::warn!("{}: cannot give it to the service's user: {e}", path.display());
-        }
-    }
-}
+/// The reboot request in the service's runtime directory (its inbox).
+const REBOOT_REQUEST: &str = "reboot";
+/// The most of a request's reason printed: a sentence.
+const REASON_LIMIT: u64 = 1024;
 
 /// Asks systemd for a reboot: `makespacelive-reboot.path` watches for this file.
 pub fn request_reboot(runtime_dir: &Path, why: &str) -> Result<(), String> {
-    let path = runtime_dir.join("reboot");
+    let path = runtime_dir.join(REBOOT_REQUEST);
     tracing::warn!("asking for a reboot {why}");
     crate::fsutil::write_atomic(&path, format!("{why}\n").as_bytes(), 0o644)
         .map_err(|e| format!("cannot ask for a reboot ({}): {e}", path.display()))
+}
+
+/// The root side (makespacelive-reboot.service): takes the request from the service's
+/// inbox — no link followed, a regular file of at most `REASON_LIMIT` bytes, removed — and
+/// prints its reason for the console and the journal, control characters shown as `?`.
+/// A request that cannot be read still reboots (the service asked), saying why not.
+pub fn reboot_requested(file: &Path) -> Result<(), String> {
+    let reason = match crate::fsutil::take(file, REASON_LIMIT) {
+        Ok(Some(bytes)) => {
+            String::from_utf8_lossy(&bytes).trim().chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+        }
+        Ok(None) => "(no reason left)".to_string(),
+        Err(e) => format!("(its reason is not shown: {e})"),
+    };
+    println!("makespacelive asked for a reboot: {reason}");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -104,13 +104,17 @@ impl Records {
     }
 }
 
+/// The largest record read: a few hundred bytes each.
+const RECORD_LIMIT: u64 = 64 << 10;
+
 fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    // `update install` reads them as root: never through a link, never a FIFO.
+    let text = match fsutil::read_bounded(path, RECORD_LIMIT) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(None),
         Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
     };
-    serde_json::from_str(&text).map(Some).map_err(|e| {
+    serde_json::from_slice(&text).map(Some).map_err(|e| {
         let aside =
             fsutil::keep_aside(path).map_or_else(|e| format!("not kept aside: {e}"), |p| p.display().to_string());
         format!("{}: not an update record ({e}); kept aside as {aside}", path.display())

@@ -259,9 +259,12 @@ pub fn cookie_value(header: &str) -> Option<&str> {
     header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(name, _)| *name == COOKIE).map(|(_, v)| v)
 }
 
-/// Where to go after logging in: a path on this box only (never `//elsewhere`).
+/// Where to go after logging in: a path on this box only, of the characters its own paths
+/// and queries use (no `//elsewhere`, no TAB or backslash a browser would drop or turn
+/// into `/`, nothing outside ASCII a header cannot carry); anything else goes to `/`.
 pub fn safe_next(next: &str) -> &str {
-    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains(['\\', '\r', '\n']);
+    let path_char = |c: char| c.is_ascii_alphanumeric() || "/-_.~?=&%+".contains(c);
+    let local = next.starts_with('/') && !next.starts_with("//") && next.chars().all(path_char);
     if local && next != "/login" { next } else { "/" }
 }
 

@@ -40,7 +40,7 @@ use crate::status::SharedStatus;
 
 use api::ApiError;
 use auth::{Access, Asked, Guesses, Login, Sessions};
-use form::{Context, Field, FieldError, RawForm, Setup};
+use form::{Context, Field, FieldError, Setup};
 use page::{Prefill, SetupPage};
 use pages::Tab;
 use probes::{OwnHost, Reply};
@@ -180,8 +180,18 @@ impl Portal {
         if let Some(reply) = probes::intercept(&path, own, captive) {
             return (from_reply(reply), None);
         }
+        // DNS rebinding: a page elsewhere whose name now points here is not the box's.
+        if !own {
+            let why = "this box answers only to its own names (makespacelive.local, its host name) and addresses\n";
+            return (text(421, why.to_string()), None);
+        }
         use tiny_http::Method::{Get, Head, Post};
         let method = request.method().clone();
+        let portal_post = method == Post && matches!(path.as_str(), "/setup" | "/rescan" | "/login");
+        if portal_post && !auth::same_origin(header(request, "Origin").as_deref(), header(request, "Host").as_deref()) {
+            tracing::warn!("web: a {path} sent from another site ({}) refused", client_ip(request));
+            return (text(403, "refused: this form is sent from the box's own page only\n".to_string()), None);
+        }
         // The portal: its form asks for the device password itself once one is set.
         let response = match (&method, path.as_str()) {
             (Get | Head, "/") if captive => html(200, self.state().setup_page(&network, &[], None)),
@@ -200,11 +210,7 @@ impl Portal {
                 last_failure: network.last_failure.as_deref(),
                 notice: network.notice.as_deref(),
             }),
-            (Post, "/login")
-                if auth::same_origin(header(request, "Origin").as_deref(), header(request, "Host").as_deref()) =>
-            {
-                self.log_in(request)
-            }
+            (Post, "/login") => self.log_in(request),
             (Get | Head, "/login") => {
                 let next = query_value(request.url(), "next").unwrap_or_default();
                 html(200, page::login_page(None, auth::safe_next(&next)))
@@ -441,10 +447,24 @@ impl Portal {
             key_saved,
             password_set: !hash.is_empty(),
         };
-        let setup = match check(&raw, &context, &hash) {
+        let setup = match form::validate(&raw, &context) {
             Ok(setup) => setup,
             Err(errors) => return (html(400, self.state().setup_page(network, &errors, None)), None),
         };
+        // The device password typed to change a set-up box: the one limiter, as /login.
+        if let Some(typed) = &setup.current_password {
+            let refused = match self.check_password(request, typed) {
+                Ok(true) => None,
+                Ok(false) => Some(ApiError::new(400, "this is not the device password chosen for this box")),
+                Err(error) => Some(error),
+            };
+            if let Some(error) = refused {
+                let message = error.errors.first().map(|e| e.reason.clone()).unwrap_or_default();
+                let errors = [FieldError { field: Field::CurrentPassword, message }];
+                let page = html(error.code, self.state().setup_page(network, &errors, None));
+                return (error.with_retry_after(page), None);
+            }
+        }
         // Hashed without the lock: argon2 takes about a second on a Pi Zero.
         let new_hash = match setup.new_password.as_ref().map(device_password::hash).transpose() {
             Ok(new_hash) => new_hash,
@@ -507,18 +527,6 @@ impl State {
             password_set: !self.config.web.password_hash.is_empty(),
             problem,
         })
-    }
-}
-
-/// The form's own rules, then the device password typed against `hash` (the one set).
-fn check(raw: &RawForm, context: &Context, hash: &Secret) -> Result<Setup, Vec<FieldError>> {
-    let setup = form::validate(raw, context)?;
-    match &setup.current_password {
-        Some(typed) if !device_password::verify(typed, hash) => Err(vec![FieldError {
-            field: Field::CurrentPassword,
-            message: "this is not the device password chosen for this box".into(),
-        }]),
-        _ => Ok(setup),
     }
 }
 
@@ -596,8 +604,12 @@ fn respond(code: u16, content_type: &str, body: Vec<u8>) -> Response {
 fn from_reply(reply: Reply) -> Response {
     let response = respond(reply.code, reply.content_type, reply.body.into_bytes());
     match reply.location {
-        Some(location) => response
-            .with_header(tiny_http::Header::from_bytes("Location", location).expect("a URL is a valid header value")),
+        // Locations are built from the box's own paths (`safe_next` lets nothing else
+        // through); one that is not a header value still never panics a handler.
+        Some(location) => response.with_header(
+            tiny_http::Header::from_bytes("Location", location)
+                .unwrap_or_else(|()| tiny_http::Header::from_bytes("Location", "/").expect("/ is a header value")),
+        ),
         None => response,
     }
 }

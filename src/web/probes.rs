@@ -139,7 +139,15 @@ impl OwnHost {
         let bare = bare.trim_end_matches('.');
         match bare.parse::<IpAddr>() {
             Ok(ip) => ip == IpAddr::V4(PORTAL_ADDRESS) || ip.is_loopback() || self.addresses.contains(&ip),
-            Err(_) => self.names.iter().any(|n| n == bare),
+            // Avahi renames the box `NAME-2.local` when another box holds `NAME.local`.
+            Err(_) => {
+                let renamed = bare
+                    .strip_suffix(".local")
+                    .and_then(|label| label.rsplit_once('-'))
+                    .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                    .map(|(name, _)| format!("{name}.local"));
+                self.names.iter().any(|n| n == bare || Some(n) == renamed.as_ref())
+            }
         }
     }
 }

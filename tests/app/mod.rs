@@ -149,6 +149,13 @@ impl Service {
         assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     }
 
+    /// The service's resident memory now (kB, /proc's VmRSS).
+    pub fn rss_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }

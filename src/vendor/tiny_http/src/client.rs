@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::mpsc::Receiver;
 
-use crate::common::{HTTPVersion, Method};
+use crate::common::{HTTPVersion, Header, Method};
 use crate::util::RefinedTcpStream;
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
 use crate::Request;
@@ -51,6 +51,8 @@ enum ReadError {
     WrongHeader(HTTPVersion),
     /// the client sent an unrecognized `Expect` header
     ExpectationFailed(HTTPVersion),
+    /// makespacelive: a `Transfer-Encoding` (see `RequestCreationError::LengthRequired`)
+    LengthRequired(HTTPVersion),
     ReadIoError(IoError),
 }
 
@@ -186,6 +188,7 @@ impl ClientConnection {
                 request::RequestCreationError::ExpectationFailed => {
                     ReadError::ExpectationFailed(version)
                 }
+                request::RequestCreationError::LengthRequired => ReadError::LengthRequired(version),
             }
         })?;
         self.previous_body_drained = request.body_drained.take();
@@ -244,6 +247,15 @@ impl Iterator for ClientConnection {
                     let response = Response::new_empty(StatusCode(417));
                     response.raw_print(writer, ver, &[], true, None).ok();
                     return None; // TODO: should be recoverable, but needs handling in case of body
+                }
+
+                Err(ReadError::LengthRequired(ver)) => {
+                    let writer = self.sink.next().unwrap();
+                    let why = "send the body with a Content-Length: no Transfer-Encoding is accepted here\n";
+                    let close = Header::from_bytes("Connection", "close").unwrap();
+                    let response = Response::from_string(why).with_status_code(411).with_header(close);
+                    response.raw_print(writer, ver, &[], false, None).ok();
+                    return None; // the body that follows is never read: close
                 }
 
                 Err(ReadError::ReadIoError(_)) => return None,

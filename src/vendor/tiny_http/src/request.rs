@@ -109,6 +109,10 @@ pub enum RequestCreationError {
     /// The client sent an `Expect` header that was not recognized by tiny-http.
     ExpectationFailed,
 
+    /// makespacelive: the client sent a `Transfer-Encoding`. No route takes a chunked body,
+    /// and its chunk-size lines were read without bound: 411, and the connection closes.
+    LengthRequired,
+
     /// Error while reading data from the socket during the creation of the `Request`.
     CreationIoError(IoError),
 }
@@ -148,6 +152,9 @@ where
         .iter()
         .find(|h: &&Header| h.field.equiv("Transfer-Encoding"))
         .map(|h| h.value.clone());
+    if transfer_encoding.is_some() {
+        return Err(RequestCreationError::LengthRequired);
+    }
 
     // finding the content-length header
     let content_length = if transfer_encoding.is_some() {
