@@ -152,7 +152,7 @@ fn run(config: &Path, data_dir: &Path, runtime_dir: &Path) -> Result<(), String>
     };
     // Streaming matters more than the status page: a busy port is reported, not fatal.
     let files = web::SettingsFiles { defaults: config.to_path_buf(), data_dir: data_dir.to_path_buf(), env: env_var };
-    if let Err(why) = web::serve(
+    let web = web::serve(
         loaded.config.web.listen,
         status.clone(),
         network,
@@ -160,12 +160,14 @@ fn run(config: &Path, data_dir: &Path, runtime_dir: &Path) -> Result<(), String>
         loaded.config.clone(),
         update,
         preview.clone(),
-    ) {
-        tracing::error!("{why}");
-    }
+    )
+    .inspect_err(|why| tracing::error!("{why}"))
+    .ok();
     reload::install()?;
     let reread = || config::load(config, Some(data_dir), env_var);
-    supervisor::Supervisor::new(loaded.config.clone(), loaded.notes(), status, preview).run(reread)
+    // The watchdog is fed only while the pages answer too (or could never listen).
+    let web_answers = move |now| web.as_ref().is_none_or(|web: &web::Alive| web.answers(now));
+    supervisor::Supervisor::new(loaded.config.clone(), loaded.notes(), status, preview).run(reread, web_answers)
 }
 
 /// glibc gives each new thread its own heap arena up to 8 per core; GStreamer starts new

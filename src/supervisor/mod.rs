@@ -119,10 +119,16 @@ impl Supervisor {
         }
     }
 
-    /// Runs forever; tells systemd READY once, then WATCHDOG on every healthy turn.
+    /// Runs forever; tells systemd READY once, then WATCHDOG on every healthy turn while
+    /// `web_answers` (the LAN pages still answer: a box nobody can reach is restarted).
     /// On SIGHUP it re-reads the settings through `reload` and starts over with them.
-    pub fn run(mut self, reload: impl Fn() -> Result<crate::config::Loaded, String>) -> ! {
+    pub fn run(
+        mut self,
+        reload: impl Fn() -> Result<crate::config::Loaded, String>,
+        web_answers: impl Fn(Instant) -> bool,
+    ) -> ! {
         let mut ready = false;
+        let mut web_silent = false;
         loop {
             let now = Instant::now();
             if crate::reload::requested() {
@@ -139,7 +145,15 @@ impl Supervisor {
                 crate::notify::status(&summary);
                 self.last_summary = summary;
             }
-            crate::notify::watchdog();
+            if web_answers(now) {
+                crate::notify::watchdog();
+                web_silent = false;
+            } else if !web_silent {
+                tracing::error!(
+                    "the web pages stopped answering: the watchdog is no longer fed, systemd restarts the service"
+                );
+                web_silent = true;
+            }
             std::thread::sleep(TICK);
         }
     }

@@ -34,6 +34,11 @@ pub const LONGEST_WAIT: Duration = Duration::from_secs(15 * 60);
 const FORGET_GUESSES: Duration = Duration::from_secs(3600);
 /// Passwords the box verifies per minute, from all clients together.
 pub const GUESSES_PER_MINUTE: usize = 20;
+/// A client (`client_of`) that gave the right password within this long has a box-wide
+/// budget of its own: strangers spending the box's guesses from many addresses do not
+/// lock out the people who use it. At most `KNOWN_MOST` are remembered (the oldest go).
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+const KNOWN_MOST: usize = 32;
 
 /// 256 random bits, hex.
 fn random_token() -> Secret {
@@ -114,6 +119,9 @@ impl Sessions {
 pub struct Guesses {
     by_client: HashMap<IpAddr, Wrong>,
     recent: Vec<Instant>,
+    /// Clients that logged in lately, and when; their guesses count in `recent_known`.
+    known: HashMap<IpAddr, Instant>,
+    recent_known: Vec<Instant>,
 }
 
 struct Wrong {
@@ -161,13 +169,15 @@ impl Guesses {
                 return Err(Wait::Client(wait - waited));
             }
         }
+        self.known.retain(|_, at| now.saturating_duration_since(*at) < KNOWN_FOR);
         let minute = Duration::from_secs(60);
-        self.recent.retain(|t| now.saturating_duration_since(*t) < minute);
-        if self.recent.len() >= GUESSES_PER_MINUTE {
-            let oldest = self.recent[0];
+        let recent = if self.known.contains_key(&client) { &mut self.recent_known } else { &mut self.recent };
+        recent.retain(|t| now.saturating_duration_since(*t) < minute);
+        if recent.len() >= GUESSES_PER_MINUTE {
+            let oldest = recent[0];
             return Err(Wait::Box(minute - now.saturating_duration_since(oldest)));
         }
-        self.recent.push(now);
+        recent.push(now);
         Ok(())
     }
 
@@ -177,8 +187,14 @@ impl Guesses {
         wrong.last = now;
     }
 
-    pub fn right(&mut self, client: IpAddr) {
+    pub fn right(&mut self, client: IpAddr, now: Instant) {
         self.by_client.remove(&client);
+        self.known.insert(client, now);
+        if self.known.len() > KNOWN_MOST
+            && let Some(oldest) = self.known.iter().min_by_key(|(_, at)| **at).map(|(ip, _)| *ip)
+        {
+            self.known.remove(&oldest);
+        }
     }
 }
 
@@ -257,6 +273,19 @@ pub fn clear_cookie() -> String {
 /// The session cookie's value from a `Cookie` header.
 pub fn cookie_value(header: &str) -> Option<&str> {
     header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(name, _)| *name == COOKIE).map(|(_, v)| v)
+}
+
+/// The client an address counts as, for the guess limits and the connection limits: an
+/// IPv4 address, or an IPv6 address's /64 (one host holds a whole /64 and may pick any
+/// address in it); an IPv4-mapped address is its IPv4 one.
+pub fn client_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+        v4 => v4,
+    }
 }
 
 /// Where to go after logging in: a path on this box only, of the characters its own paths
@@ -340,7 +369,7 @@ mod tests {
             guesses.wrong(ip(2), t);
         }
         assert_eq!(guesses.try_now(ip(2), t), Err(Wait::Client(LONGEST_WAIT)));
-        guesses.right(ip(2));
+        guesses.right(ip(2), t);
         assert_eq!(guesses.try_now(ip(2), t), Ok(()));
         assert!(Wait::Client(LONGEST_WAIT).sentence().contains("900 s"));
     }
@@ -355,6 +384,27 @@ mod tests {
         let t = t0 + Duration::from_secs(10);
         assert_eq!(guesses.try_now(ip(200), t), Err(Wait::Box(Duration::from_secs(50))));
         assert_eq!(guesses.try_now(ip(200), t0 + Duration::from_secs(60)), Ok(()));
+    }
+
+    /// The review's attack: the box-wide budget kept spent from many addresses locked
+    /// everyone out. Someone who logged in before has a budget of their own.
+    #[test]
+    fn strangers_spending_the_box_budget_do_not_lock_out_those_who_logged_in_before() {
+        let t0 = Instant::now();
+        let mut guesses = Guesses::default();
+        guesses.try_now(ip(7), t0).unwrap();
+        guesses.right(ip(7), t0);
+        for n in 0..GUESSES_PER_MINUTE {
+            guesses.try_now(ip(100 + n as u8), t0).unwrap();
+        }
+        assert!(matches!(guesses.try_now(ip(250), t0), Err(Wait::Box(_))), "a stranger waits");
+        assert_eq!(guesses.try_now(ip(7), t0), Ok(()), "the known client does not");
+        // An IPv6 attacker is one client for its whole /64.
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert_eq!(client_of(a), client_of(b));
+        assert_ne!(client_of(a), client_of("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(client_of("::ffff:192.168.1.7".parse().unwrap()), ip(7));
     }
 
     fn asked<'a>(session: Option<&'a Login>, csrf: Option<&'a str>) -> Asked<'a> {

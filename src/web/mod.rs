@@ -8,7 +8,12 @@
 //! access point; passwords and keys never appear in a response or the log; a request's
 //! body is read, and a password hashed, without the portal's lock (one slow client holds
 //! one handler thread, never the others), and no connection waits on a client longer than
-//! `IO_TIMEOUT`.
+//! `IO_TIMEOUT`. Against an attacker on the LAN or the open access point: a configured
+//! box answers only its own names and addresses (421; the probes excepted), the portal's
+//! posts only from its own page, every password check goes through `auth::Guesses`;
+//! connections are capped (`MAX_CONNECTIONS`, `MAX_PER_CLIENT`), bodies arrive before a
+//! handler takes the request, a panic fails its request and not its thread, and the
+//! watchdog is fed only while the pages answer the box itself (`Alive`).
 //! API boundary: `serve` (main.rs); deciding lives in `probes`, `form`, `page` (pure).
 
 mod api;
@@ -50,8 +55,16 @@ pub use update::UpdateSide;
 /// while reading (a chunked body declares none).
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-/// Threads answering requests; a client that stalls mid-request holds one of them.
+/// Threads answering requests. Bodies of forms and JSON arrive before a request reaches
+/// one (vendored tiny_http reads them in the connection's thread), so a slow client holds
+/// its connection, not one of these.
 const WORKERS: usize = 4;
+
+/// Connections open at once (each holds a thread and a file; the service may open 1024
+/// files), and from one client (an IPv6 /64 counts as one): a browser opens six. The
+/// box's own (loopback) are not counted.
+const MAX_CONNECTIONS: usize = 64;
+const MAX_PER_CLIENT: usize = 8;
 
 /// How long any read or write on a connection may wait on its client (a body that does
 /// not come, an answer not taken), after which the connection is closed.
@@ -67,8 +80,73 @@ pub struct SettingsFiles {
     pub env: fn(&str) -> Option<String>,
 }
 
+/// How often the web asks itself for a page, and how long it may go without an answer
+/// before the service stops feeding systemd's watchdog (`WatchdogSec=30` then restarts it:
+/// a web that answers nothing is a box nobody can reach).
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+const SILENT_LIMIT: Duration = Duration::from_secs(60);
+
+/// Whether the web pages still answer, from a request the box sends itself every
+/// `PROBE_EVERY` (loopback: counted in no connection limit, so a stranger holding every
+/// connection does not get the service restarted).
+#[derive(Clone)]
+pub struct Alive {
+    /// When the pages last answered; none: not watched (no thread to watch them).
+    last: Option<Arc<Mutex<Instant>>>,
+    silent_limit: Duration,
+}
+
+impl Alive {
+    pub fn answers(&self, now: Instant) -> bool {
+        self.last.as_ref().is_none_or(|last| {
+            let last = *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            now.saturating_duration_since(last) < self.silent_limit
+        })
+    }
+
+    /// Asks `addr` for a probe page every `every`; each answer counts.
+    fn probe(addr: SocketAddr, every: Duration, silent_limit: Duration) -> Alive {
+        let last = Arc::new(Mutex::new(Instant::now()));
+        let watched = last.clone();
+        let asked = move || -> std::io::Result<bool> {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+            stream.set_read_timeout(Some(IO_TIMEOUT))?;
+            stream.set_write_timeout(Some(IO_TIMEOUT))?;
+            stream.write_all(b"GET /generate_204 HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+            let mut head = [0; 9];
+            stream.read_exact(&mut head)?;
+            Ok(head.starts_with(b"HTTP/1."))
+        };
+        let spawned = std::thread::Builder::new().name("web-alive".into()).spawn(move || {
+            let mut silent = false;
+            loop {
+                match asked() {
+                    Ok(true) => {
+                        *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+                        silent = false;
+                    }
+                    result if !silent => {
+                        tracing::warn!("web: the pages did not answer the box itself ({result:?})");
+                        silent = true;
+                    }
+                    _ => {}
+                }
+                std::thread::sleep(every);
+            }
+        });
+        match spawned {
+            Ok(_) => Alive { last: Some(watched), silent_limit },
+            Err(e) => {
+                tracing::error!("web: cannot watch the pages ({e}); they are taken as answering");
+                Alive { last: None, silent_limit }
+            }
+        }
+    }
+}
+
 /// Starts the `WORKERS` handler threads. `config` is the settings in force at start; the portal keeps
-/// its own copy up to date with what it saves.
+/// its own copy up to date with what it saves. The answer tells whether the pages still answer.
 pub fn serve(
     listen: SocketAddr,
     status: SharedStatus,
@@ -77,7 +155,7 @@ pub fn serve(
     config: Config,
     update: UpdateSide,
     preview: Arc<Preview>,
-) -> Result<(), String> {
+) -> Result<Alive, String> {
     let cannot_listen = |e: &dyn std::fmt::Display| format!("web: cannot listen on {listen}: {e}");
     let listener = std::net::TcpListener::bind(listen).map_err(|e| cannot_listen(&e))?;
     // tiny_http writes an answer's head and body apart: with Nagle's algorithm on, a
@@ -87,7 +165,9 @@ pub fn serve(
         .map_err(|e| cannot_listen(&e))?;
     // Set on each accepted connection (vendored tiny_http): on the listener, SO_RCVTIMEO
     // would also time out `accept`, and tiny_http stops accepting on its first error.
-    let server = tiny_http::Server::from_listener_with_timeout(listener, None, Some(IO_TIMEOUT))
+    let limits =
+        tiny_http::ConnectionLimits { total: MAX_CONNECTIONS, per_client: MAX_PER_CLIENT, client: auth::client_of };
+    let server = tiny_http::Server::from_listener_with_timeout(listener, None, Some(IO_TIMEOUT), limits)
         .map_err(|e| cannot_listen(&e))?;
     tracing::info!("web: listening on http://{listen}/ (the setup page, the LAN pages and /api/…)");
     let server = Arc::new(server);
@@ -99,7 +179,17 @@ pub fn serve(
             .name(format!("web-{n}"))
             .spawn(move || {
                 while let Ok(mut request) = server.recv() {
-                    let (response, connect) = portal.handle(&mut request);
+                    // A bug a client finds panics this request, never the thread (four
+                    // such requests once left no thread to answer).
+                    let handled =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| portal.handle(&mut request)));
+                    let (response, connect) = handled.unwrap_or_else(|_| {
+                        tracing::error!(
+                            "web: a request to {} failed with a bug (above); answered 500",
+                            request.url().split('?').next().unwrap_or_default()
+                        );
+                        (text(500, "the box met a bug answering this; it is logged\n".to_string()), None)
+                    });
                     let _ = request.respond(response);
                     // Only now, with the "Connecting…" page on its way: the access point may go.
                     if let Some(wifi) = connect {
@@ -109,7 +199,12 @@ pub fn serve(
             })
             .map_err(|e| format!("web: cannot start its threads: {e}"))?;
     }
-    Ok(())
+    let own = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    Ok(Alive::probe(SocketAddr::new(own, listen.port()), PROBE_EVERY, SILENT_LIMIT))
 }
 
 type Response = tiny_http::Response<std::io::Cursor<Vec<u8>>>;
@@ -165,7 +260,7 @@ fn is_captive(config: &Config, mode: Mode) -> bool {
 
 impl Portal {
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().expect("portal lock")
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The answer, and the network a saved setup asks for (to join once it is sent).
@@ -343,7 +438,7 @@ impl Portal {
     }
 
     fn auth(&self) -> MutexGuard<'_, Auth> {
-        self.auth.lock().expect("auth lock")
+        self.auth.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `POST /login`: the form's `password`, then back to `next`.
@@ -371,7 +466,7 @@ impl Portal {
 
     /// The typed device password against the one set, within the guess limits.
     fn check_password(&self, request: &tiny_http::Request, typed: &Secret) -> Result<bool, ApiError> {
-        let client = client_ip(request);
+        let client = auth::client_of(client_ip(request));
         self.auth()
             .guesses
             .try_now(client, Instant::now())
@@ -384,7 +479,7 @@ impl Portal {
         let right = device_password::verify(typed, &hash);
         let mut auth = self.auth();
         if right {
-            auth.guesses.right(client);
+            auth.guesses.right(client, Instant::now());
         } else {
             tracing::warn!("web: a wrong device password from {client}");
             auth.guesses.wrong(client, Instant::now());
@@ -662,6 +757,34 @@ fn path_param(path: &str, prefix: &str) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The watchdog's view of the pages: answered while something answers the probe,
+    /// silent past the limit once nothing does (a listener that takes the connection
+    /// and never answers: the state the review left the pages in).
+    #[test]
+    fn pages_that_stop_answering_are_seen_silent() {
+        let answering = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = answering.local_addr().unwrap();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for stream in answering.incoming() {
+                let mut stream = stream.unwrap();
+                let _ = stream.read(&mut [0; 256]);
+                let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+            }
+        });
+        let limit = Duration::from_millis(600);
+        let alive = Alive::probe(addr, Duration::from_millis(50), limit);
+        std::thread::sleep(limit * 2);
+        assert!(alive.answers(Instant::now()), "an answering page is alive");
+
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let alive = Alive::probe(silent.local_addr().unwrap(), Duration::from_millis(50), limit);
+        assert!(alive.answers(Instant::now()), "not silent before the limit");
+        std::thread::sleep(limit * 2);
+        assert!(!alive.answers(Instant::now()), "a page that never answers is silent");
+        drop(silent);
+    }
 
     #[test]
     fn captive_until_configured_and_whenever_on_the_access_point() {

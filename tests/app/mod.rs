@@ -149,6 +149,10 @@ impl Service {
         assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The service's resident memory now (kB, /proc's VmRSS).
     pub fn rss_kb(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();

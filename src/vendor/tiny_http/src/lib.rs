@@ -113,6 +113,7 @@ use util::MessagesQueue;
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
 pub use request::{ReadWrite, Request};
+pub use util::ConnectionLimits;
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
 
@@ -243,16 +244,21 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        Self::from_listener_with_timeout(listener, ssl_config, None)
+        Self::from_listener_with_timeout(listener, ssl_config, None, ConnectionLimits::UNLIMITED)
     }
 
     /// Like `from_listener`, with every read and write on an accepted connection
     /// bounded by `timeout`: a client that stops sending (or reading) in the middle
     /// of a request (or answer) gets an error and its connection closed.
+    /// (makespacelive) And at most `limits.total` connections at once, `limits.per_client`
+    /// from one client (as `limits.client` groups addresses), loopback exempt; a
+    /// connection past either is closed at once. An error of `accept` (no file left)
+    /// is waited out, never the end of the accept loop.
     pub fn from_listener_with_timeout<L: Into<Listener>>(
         listener: L,
         ssl_config: Option<SslConfig>,
         timeout: Option<Duration>,
+        limits: ConnectionLimits,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
         // building the "close" variable
@@ -299,12 +305,19 @@ impl Server {
         thread::spawn(move || {
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
+            let open = util::OpenConnections::new(limits);
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
+                let mut held = None;
                 let new_client = match server.accept() {
-                    Ok((sock, _)) => {
+                    Ok((mut sock, _)) => {
                         use util::RefinedTcpStream;
+                        let peer = sock.peer_addr().ok().flatten().map(|a| a.ip());
+                        match open.admit(peer) {
+                            Some(slot) => held = Some(slot),
+                            None => continue, // dropped: closed
+                        }
                         if sock.set_timeouts(timeout).is_err() {
                             continue;
                         }
@@ -335,6 +348,8 @@ impl Server {
                         let messages = inside_messages.clone();
                         let mut client = Some(client);
                         tasks_pool.spawn(Box::new(move || {
+                            // Counted until the connection's thread is done with it.
+                            let _slot = held.take();
                             if let Some(client) = client.take() {
                                 // Synchronization is needed for HTTPS requests to avoid a deadlock
                                 if client.secure() {
@@ -353,9 +368,11 @@ impl Server {
                     }
 
                     Err(e) => {
+                        // No file left (EMFILE), a connection reset before it was
+                        // taken: wait and go on. Upstream ended the loop here, and the
+                        // web answered nothing until a restart.
                         log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
+                        thread::sleep(Duration::from_millis(100));
                     }
                 }
             }

@@ -5,6 +5,7 @@ pub use self::messages_queue::MessagesQueue;
 pub use self::refined_tcp_stream::RefinedTcpStream;
 pub use self::sequential::{SequentialReader, SequentialReaderBuilder};
 pub use self::sequential::{SequentialWriter, SequentialWriterBuilder};
+pub use self::open_connections::{ConnectionLimits, OpenConnections};
 pub use self::task_pool::TaskPool;
 
 use std::str::FromStr;
@@ -13,6 +14,7 @@ mod custom_stream;
 mod equal_reader;
 mod fused_reader;
 mod messages_queue;
+mod open_connections;
 pub(crate) mod refined_tcp_stream;
 mod sequential;
 mod task_pool;
