@@ -320,6 +320,25 @@ fn a_destination_added_from_the_api_goes_live_and_a_disabled_one_stops() {
     assert!(server.wait_not_publishing(KEY, Duration::from_secs(20)), "b still publishing");
     service.wait_for("b disabled", Duration::from_secs(20), |s| destination(s, "b")["state"] == "disabled");
 
+    // The review's: a changed URL kept the saved key and sent it to the new host. Another
+    // server needs its key typed again; the same server keeps it.
+    let moved = client.send("PUT", "/api/destinations/b", &json!({"url": "rtmp://elsewhere.example/live"}));
+    assert_eq!((moved.code, &moved.json()["errors"][0]["field"]), (400, &json!("key")), "{}", moved.body);
+    assert!(moved.body.contains("give its stream key again"), "{}", moved.body);
+    let same = client.send("PUT", "/api/destinations/b", &json!({"url": format!("{}/other", server.url())}));
+    assert_eq!((same.code, &same.json()["key_set"]), (200, &json!(true)), "{}", same.body);
+    let typed =
+        client.send("PUT", "/api/destinations/b", &json!({"url": "rtmp://elsewhere.example/live", "key": "k2"}));
+    assert_eq!(typed.code, 200, "{}", typed.body);
+    // An update server's token, likewise: a new server without one clears it.
+    let hawkbit = json!({"source": "hawkbit", "hawkbit_url": "https://hawkbit.example.org", "target_token": "t0k"});
+    assert_eq!(client.send("PUT", "/api/settings/update", &hawkbit).json()["update"]["target_token_set"], true);
+    let port_only =
+        client.send("PUT", "/api/settings/update", &json!({"hawkbit_url": "https://hawkbit.example.org:443/x"}));
+    assert_eq!(port_only.json()["update"]["target_token_set"], true, "the same server: {}", port_only.body);
+    let elsewhere = client.send("PUT", "/api/settings/update", &json!({"hawkbit_url": "https://rebind.evil.example"}));
+    assert_eq!(elsewhere.json()["update"]["target_token_set"], false, "{}", elsewhere.body);
+
     let missing = client.send("PUT", "/api/destinations/nobody", &json!({"enabled": true}));
     assert_eq!(missing.code, 404);
     assert!(missing.body.contains("there are: a, b"), "{}", missing.body);

@@ -282,6 +282,34 @@ fn the_setup_form_guesses_through_the_one_limit_and_only_from_the_box() {
     assert_eq!(service.output().matches("a wrong device password from").count(), 5, "{}", service.output());
 }
 
+/// The review's: an attacker's rejected URL prefilled the next visitor's page. What a
+/// phone typed is shown again to that phone only. And off the access point, scanning is
+/// the LAN page's, behind the password.
+#[test]
+fn a_phone_sees_only_what_it_typed_and_a_set_up_box_scans_for_no_stranger() {
+    let service = start_unconfigured();
+    let port = service.web_port;
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("preset", "custom"), ("url", "rtmp://attacker.example/phish")])
+        .finish();
+    let head = format!(
+        "POST /setup HTTP/1.0\r\nHost: 10.42.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}",
+        body.len()
+    );
+    let attacker = app::exchange_from([127, 0, 0, 2], port, &head, body.as_bytes());
+    assert_eq!(attacker.code, 400);
+    assert!(attacker.body.contains("attacker.example"), "the attacker's own page keeps what it typed");
+    let page = "GET / HTTP/1.0\r\nHost: 10.42.0.1";
+    let visitor = app::exchange_from([127, 0, 0, 3], port, page, b"");
+    assert_eq!(visitor.code, 200);
+    assert!(!visitor.body.contains("attacker.example"), "another phone's form is prefilled with it");
+    assert!(app::exchange_from([127, 0, 0, 2], port, page, b"").body.contains("attacker.example"));
+
+    assert_eq!(post_form(port, &good_form()).code, 200, "set up");
+    let rescan = "POST /rescan HTTP/1.0\r\nHost: 10.42.0.1\r\nContent-Length: 0";
+    assert_eq!(exchange(port, rescan, b"").code, 403, "a set-up box off its access point");
+}
+
 /// tiny_http 0.12.0 drained an unread body into `vec![0; declared]`: one request declaring
 /// 1e14 bytes aborted the process, 4 GB would have taken a Pi's memory. The drain is
 /// bounded now (src/vendor/tiny_http/README.makespacelive.diff); the client sends few bytes and leaves.
@@ -392,8 +420,9 @@ fn a_stalled_client_neither_stops_the_web_nor_keeps_its_connection() {
         stream
     };
     let started = Instant::now();
-    // The portal waits for the rest of the form; the status is answered, then its body
-    // drained; tiny_http itself reads a body of up to 1 KiB before handing the request on.
+    // The forms' bodies are read in their connections' threads (vendored tiny_http reads a
+    // body of up to 16 KiB before handing the request on), no handler waits for them; the
+    // status is answered, then its body drained.
     let form_head = "POST /setup HTTP/1.1\r\nHost: 10.42.0.1\r\nContent-Type: application/x-www-form-urlencoded";
     let mut form = stall(&format!("{form_head}\r\nContent-Length: 5000\r\n\r\npreset=cus"));
     let mut small = stall(&format!("{form_head}\r\nContent-Length: 1000\r\n\r\npreset=cus"));
@@ -410,9 +439,7 @@ fn a_stalled_client_neither_stops_the_web_nor_keeps_its_connection() {
         let _ = stream.read_to_end(&mut raw);
         String::from_utf8_lossy(&raw).into_owned()
     };
-    let form_answer = until_closed(&mut form);
-    assert!(form_answer.starts_with("HTTP/1.1 408"), "{form_answer}");
-    assert!(form_answer.contains("the form did not arrive within 10 s; nothing was saved"), "{form_answer}");
+    assert_eq!(until_closed(&mut form), "", "closed unanswered");
     assert_eq!(until_closed(&mut small), "", "closed unanswered");
     let status_answer = until_closed(&mut drained);
     assert!(status_answer.starts_with("HTTP/1.1 200") && status_answer.contains("\"network\""), "{status_answer}");

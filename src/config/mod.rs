@@ -22,7 +22,7 @@ pub use load::{Loaded, load, save_change, user_config_path};
 pub use toml_error::is_secret_key;
 pub use values::{
     AudioSource, EncoderChoice, RebootPolicy, UpdateSource, VideoSource, check_ssid, check_stream_url,
-    check_wpa_passphrase, parse_encoder_params, rtmp_default_port,
+    check_wpa_passphrase, parse_encoder_params, rtmp_default_port, server_of,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]

@@ -205,6 +205,14 @@ pub fn rtmp_default_port(scheme: &str) -> Option<u16> {
     }
 }
 
+/// The server a URL reaches, `scheme://host:port` (the scheme's default port written
+/// out): a saved key or token belongs to it, and is never sent to another.
+pub fn server_of(url: &str) -> Option<String> {
+    let parsed = Url::parse(url.trim()).ok()?;
+    let port = parsed.port_or_known_default().or_else(|| rtmp_default_port(parsed.scheme()))?;
+    Some(format!("{}://{}:{port}", parsed.scheme(), parsed.host_str()?.to_ascii_lowercase()))
+}
+
 /// An update server's URL: empty (none), or one of `schemes` with a host and nothing a
 /// person would not mean (no user or password in it: tokens have their own settings).
 pub fn check_server_url(url: &str, schemes: &[&str]) -> Result<(), String> {

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::config::{check_ssid, check_stream_url, check_wpa_passphrase};
+use crate::config::{check_ssid, check_stream_url, check_wpa_passphrase, server_of};
 use crate::network::{ScanEntry, Security, WifiRequest};
 use crate::secrets::Secret;
 
@@ -151,8 +151,9 @@ pub struct Context<'a> {
     pub wifi: bool,
     /// The last scan: an open network needs no password, an enterprise one cannot be set up.
     pub networks: &'a [ScanEntry],
-    /// A stream key is saved already: an empty key field keeps it.
-    pub key_saved: bool,
+    /// A stream key is saved already, for this server (`values::server_of`): an empty key
+    /// field keeps it while the URL reaches the same server.
+    pub key_saved_for: Option<&'a str>,
     /// A device password is set: changing anything needs it.
     pub password_set: bool,
 }
@@ -230,8 +231,13 @@ pub fn validate(form: &RawForm, context: &Context) -> Result<Setup, Vec<FieldErr
     }
 
     let key = form.key.expose().trim();
-    if key.is_empty() && !context.key_saved {
+    let elsewhere = context.key_saved_for.is_some_and(|saved| server_of(&url).is_some_and(|now| now != saved));
+    if key.is_empty() && context.key_saved_for.is_none() {
         fail(Field::Key, "paste the stream key from your service's live dashboard".into());
+    } else if key.is_empty() && elsewhere {
+        let why = "the stream goes to another server now: paste its stream key (the saved key is never sent to a \
+                   server it was not typed for)";
+        fail(Field::Key, why.into());
     } else if key.chars().any(char::is_whitespace) {
         fail(Field::Key, "the key contains spaces; paste it without them".into());
     }
@@ -286,7 +292,8 @@ mod tests {
         ]
     }
 
-    const FRESH: Context<'static> = Context { wifi: true, networks: &[], key_saved: false, password_set: false };
+    const FRESH: Context<'static> = Context { wifi: true, networks: &[], key_saved_for: None, password_set: false };
+    const YOUTUBE: Option<&str> = Some("rtmp://a.rtmp.youtube.com:1935");
 
     fn encode(pairs: &[(&str, &str)]) -> Vec<u8> {
         form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish().into_bytes()
@@ -351,7 +358,7 @@ mod tests {
     fn the_validation_table() {
         let nets = networks();
         let scanned = Context { networks: &nets, ..FRESH };
-        let set_up = Context { wifi: true, networks: &nets, key_saved: true, password_set: true };
+        let set_up = Context { wifi: true, networks: &nets, key_saved_for: YOUTUBE, password_set: true };
         let wired = Context { wifi: false, ..FRESH };
         let long_ssid = "x".repeat(33);
         let long_hidden = "é".repeat(17);
@@ -386,6 +393,9 @@ mod tests {
             (with(&[("device_password_confirm", "box passwort")]), &scanned, vec![("device_password_confirm", "differ")]),
             (with(&[("key", ""), ("device_password", ""), ("device_password_confirm", "")]), &set_up, vec![("current_password", "the device password you chose for this box")]),
             (with(&[("key", ""), ("device_password", ""), ("device_password_confirm", ""), ("current_password", "old one!")]), &set_up, vec![]),
+            // A saved key is never sent to another server: a new one must be typed.
+            (with(&[("key", ""), ("preset", "custom"), ("url", "rtmp://rebind.example/live"), ("device_password", ""), ("device_password_confirm", ""), ("current_password", "old one!")]), &set_up, vec![("key", "the stream goes to another server now")]),
+            (with(&[("key", ""), ("preset", "custom"), ("url", "rtmp://a.rtmp.youtube.com:1935/other"), ("device_password", ""), ("device_password_confirm", ""), ("current_password", "old one!")]), &set_up, vec![]),
             (with(&[("ssid", ""), ("preset", "custom"), ("key", ""), ("device_password", "")]), &scanned,
              vec![("ssid", "pick"), ("url", "URL"), ("key", "paste"), ("device_password", "at least 8")]),
             (with(&[("ssid", ""), ("wifi_password", "")]), &wired, vec![]),
@@ -436,7 +446,7 @@ mod tests {
         fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
             if let Ok(form) = parse(&body) {
                 let nets = networks();
-                for context in [FRESH, Context { wifi: false, ..FRESH }, Context { wifi: true, networks: &nets, key_saved: true, password_set: true }] {
+                for context in [FRESH, Context { wifi: false, ..FRESH }, Context { wifi: true, networks: &nets, key_saved_for: YOUTUBE, password_set: true }] {
                     let _ = validate(&form, &context);
                 }
             }

@@ -66,6 +66,9 @@ const WORKERS: usize = 4;
 const MAX_CONNECTIONS: usize = 64;
 const MAX_PER_CLIENT: usize = 8;
 
+/// Phones whose last setup form is kept to be shown again after a failure.
+const PREFILL_MOST: usize = 16;
+
 /// How long any read or write on a connection may wait on its client (a body that does
 /// not come, an answer not taken), after which the connection is closed.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -171,7 +174,7 @@ pub fn serve(
         .map_err(|e| cannot_listen(&e))?;
     tracing::info!("web: listening on http://{listen}/ (the setup page, the LAN pages and /api/…)");
     let server = Arc::new(server);
-    let state = Mutex::new(State { config, prefill: Prefill::default() });
+    let state = Mutex::new(State { config, prefill: Default::default() });
     let portal = Arc::new(Portal { status, network, files, state, auth: Mutex::default(), update, preview });
     for n in 0..WORKERS {
         let (server, portal) = (server.clone(), portal.clone());
@@ -233,8 +236,9 @@ struct Auth {
 struct State {
     /// The settings as last loaded or saved here.
     config: Config,
-    /// The non-secret fields of the last setup submitted, shown again after a failure.
-    prefill: Prefill,
+    /// The non-secret fields of the last setup each client submitted, shown again to that
+    /// client after a failure (the last `PREFILL_MOST` clients).
+    prefill: std::collections::VecDeque<(IpAddr, Prefill)>,
 }
 
 /// A new device password by the setup page's rule: at least `DEVICE_PASSWORD_MIN` characters.
@@ -289,9 +293,13 @@ impl Portal {
         }
         // The portal: its form asks for the device password itself once one is set.
         let response = match (&method, path.as_str()) {
-            (Get | Head, "/") if captive => html(200, self.state().setup_page(&network, &[], None)),
+            (Get | Head, "/") if captive => html(200, self.state().setup_page(&network, &[], None, client_ip(request))),
             (Post, "/setup") => return self.submit(request, &network),
             (Get | Head, "/setup" | "/rescan") => from_reply(probes::redirect_to("/")),
+            // Off the access point, scanning is the LAN Wi-Fi page's, behind the password.
+            (Post, "/rescan") if !captive => {
+                text(403, "log in: the Wi-Fi page scans (POST /api/wifi/scan)\n".to_string())
+            }
             (Post, "/rescan") => {
                 // Without NetworkManager there is nothing to scan with; the page shows the mode.
                 let _ = self.network.rescan();
@@ -526,25 +534,27 @@ impl Portal {
             Ok(raw) => raw,
             Err(e) => return (text(400, format!("{e}\n")), None),
         };
-        let (key_saved, hash) = {
+        let client = client_ip(request);
+        let (key_server, hash) = {
             let mut state = self.state();
-            state.prefill = Prefill {
+            let prefill = Prefill {
                 ssid: raw.ssid.clone(),
                 hidden_ssid: raw.hidden_ssid.clone(),
                 preset: raw.preset.clone(),
                 url: raw.url.clone(),
             };
-            (state.key_saved(), state.config.web.password_hash.clone())
+            state.remember_prefill(client, prefill);
+            (state.saved_key_server(), state.config.web.password_hash.clone())
         };
         let context = Context {
             wifi: network.mode != Mode::Unmanaged,
             networks: &network.networks,
-            key_saved,
+            key_saved_for: key_server.as_deref(),
             password_set: !hash.is_empty(),
         };
         let setup = match form::validate(&raw, &context) {
             Ok(setup) => setup,
-            Err(errors) => return (html(400, self.state().setup_page(network, &errors, None)), None),
+            Err(errors) => return (html(400, self.state().setup_page(network, &errors, None, client)), None),
         };
         // The device password typed to change a set-up box: the one limiter, as /login.
         if let Some(typed) = &setup.current_password {
@@ -556,19 +566,19 @@ impl Portal {
             if let Some(error) = refused {
                 let message = error.errors.first().map(|e| e.reason.clone()).unwrap_or_default();
                 let errors = [FieldError { field: Field::CurrentPassword, message }];
-                let page = html(error.code, self.state().setup_page(network, &errors, None));
+                let page = html(error.code, self.state().setup_page(network, &errors, None, client));
                 return (error.with_retry_after(page), None);
             }
         }
         // Hashed without the lock: argon2 takes about a second on a Pi Zero.
         let new_hash = match setup.new_password.as_ref().map(device_password::hash).transpose() {
             Ok(new_hash) => new_hash,
-            Err(why) => return (self.state().not_saved(network, &why), None),
+            Err(why) => return (self.state().not_saved(network, &why, client), None),
         };
         let mut state = self.state();
         if state.config.web.password_hash != hash {
             let why = "the device password was changed from another phone meanwhile; type it and send again";
-            return (html(409, state.setup_page(network, &[], Some(why))), None);
+            return (html(409, state.setup_page(network, &[], Some(why), client)), None);
         }
         match save(&self.files, &setup, new_hash) {
             Ok(config) => {
@@ -586,7 +596,7 @@ impl Portal {
                 };
                 (html(200, page), setup.wifi)
             }
-            Err(why) => (state.not_saved(network, &why), None),
+            Err(why) => (state.not_saved(network, &why, client), None),
         }
     }
 }
@@ -596,17 +606,37 @@ impl State {
         self.saved_destination().is_some_and(|d| !d.key.is_empty())
     }
 
-    fn not_saved(&self, network: &NetworkStatus, why: &str) -> Response {
+    /// The server the saved key was typed for, if a key is saved.
+    fn saved_key_server(&self) -> Option<String> {
+        self.saved_destination().filter(|d| !d.key.is_empty()).and_then(|d| config::server_of(&d.url))
+    }
+
+    /// What `client` typed, shown to it again after a failure (and to no one else).
+    fn remember_prefill(&mut self, client: IpAddr, prefill: Prefill) {
+        self.prefill.retain(|(ip, _)| *ip != client);
+        self.prefill.push_back((client, prefill));
+        if self.prefill.len() > PREFILL_MOST {
+            self.prefill.pop_front();
+        }
+    }
+
+    fn not_saved(&self, network: &NetworkStatus, why: &str, client: IpAddr) -> Response {
         tracing::error!("web: the portal's settings were not saved: {why}");
-        html(500, self.setup_page(network, &[], Some(why)))
+        html(500, self.setup_page(network, &[], Some(why), client))
     }
 
     fn saved_destination(&self) -> Option<&Destination> {
         self.config.destinations.first()
     }
 
-    fn setup_page(&self, network: &NetworkStatus, errors: &[FieldError], problem: Option<&str>) -> String {
-        let mut prefill = self.prefill.clone();
+    fn setup_page(
+        &self,
+        network: &NetworkStatus,
+        errors: &[FieldError],
+        problem: Option<&str>,
+        client: IpAddr,
+    ) -> String {
+        let mut prefill = self.prefill.iter().find(|(ip, _)| *ip == client).map(|(_, p)| p.clone()).unwrap_or_default();
         if let Some(saved) = self.saved_destination().filter(|_| prefill.preset.is_empty()) {
             let preset = presets::for_url(&saved.url);
             prefill.preset = preset.id.into();

@@ -55,7 +55,11 @@ pub fn put_section(portal: &Portal, section: &str, request: &mut tiny_http::Requ
         return Err(ApiError::new(404, format!("no settings section {section:?} here; the sections are {allowed}")));
     }
     let patch: serde_json::Map<String, serde_json::Value> = read_json(request)?;
+    let token_given = ["target_token", "gateway_token"]
+        .iter()
+        .any(|k| patch.get(*k).and_then(|v| v.as_str()).is_some_and(|v| !v.is_empty()));
     save(portal, |config| {
+        let server = config::server_of(&config.update.hawkbit_url);
         let mut table = config::to_table(config);
         for (key, value) in patch {
             let field = format!("{section}.{key}");
@@ -77,6 +81,11 @@ pub fn put_section(portal: &Portal, section: &str, request: &mut tiny_http::Requ
             table = trial;
         }
         *config = Config::deserialize(toml::Value::Table(table)).map_err(|e| ApiError::new(400, e.to_string()))?;
+        // A token is the old server's: never sent to a new one unless given with it.
+        if config::server_of(&config.update.hawkbit_url) != server && !token_given {
+            config.update.target_token = Secret::default();
+            config.update.gateway_token = Secret::default();
+        }
         Ok(())
     })?;
     get(portal)
@@ -116,6 +125,7 @@ pub struct DestinationChange {
 
 impl DestinationChange {
     fn apply(self, to: &mut Destination) -> Result<(), ApiError> {
+        let server = config::server_of(&to.url);
         if let Some(name) = self.name {
             to.name = name.trim().to_string();
         }
@@ -130,8 +140,14 @@ impl DestinationChange {
         if let Some(url) = self.url {
             to.url = url.trim().to_string();
         }
-        if let Some(key) = self.key.filter(|k| !k.is_empty()) {
-            to.key = Secret::new(key.expose().trim());
+        match self.key.filter(|k| !k.is_empty()) {
+            Some(key) => to.key = Secret::new(key.expose().trim()),
+            None if !to.key.is_empty() && config::server_of(&to.url) != server => {
+                let why = "the destination's server changed: give its stream key again (the saved key is never sent \
+                           to a server it was not typed for)";
+                return Err(ApiError::field("key", why));
+            }
+            None => {}
         }
         if let Some(enabled) = self.enabled {
             to.enabled = enabled;

@@ -288,8 +288,22 @@ pub fn exchange(port: u16, head: &str, body: &[u8]) -> Reply {
     try_exchange(port, head, body).unwrap_or_else(|why| panic!("{why}"))
 }
 
+/// `exchange` from another loopback address (`127.0.0.N`): another phone, to the box.
+pub fn exchange_from(source: [u8; 4], port: u16, head: &str, body: &[u8]) -> Reply {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket};
+    let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::empty(), None).unwrap();
+    let [a, b, c, d] = source;
+    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::new(a, b, c, d, 0)).unwrap();
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::new(127, 0, 0, 1, port)).unwrap();
+    exchange_on(TcpStream::from(fd), head, body).unwrap_or_else(|why| panic!("{why}"))
+}
+
 fn try_exchange(port: u16, head: &str, body: &[u8]) -> Result<Reply, String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    exchange_on(stream, head, body)
+}
+
+fn exchange_on(mut stream: TcpStream, head: &str, body: &[u8]) -> Result<Reply, String> {
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.write_all(format!("{head}\r\n\r\n").as_bytes()).map_err(|e| format!("send: {e}"))?;
     // A server that has answered already may close before taking the whole body.

@@ -132,8 +132,9 @@ impl From<IoError> for RequestCreationError {
 /// It is the responsibility of the `Request` to read only the data of the request and not further.
 ///
 /// makespacelive: bodies up to this size are read before the request is handed on (every
-/// form and JSON body of ours; upstream: 1 KiB).
-const PREFETCH: usize = 64 * 1024;
+/// form of ours, the portal's and the LAN pages' JSON; upstream: 1 KiB). A larger body is
+/// read by the handler, which refuses one larger than its route takes from the headers.
+const PREFETCH: usize = 16 * 1024;
 /// makespacelive: the longest such a body may take to arrive, in all.
 const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
