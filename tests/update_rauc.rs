@@ -22,8 +22,9 @@ fn update(peer: &RaucPeer, args: &[&str]) -> Output {
     let data = peer.box_data_dir();
     let mut all = vec!["update"];
     all.extend_from_slice(args);
+    let run = peer.runtime_dir();
     if args[0] != "mark" {
-        all.extend(["--data-dir", data.to_str().unwrap()]);
+        all.extend(["--data-dir", data.to_str().unwrap(), "--runtime-dir", run.to_str().unwrap()]);
     }
     run_cli(&all, &[("DBUS_SYSTEM_BUS_ADDRESS", peer.bus_address())])
 }
@@ -90,8 +91,27 @@ fn a_good_bundle_goes_into_the_other_slot_and_becomes_primary() {
         "error: the bundle's version 0.1.0 is older than the running 0.2.0: not installed (--force installs it)"
     );
     assert!(untouched(&peer.slot_file("A")));
+    // The review's: the check lived only in the unprivileged service. RAUC itself (the
+    // image's pre-install handler) refuses an older bundle asked for over D-Bus, as a
+    // bug in the service, or anyone on the bus it may use, would ask.
+    peer.set_running_version("0.2.0");
+    let direct = Command::new("rauc")
+        .args(["install", older.to_str().unwrap()])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", peer.bus_address())
+        .output()
+        .unwrap();
+    let said = format!("{}{}", text(&direct), peer.log());
+    assert!(
+        !direct.status.success(),
+        "RAUC installed an older version:
+{said}"
+    );
+    assert!(said.contains("the bundle's version 0.1.0 is older than the running 0.2.0: refused"), "{said}");
+    assert!(untouched(&peer.slot_file("A")));
+    // Root at the console may, for that version (the marker is root's, then gone).
     let out = ok(&peer, &["install", "--force", older.to_str().unwrap()]);
     assert!(out.contains("installed 0.1.0 into slot A"), "{out}");
+    assert!(!Path::new(&format!("{}-root/downgrade-allowed", peer.runtime_dir().display())).exists());
     assert!(starts_with(&peer.slot_file("A"), &payload[..4096]));
     assert_eq!(peer.primary(), "A");
 }

@@ -138,8 +138,6 @@ pub struct UpdateConfig {
     /// After the reboot into a new version: how long it gets to be healthy (ready,
     /// online, every enabled destination published) before it is marked bad.
     pub health_window_s: u32,
-    /// Install a bundle older than the running version (otherwise refused).
-    pub allow_downgrade: bool,
     /// The largest bundle the web accepts as an upload, in MiB.
     pub upload_limit_mb: u32,
 }
@@ -158,7 +156,6 @@ impl Default for UpdateConfig {
             timeout_s: 30,
             reboot: RebootPolicy::WhenIdle,
             health_window_s: 300,
-            allow_downgrade: false,
             upload_limit_mb: 1024,
         }
     }

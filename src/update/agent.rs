@@ -170,7 +170,7 @@ impl Agent {
         what: &str,
     ) -> Result<Pending, String> {
         let status = self.status.clone();
-        super::install(rauc, running, file, origin, self.config.allow_downgrade, &self.records, &mut |p| {
+        super::install(rauc, running, file, origin, false, &self.records, &mut |p| {
             show_progress(
                 &status,
                 UpdateState::Installing,
@@ -374,8 +374,7 @@ impl Agent {
                 let every = Duration::from_secs(self.config.check_every_s.into());
                 self.next_check = Instant::now() + checked.sleep.unwrap_or(every);
                 let wanted = |o: &Offer| {
-                    source.wanted(o, running.version.as_deref(), &running.compatible, self.config.allow_downgrade)
-                        && !self.failed_before(o)
+                    source.wanted(o, running.version.as_deref(), &running.compatible) && !self.failed_before(o)
                 };
                 match checked.offer.filter(wanted) {
                     Some(offer) => self.take(rauc, running, &source, &offer),

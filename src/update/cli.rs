@@ -23,7 +23,8 @@ pub enum Action {
     /// a reboot, and counts as a success only once it has proved healthy there.
     Install {
         source: String,
-        /// Install even when the bundle is older than the running version.
+        /// Install even when the bundle is older than the running version (as root, at the
+        /// box: RAUC's pre-install handler refuses it otherwise).
         #[arg(long)]
         force: bool,
         /// Reboot into it at once (otherwise the service reboots once the stream is idle,
@@ -43,6 +44,10 @@ pub enum Action {
     },
     /// Reboot now (into an installed update, or for a boot-config change).
     Reboot(Files),
+    /// RAUC's pre-install handler (run by RAUC as root, the bundle's version in
+    /// RAUC_MF_VERSION): refuses a bundle older than the running version, unless
+    /// `update install --force` was given on the console for exactly that version.
+    PreInstall(Files),
     /// Mark a slot good, bad or active (primary for the next boot), as `rauc status mark-*`.
     Mark {
         mark: Mark,
@@ -70,6 +75,7 @@ pub fn run(action: Action) -> Result<(), String> {
         Action::Check(files) => check(&files),
         Action::Download { dir, files } => download(&dir, &files),
         Action::Reboot(files) => super::request_reboot(&files.runtime_dir, "as asked on the command line"),
+        Action::PreInstall(files) => pre_install(&files),
         Action::Mark { mark, slot } => {
             let (marked, message) = rauc()?.mark(mark, &slot).map_err(|e| e.to_string())?;
             println!("{marked}: {message}");
@@ -132,22 +138,93 @@ fn rauc() -> Result<Rauc, String> {
     Rauc::connect().map_err(|e| e.to_string())
 }
 
+/// In root's answers directory: the one version `update install --force` lets RAUC's
+/// pre-install handler take although it is older. The service cannot write there.
+const DOWNGRADE_ALLOWED: &str = "downgrade-allowed";
+
+/// The pre-install handler's verdict on `bundle` (RAUC_MF_VERSION) over `running`, with
+/// `allowed` the version the console allowed, if any.
+fn pre_install_admits(bundle: &str, running: Option<&str>, allowed: Option<&str>) -> Result<(), String> {
+    match running {
+        Some(running) if version::compare(bundle, running).is_lt() && allowed != Some(bundle) => Err(format!(
+            "the bundle's version {bundle} is older than the running {running}: refused (an older version is \
+             installed only from the box's console: makespacelive update install --force, as root)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The bundle's version as RAUC gives it to its handler: `RAUC_MF_VERSION` where RAUC
+/// exports it, else the `[update] version=` of the verified bundle's manifest mounted at
+/// `RAUC_BUNDLE_MOUNT_POINT` (RAUC 1.8 exports no manifest values to system handlers).
+fn bundle_version() -> Result<String, String> {
+    if let Ok(version) = std::env::var("RAUC_MF_VERSION") {
+        return Ok(version);
+    }
+    let mount =
+        std::env::var("RAUC_BUNDLE_MOUNT_POINT").map_err(|_| "run by RAUC only (no RAUC_BUNDLE_MOUNT_POINT)")?;
+    let manifest = Path::new(&mount).join("manifest.raucm");
+    let text = std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    manifest_version(&text).ok_or_else(|| format!("{}: no [update] version", manifest.display()))
+}
+
+/// `version` in the `[update]` group of a RAUC manifest (a GLib key file).
+fn manifest_version(manifest: &str) -> Option<String> {
+    let mut group = "";
+    manifest.lines().map(str::trim).find_map(|line| {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            group = name;
+            return None;
+        }
+        let (key, value) = line.split_once('=')?;
+        (group == "update" && key.trim() == "version").then(|| value.trim().to_string())
+    })
+}
+
+fn pre_install(files: &Files) -> Result<(), String> {
+    let bundle = bundle_version()?;
+    let running = super::os_version(&std::fs::read_to_string(super::os_release_path()).unwrap_or_default());
+    let marker = crate::bootcfg::answers_dir(&files.runtime_dir).join(DOWNGRADE_ALLOWED);
+    let allowed = crate::fsutil::read_bounded(&marker, 256)
+        .ok()
+        .flatten()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string());
+    pre_install_admits(&bundle, running.as_deref(), allowed.as_deref())?;
+    println!("version {bundle} over {}: installed", running.as_deref().unwrap_or("an unknown version"));
+    Ok(())
+}
+
 fn install(source: &str, force: bool, reboot: bool, files: &Files) -> Result<(), String> {
     let bundle = bundle_source(source)?;
     let rauc = rauc()?;
     let running = super::running(&rauc)?;
-    let records = Records::new(&files.data_dir);
-    if let Some(pending) = records.pending()?.filter(|p| p.outcome.is_none()) {
-        return Err(format!("{}: reboot first (makespacelive update reboot)", super::waiting_for_reboot(&pending)));
+    // Root at the console lets RAUC's pre-install handler take this one older version.
+    let marker = crate::bootcfg::answers_dir(&files.runtime_dir).join(DOWNGRADE_ALLOWED);
+    if force {
+        if !nix::unistd::Uid::effective().is_root() {
+            return Err("--force installs an older version only as root, at the box".into());
+        }
+        let version = rauc.bundle_info(&bundle, &Default::default()).map_err(|e| e.to_string())?.version;
+        crate::fsutil::write_atomic(&marker, version.as_bytes(), 0o644).map_err(|e| e.to_string())?;
     }
-    let mut shown = None;
-    let pending =
-        super::install(&rauc, &running, &bundle, Origin::File { path: bundle.clone() }, force, &records, &mut |p| {
+    let records = Records::new(&files.data_dir);
+    let installed = (|| {
+        if let Some(pending) = records.pending()?.filter(|p| p.outcome.is_none()) {
+            return Err(format!("{}: reboot first (makespacelive update reboot)", super::waiting_for_reboot(&pending)));
+        }
+        let mut shown = None;
+        let origin = Origin::File { path: bundle.clone() };
+        super::install(&rauc, &running, &bundle, origin, force, &records, &mut |p| {
             if shown != Some(p.percent) {
                 shown = Some(p.percent);
                 println!("{:>3}% {}", p.percent, p.message);
             }
-        })?;
+        })
+    })();
+    if force {
+        let _ = std::fs::remove_file(&marker);
+    }
+    let pending = installed?;
     println!("installed {} into slot {}", pending.to_version, pending.expect_slot);
     if reboot {
         super::request_reboot(
@@ -288,6 +365,23 @@ mod tests {
         assert_eq!(admit(&older, "msl", Some("0.1.9"), false), Ok(()));
         assert_eq!(admit(&older, "msl", None, false), Ok(()));
         assert_eq!(admit(&bundle("msl", "0.2"), "msl", Some("0.1.10"), false), Ok(()));
+    }
+
+    /// RAUC's pre-install handler: the service (or a bug in it, or anyone reaching RAUC's
+    /// D-Bus API as it can) cannot install an older version; root at the console can,
+    /// for exactly the version it named.
+    #[test]
+    fn the_pre_install_handler_refuses_an_older_version_unless_the_console_allowed_it() {
+        let refused = pre_install_admits("0.1.9", Some("0.1.10"), None).unwrap_err();
+        assert!(refused.contains("older than the running 0.1.10") && refused.contains("--force"), "{refused}");
+        assert!(pre_install_admits("0.1.9", Some("0.1.10"), Some("0.1.8")).is_err(), "another version allowed");
+        assert_eq!(pre_install_admits("0.1.9", Some("0.1.10"), Some("0.1.9")), Ok(()));
+        assert_eq!(pre_install_admits("0.2", Some("0.1.10"), None), Ok(()));
+        assert_eq!(pre_install_admits("0.1.10", Some("0.1.10"), None), Ok(()), "a reinstall");
+        assert_eq!(pre_install_admits("0.1.9", None, None), Ok(()), "not our OS: nothing to judge");
+        let manifest = "[update]\ncompatible=makespacelive-raspberrypi3\nversion=0.3.0\n\n[image.rootfs]\nversion=9\n";
+        assert_eq!(manifest_version(manifest).as_deref(), Some("0.3.0"));
+        assert_eq!(manifest_version("[image.rootfs]\nversion=9\n"), None);
     }
 
     #[test]

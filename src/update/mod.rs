@@ -45,13 +45,19 @@ pub fn running(rauc: &Rauc) -> Result<Running, String> {
         .iter()
         .find(|s| s.state == Some(SlotState::Booted))
         .and_then(|s| s.bundle_version.clone())
-        .or_else(|| os_version(&std::fs::read_to_string("/etc/os-release").unwrap_or_default()));
+        .or_else(|| os_version(&std::fs::read_to_string(os_release_path()).unwrap_or_default()));
     Ok(Running { slot, version, compatible })
+}
+
+/// The running system's os-release; a test stands another in
+/// (`MAKESPACELIVE_OS_RELEASE`, in the environment RAUC's handler inherits).
+pub fn os_release_path() -> std::path::PathBuf {
+    std::env::var_os("MAKESPACELIVE_OS_RELEASE").unwrap_or_else(|| "/etc/os-release".into()).into()
 }
 
 /// `VERSION_ID` of our distro's os-release (oe-core writes `DISTRO_VERSION` there, the
 /// bundles' version); another OS's (a development host's) says nothing about ours.
-fn os_version(os_release: &str) -> Option<String> {
+pub fn os_version(os_release: &str) -> Option<String> {
     let field = |name: &str| {
         os_release
             .lines()

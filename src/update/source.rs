@@ -118,17 +118,14 @@ impl Source {
 
     /// Whether to take `offer` on a box running `running`: hawkBit's are assigned (a
     /// refusal is reported to it); a manifest's only when it names another version that
-    /// is newer (or older, with `allow_older`) and is for this device.
-    pub fn wanted(&self, offer: &Offer, running: Option<&str>, compatible: &str, allow_older: bool) -> bool {
+    /// is newer and is for this device (an older one only from the console: `update
+    /// install --force`).
+    pub fn wanted(&self, offer: &Offer, running: Option<&str>, compatible: &str) -> bool {
         match self {
             Source::Hawkbit { .. } => true,
             Source::Manifest { .. } => {
                 let newer = match (offer.version.as_deref(), running) {
-                    (Some(offered), Some(running)) => match version::compare(offered, running) {
-                        std::cmp::Ordering::Greater => true,
-                        std::cmp::Ordering::Equal => false,
-                        std::cmp::Ordering::Less => allow_older,
-                    },
+                    (Some(offered), Some(running)) => version::compare(offered, running).is_gt(),
                     _ => true,
                 };
                 newer && offer.compatible.as_deref().is_none_or(|c| c == compatible)

@@ -5,7 +5,8 @@
 #     system.conf (compatible makespacelive-test, custom bootloader, two raw slots
 #     rootfs.0/A and rootfs.1/B backed by 80 MiB sparse files), bootloader.sh (the custom
 #     backend: primary and per-slot good/bad in state/), pre-install.sh (waits while
-#     state/hold exists, to hold an install), bus.conf (a private system bus on DIR/bus
+#     state/hold exists, to hold an install, then runs $MAKESPACELIVE_PRE_INSTALL, the
+#     image's own handler, when the service was given one), bus.conf (a private system bus on DIR/bus
 #     where anyone may own de.pengutronix.rauc and call it, and
 #     nothing else).
 #   rauc-peer.sh bundle DIR VERSION COMPATIBLE PAYLOAD OUT [other]
@@ -53,6 +54,9 @@ HANDLER
 state="$(dirname "$0")/state"
 touch "$state/pre-install.reached"
 while [ -e "$state/hold" ]; do sleep 0.05; done
+# A command line with its arguments: split on purpose.
+# shellcheck disable=SC2086
+[ -z "${MAKESPACELIVE_PRE_INSTALL:-}" ] || exec $MAKESPACELIVE_PRE_INSTALL
 HANDLER
 	chmod +x "$dir/bootloader.sh" "$dir/pre-install.sh"
 	cat > "$dir/system.conf" <<CONF

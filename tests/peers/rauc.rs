@@ -65,6 +65,17 @@ impl RaucPeer {
             .arg("service")
             .arg(format!("--override-boot-slot={booted}"))
             .env("DBUS_SYSTEM_BUS_ADDRESS", &self.address)
+            // The image's pre-install handler (meta-makespacelive's system.conf), after the
+            // peer's own, judging by the os-release `set_running_version` writes.
+            .env(
+                "MAKESPACELIVE_PRE_INSTALL",
+                format!(
+                    "{} update pre-install --runtime-dir {}",
+                    env!("CARGO_BIN_EXE_makespacelive"),
+                    self.runtime_dir().display()
+                ),
+            )
+            .env("MAKESPACELIVE_OS_RELEASE", self.path("os-release"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -113,6 +124,18 @@ impl RaucPeer {
     }
 
     /// The data directory of the box this RAUC serves (its pending record, its settings).
+    /// The box's runtime directory (its inbox; root's answers beside it, `-root`).
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.path("run")
+    }
+
+    /// The version the running system's os-release names (the image's pre-install
+    /// handler compares bundles with it).
+    pub fn set_running_version(&self, version: &str) {
+        let text = format!("ID=makespacelive-os\nVERSION_ID={version}\n");
+        std::fs::write(self.path("os-release"), text).unwrap();
+    }
+
     pub fn box_data_dir(&self) -> PathBuf {
         self.path("box-data")
     }
