@@ -44,7 +44,8 @@ do_install:append() {
 
 # Every unit conf/makespacelive.install installs: systemd.bbclass packages only the units of
 # SYSTEMD_SERVICE (and a .socket's .service), and the .service units started by the
-# .path units are not enabled themselves. (${sysconfdir} is in oe-core's FILES:${PN}.)
+# .path units or pulled in by makespacelive.service (makespacelive-country.service) are
+# not enabled themselves. (${sysconfdir} is in oe-core's FILES:${PN}.)
 FILES:${PN} += "${systemd_system_unitdir} ${nonarch_libdir}/tmpfiles.d"
 
 # Exactly the GStreamer elements the pipeline plans can name (src/media/plan.rs), the

@@ -315,10 +315,13 @@ class ShippedTest(LayerTest):
         for recipe, install in INSTALLS:
             self.assertEqual(unshipped(recipe, install), [], recipe)
 
-    def test_a_service_started_by_a_path_unit_and_not_in_files_is_found(self):
+    def test_a_service_started_by_a_path_unit_or_pulled_in_and_not_in_files_is_found(self):
+        # The .path units' services, and the country unit the service's Wants= pulls in:
+        # none is in SYSTEMD_SERVICE, so only FILES ships them.
         broken = self.copy(RECIPE, 'FILES:${PN} += "${systemd_system_unitdir} ', 'FILES:${PN} += "')
         self.assertEqual(sorted(os.path.basename(p) for p in unshipped(broken, INSTALLS[0][1])),
-                         ["makespacelive-boot-config.service", "makespacelive-reboot.service"])
+                         ["makespacelive-boot-config.service", "makespacelive-country.service",
+                          "makespacelive-reboot.service"])
 
 
 class PortalNetworkTest(LayerTest):
