@@ -88,6 +88,18 @@ enum Command {
         #[arg(long, default_value = "/boot/makespacelive-reset-password")]
         trigger: PathBuf,
     },
+    /// The "Wifi Connect" access point's WPA2 passphrase (`network.ap_passphrase`): shows
+    /// it; `--new` makes a random one for this box, `--open` goes back to an open network.
+    ApPassphrase {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long, conflicts_with = "open")]
+        new: bool,
+        #[arg(long)]
+        open: bool,
+    },
     /// The Pi's config.txt: gpu_mem and the camera (`show`, `set KEY=VALUE...`).
     BootConfig {
         #[command(subcommand)]
@@ -113,6 +125,7 @@ fn main() -> ExitCode {
         Command::SetCountry { config, data_dir } => set_country(&config, &data_dir),
         Command::SetPassword { config, data_dir } => set_password(&config, &data_dir),
         Command::ResetPassword { config, data_dir, trigger } => reset_password(&config, &data_dir, &trigger),
+        Command::ApPassphrase { config, data_dir, new, open } => ap_passphrase(&config, &data_dir, new, open),
         Command::BootConfig { action } => bootcfg::run(action),
         Command::RebootRequested { file } => update::reboot_requested(&file),
         Command::Update { action } => update::cli::run(action),
@@ -247,6 +260,46 @@ fn set_password(config: &Path, data_dir: &Path) -> Result<(), String> {
         Ok(())
     })?;
     println!("device password set (saved as its argon2id hash in {})", config::user_config_path(data_dir).display());
+    Ok(())
+}
+
+/// Letters and digits no one misreads from a console or a label (no 0/o, 1/l/i).
+const PASSPHRASE_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+
+/// 12 of `PASSPHRASE_ALPHABET` in groups of 4 (about 59 bits): typed once on a phone.
+fn new_ap_passphrase() -> secrets::Secret {
+    let groups: Vec<String> = (0..3)
+        .map(|_| {
+            (0..4).map(|_| char::from(PASSPHRASE_ALPHABET[fastrand::usize(..PASSPHRASE_ALPHABET.len())])).collect()
+        })
+        .collect();
+    secrets::Secret::new(groups.join("-"))
+}
+
+/// Shown on the console only (the one place this secret is printed: the person at the box
+/// asked for it); never logged.
+fn ap_passphrase(config: &Path, data_dir: &Path, new: bool, open: bool) -> Result<(), String> {
+    let after = "it takes effect the next time \"Wifi Connect\" opens (or now: systemctl restart makespacelive)";
+    if new || open {
+        let passphrase = if new { new_ap_passphrase() } else { secrets::Secret::default() };
+        let saved = passphrase.clone();
+        config::save_change(config, data_dir, |c| {
+            c.network.ap_passphrase = saved;
+            Ok(())
+        })?;
+        match new {
+            true => println!("\"Wifi Connect\" now asks for the passphrase {}; {after}", passphrase.expose()),
+            false => println!("\"Wifi Connect\" is an open network again; {after}"),
+        }
+        return Ok(());
+    }
+    let loaded = config::load(config, Some(data_dir), env_var)?;
+    let current = &loaded.config.network.ap_passphrase;
+    if current.is_empty() {
+        println!("\"Wifi Connect\" is an open network (makespacelive ap-passphrase --new makes a passphrase for it)");
+    } else {
+        println!("\"Wifi Connect\" asks for the passphrase {}", current.expose());
+    }
     Ok(())
 }
 

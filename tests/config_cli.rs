@@ -191,3 +191,30 @@ fn a_newer_firmwares_settings_run_and_survive_a_save() {
     assert!(saved["video"].get("source").is_some(), "differs from the shipped \"auto\": kept");
     assert!(saved["video"].get("encoder").is_none(), "equal to the shipped default: not written: {saved:#?}");
 }
+
+/// The access point's passphrase, for the person at the box's console: a random one of
+/// this box's (WPA2-valid, unambiguous letters), shown, saved as a setting; open again.
+#[test]
+fn ap_passphrase_makes_shows_and_forgets_a_passphrase_of_this_box() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |flags: &[&str]| {
+        let mut args = vec!["ap-passphrase", "--config", app::DEFAULTS, "--data-dir", data.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let out = run_cli(&args, &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    assert!(run(&[]).contains("is an open network"));
+    let made = run(&["--new"]);
+    let passphrase = made.split("passphrase ").nth(1).unwrap().split(';').next().unwrap().to_string();
+    assert_eq!(passphrase.len(), 14, "{made}");
+    assert!(passphrase.chars().all(|c| "abcdefghjkmnpqrstuvwxyz23456789-".contains(c)), "{passphrase}");
+    assert_ne!(run(&["--new"]), made, "each one new");
+    let shown = run(&[]);
+    let saved: toml::Table = toml::from_str(&std::fs::read_to_string(data.join("config.toml")).unwrap()).unwrap();
+    let saved = saved["network"]["ap_passphrase"].as_str().unwrap();
+    assert!(shown.contains(&format!("asks for the passphrase {saved}")), "{shown}");
+    assert!(run(&["--open"]).contains("open network again"));
+    assert!(run(&[]).contains("is an open network"));
+}
