@@ -84,13 +84,14 @@ impl Dir {
         io::Error::new(e.kind(), format!("{}: {e}", self.path.join(name).display()))
     }
 
-    /// Root making something here hands it to the directory's owner; anyone else already
-    /// is the owner (or cannot change it, and need not).
+    /// Root making something in another user's directory hands it to that user; anyone
+    /// else already is the owner (or cannot change it, and need not), and in root's own
+    /// directories it stays root's (a helper holds no CAP_CHOWN it does not need).
     fn give_to_owner(&self, fd: &impl AsFd) -> io::Result<()> {
-        if !Uid::effective().is_root() {
+        let owner = self.stat()?;
+        if !Uid::effective().is_root() || owner.st_uid == 0 {
             return Ok(());
         }
-        let owner = self.stat()?;
         fchown(fd, Some(Uid::from_raw(owner.st_uid)), Some(Gid::from_raw(owner.st_gid)))?;
         Ok(())
     }

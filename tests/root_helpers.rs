@@ -74,9 +74,23 @@ fn plant_temps(dir: &Path, name: &str) {
     }
 }
 
-/// Runs the binary as root with `args`; fails the test if it does not return in `PROMPT`.
-fn helper(args: &[&str]) -> (bool, String) {
-    let mut child = Command::new(BIN)
+/// The capabilities `unit` (under conf/systemd) leaves its root (`CapabilityBoundingSet=`),
+/// as `setpriv --bounding-set` takes them.
+fn bounding_set(unit: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/systemd").join(unit);
+    let text = fs::read_to_string(path).unwrap();
+    let line = text.lines().find_map(|l| l.strip_prefix("CapabilityBoundingSet=")).expect("a bounding set");
+    let kept: String =
+        line.split_whitespace().map(|c| format!(",+{}", c.to_lowercase().trim_start_matches("cap_"))).collect();
+    format!("--bounding-set=-all{kept}")
+}
+
+/// Runs the binary as root with `args`, holding only the capabilities `unit` leaves it;
+/// fails the test if it does not return in `PROMPT`.
+fn helper(unit: &str, args: &[&str]) -> (bool, String) {
+    let mut child = Command::new("setpriv")
+        .args([&bounding_set(unit), "--inh-caps=-all", "--"])
+        .arg(BIN)
         .args(args)
         .env_clear()
         .stdout(Stdio::piped())
@@ -110,23 +124,28 @@ fn the_boot_config_helper_reads_no_link_and_writes_only_its_answer() {
     fs::write(boot.join("config.txt"), "gpu_mem=128\n").unwrap();
     fs::write(host.path("model"), "Raspberry Pi 3 Model B Rev 1.2\0").unwrap();
     let inbox = host.service_dir("run");
+    // As tmpfiles makes it: root's, the service's group may read.
     let answers = host.path("run-root");
     fs::create_dir(&answers).unwrap();
+    std::os::unix::fs::chown(&answers, Some(0), Some(SERVICE_UID)).unwrap();
     plant_temps(&inbox, "boot-config.result");
     plant_temps(&inbox, "reboot-needed");
     let request = inbox.join("boot-config.request");
     let apply = || {
-        helper(&[
-            "boot-config",
-            "apply-request",
-            request.to_str().unwrap(),
-            "--boot-dir",
-            boot.to_str().unwrap(),
-            "--model-file",
-            host.path("model").to_str().unwrap(),
-            "--answers-dir",
-            answers.to_str().unwrap(),
-        ])
+        helper(
+            "makespacelive-boot-config.service",
+            &[
+                "boot-config",
+                "apply-request",
+                request.to_str().unwrap(),
+                "--boot-dir",
+                boot.to_str().unwrap(),
+                "--model-file",
+                host.path("model").to_str().unwrap(),
+                "--answers-dir",
+                answers.to_str().unwrap(),
+            ],
+        )
     };
     type Plant<'a> = &'a dyn Fn(&Path);
     let plants: [(&str, Plant); 3] = [
@@ -160,7 +179,7 @@ fn the_reboot_helper_prints_no_file_but_the_request() {
     let host = Box_::new();
     let inbox = host.service_dir("run");
     let request = inbox.join("reboot");
-    let take = || helper(&["reboot-requested", request.to_str().unwrap()]);
+    let take = || helper("makespacelive-reboot.service", &["reboot-requested", request.to_str().unwrap()]);
     symlink(host.path("secret"), &request).unwrap();
     let (ok, out) = take();
     assert!(ok && out.contains("its reason is not shown") && out.contains("a symlink"), "{out}");
@@ -186,15 +205,18 @@ fn the_password_reset_writes_through_no_link_and_hands_nothing_over() {
     let trigger = host.path("makespacelive-reset-password");
     let reset = || {
         fs::write(&trigger, "").unwrap();
-        helper(&[
-            "reset-password",
-            "--config",
-            DEFAULTS,
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--trigger",
-            trigger.to_str().unwrap(),
-        ])
+        helper(
+            "makespacelive-password-reset.service",
+            &[
+                "reset-password",
+                "--config",
+                DEFAULTS,
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--trigger",
+                trigger.to_str().unwrap(),
+            ],
+        )
     };
     symlink(host.path("victim"), data.join("config.toml")).unwrap();
     let (ok, out) = reset();
