@@ -120,7 +120,9 @@ fn the_pages_answer_again_after_the_files_ran_out() {
     let flood: Vec<TcpStream> =
         (0..60).filter_map(|_| TcpStream::connect_timeout(&own, Duration::from_millis(500)).ok()).collect();
     std::thread::sleep(Duration::from_secs(2));
-    assert!(open_files(&service) >= 39, "the files did not run out: {}", open_files(&service));
+    // A connection takes two files: at the limit, the last one accepted may just have been
+    // let go for want of its second (its `try_clone` failed), so within 3 of it.
+    assert!(open_files(&service) >= 40 - 3, "the files did not run out: {}", open_files(&service));
     drop(flood);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(20);
