@@ -321,7 +321,7 @@ impl Server {
                         if sock.set_timeouts(timeout).is_err() {
                             continue;
                         }
-                        let (read_closable, write_closable) = match ssl {
+                        let refined = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
                             Some(ref ssl) => {
@@ -337,6 +337,9 @@ impl Server {
                             #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
                             Some(ref _ssl) => unreachable!(),
                         };
+                        // No file left for the second handle: this one is closed, the
+                        // loop goes on.
+                        let Ok((read_closable, write_closable)) = refined else { continue };
 
                         Ok(ClientConnection::new(write_closable, read_closable))
                     }
