@@ -19,7 +19,7 @@ DEPENDS += "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
 # (`scripts/crates-inc --check` says when it is not). For local work on the service,
 # kas/develop.yml builds the checkout itself (externalsrc) instead.
 SRC_URI = "git://github.com/makespacelive/makespacelive.git;protocol=https;nobranch=1"
-SRCREV = "a750ed6b1a7438146d93b5cb44dc5e4992ca56ed"
+SRCREV = "abd67600870c9ecde8387ee70f4ee84815e71dd4"
 # S is oe-core's default, ${UNPACKDIR}/${BP}: where the git fetcher checks out
 # (BB_GIT_DEFAULT_DESTSUFFIX = "${BP}" in wrynose's bitbake.conf).
 
