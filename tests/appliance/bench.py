@@ -58,8 +58,7 @@ def main():
         rows.append(("power-on -> published", published))
         # Update and rollback.
         bundle = build.bundle(good, "2.0", os.path.join(work, "good.raucb"))
-        with open(bundle, "rb") as f:
-            box.ssh("cat > /data/update.raucb", stdin=f, timeout=600)
+        box.put(bundle, "/data/update.raucb")
         t = time.monotonic()
         box.ssh("rauc install /data/update.raucb", timeout=1200)
         rows.append(("update install (rauc install, verity bundle %d MB)" % (os.path.getsize(bundle) >> 20),
@@ -69,8 +68,7 @@ def main():
         box.wait_ssh(BOOT)
         box.wait_until("systemctl is-active makespacelive-health.service", 300)
         bundle = build.bundle(broken, "broken", os.path.join(work, "broken.raucb"))
-        with open(bundle, "rb") as f:
-            box.ssh("cat > /data/update.raucb", stdin=f, timeout=600)
+        box.put(bundle, "/data/update.raucb")
         box.ssh("rauc install /data/update.raucb", timeout=1200)
         t = time.monotonic()
         box.send("systemctl reboot")

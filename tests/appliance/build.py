@@ -126,7 +126,8 @@ STAND_IN = ["gstreamer1.0-plugins-ugly"]
 # loads pull in (GL, GTK, machine learning) are removed once every package is configured,
 # to keep the slot inside the wks partition size.
 EXCLUDE = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*"]
-UNUSED = ["libLLVM", "libgallium", "libz3", "libdnnl", "libonnxruntime", "libgtk-3", "libx265"]
+UNUSED = ["libLLVM*.so*", "libgallium-*.so", "libz3.so*", "libdnnl.so*", "libonnxruntime*.so*", "libgtk-3.so*",
+          "libx265.so*"]
 DATA_RECIPE = os.path.join(layer.META, "recipes-core/makespacelive-data")
 
 
@@ -278,7 +279,7 @@ def base_root():
 
 
 def _make_root(out, names):
-    unused = " ".join('"$1"/usr/lib/aarch64-linux-gnu/%s.so*' % name for name in UNUSED)
+    unused = " ".join('"$1"/usr/lib/aarch64-linux-gnu/%s' % name for name in UNUSED)
     argv = ["mmdebstrap", "--arch=arm64", "--variant=apt", "--mode=root", "--format=directory",
             "--essential-hook=" + INITRAMFS_HOOK.strip().replace("\n", " && "),
             "--customize-hook=rm -f " + unused,
@@ -387,6 +388,108 @@ UNITS_STAND_IN_ONLY = {
 }
 
 
+# GStreamer's plugins: the stand-in keeps the image's and no more (Debian installs a plugin
+# set whole, Yocto one plugin per package: gstreamer1.0-plugins-SET-NAME is libgstNAME.so),
+# so an element the image lacks is missing here too. Kept besides: GStreamer's own core
+# (coreelements, coretracers: the gstreamer1.0 package the plugins depend on) and x264,
+# the stand-in for the Pi's encoder (v4l2h264enc: in video4linux2, with no device here).
+GST_PLUGINS = "usr/lib/aarch64-linux-gnu/gstreamer-1.0"
+GST_CORE = {"coreelements", "coretracers", "x264"}
+# The image's plugins Debian has not -> the stand-in's (the rung's README says why).
+GST_STAND_IN = {"fdkaac": "voaacenc"}
+# Libraries systemd loads with dlopen() (its .note.dlopen, `systemd-analyze dlopen-metadata`
+# on the box): no NEEDED entry names them, so they are never taken for a removed plugin's.
+SYSTEMD_SHARED = "usr/lib/aarch64-linux-gnu/systemd/libsystemd-shared-*.so"
+# Device trees Debian's kernel package installs: U-Boot hands the kernel QEMU's own.
+KERNEL_DTBS = "usr/lib/linux-image-*"
+
+
+def elf_needed(path):
+    """The shared libraries an ELF file names (readelf), or None for a file that is not one."""
+    with open(path, "rb") as f:
+        if f.read(4) != b"\x7fELF":
+            return None
+    out = subprocess.run(["readelf", "-dW", path], capture_output=True, text=True, check=True).stdout
+    return re.findall(r"\(NEEDED\)\s+Shared library: \[(.*)\]", out)
+
+
+def dlopen_sonames(root):
+    names = set()
+    for path in glob.glob(os.path.join(root, SYSTEMD_SHARED)):
+        with open(path, "rb") as f:
+            data = f.read()
+        for listed in re.findall(rb'"soname":\s*\[([^\]]*)\]', data):
+            names.update(n.decode() for n in re.findall(rb'"([^"]+)"', listed))
+    if not names:
+        raise RuntimeError("no dlopen() metadata found in %s" % SYSTEMD_SHARED)
+    return names
+
+
+def prune(root, image):
+    """Removes from a slot what the image does not have: GStreamer plugins it does not
+    install, the libraries only they need (by their NEEDED entries, never one something
+    kept needs or systemd dlopens), Debian's device trees. Returns the MiB removed."""
+    libdir = os.path.dirname(GST_PLUGINS)
+    named = {re.sub(r"^gstreamer1\.0-plugins-[a-z]+-", "", p) for p in image["packages"]
+             if re.match(r"gstreamer1\.0-plugins-[a-z]+-", p)}
+    plugins = GST_CORE | {GST_STAND_IN.get(name, name) for name in named}
+    needs, removed = {}, []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            found = elf_needed(path)
+            if found is None:
+                continue
+            needs[path] = found
+            plugin = re.fullmatch(r"libgst(.*)\.so", name)
+            if folder == os.path.join(root, GST_PLUGINS) and plugin and plugin.group(1) not in plugins:
+                removed.append(path)
+    absent = sorted(plugins - GST_CORE - {re.fullmatch(r"libgst(.*)\.so", os.path.basename(p)).group(1)
+                                          for p in needs if os.path.dirname(p) == os.path.join(root, GST_PLUGINS)})
+    if absent:
+        raise RuntimeError("the stand-in has no GStreamer plugin %s that the image installs (%s)" % (", ".join(absent), MANIFEST))
+
+    def closure(start):
+        seen, todo = set(), list(start)
+        while todo:
+            path = todo.pop()
+            if path in seen:
+                continue
+            seen.add(path)
+            for soname in needs.get(path, []):
+                target = os.path.join(root, libdir, soname)
+                if os.path.exists(target):
+                    todo.append(os.path.realpath(target))
+        return seen
+
+    dlopened = {os.path.realpath(os.path.join(root, libdir, n)) for n in dlopen_sonames(root)}
+    top = lambda path: os.path.dirname(path) == os.path.join(root, libdir)  # noqa: E731
+    kept = closure([p for p in needs if p not in removed and not top(p)] + sorted(dlopened))
+    removed += sorted(p for p in closure(removed) - kept - set(removed) if top(p))
+    # And a library nothing kept needs that needs one of those: it could not load any more.
+    while True:
+        gone = {os.path.basename(p) for p in removed} | {os.path.basename(link) for link in glob.glob(
+            os.path.join(root, libdir, "*.so*")) if os.path.islink(link) and os.path.realpath(link) in removed}
+        broken = [p for p in needs if top(p) and p not in kept and p not in removed and gone & set(needs[p])]
+        if not broken:
+            break
+        removed += broken
+    size = sum(os.path.getsize(p) for p in removed)
+    gone = set(removed)
+    for path in removed:
+        os.unlink(path)
+    # The libraries' soname links, now dangling.
+    for link in glob.glob(os.path.join(root, libdir, "*.so*")):
+        if os.path.islink(link) and os.path.realpath(link) in gone:
+            os.unlink(link)
+    for trees in glob.glob(os.path.join(root, KERNEL_DTBS)):
+        size += int(subprocess.check_output(["du", "-sb", trees]).split()[0])
+        shutil.rmtree(trees)
+    return size >> 20
+
+
 def check_kernel(root, image):
     """Debian's kernel has every option of our kernel fragments (built in or a module)."""
     config = {}
@@ -467,6 +570,8 @@ class Slot:
                  source=os.path.join(meta, "recipes-connectivity/networkmanager/files/makespacelive-networkmanager.conf"))
         image = manifest()
         check_kernel(self.dir, image)
+        print("  stand-in: %d MiB the image does not have removed (GStreamer plugins, their libraries, "
+              "device trees)" % prune(self.dir, image), flush=True)
         self.users(image)
         for path, target in image["links"].items():
             if os.path.lexists(self.path(path)):
@@ -562,11 +667,18 @@ class Slot:
         os.symlink("../usr/lib/os-release", self.path("/etc/os-release"))
 
     def image(self, out, label="root"):
-        """A read-only ext4 image of the slot, a quarter larger than its content."""
+        """A read-only ext4 image of the slot, no larger than its content needs."""
         size = int(subprocess.check_output(["du", "-sm", self.dir]).split()[0])
         if os.path.exists(out):
             os.unlink(out)
         run("mkfs.ext4", "-q", "-F", "-L", label, "-d", self.dir, out, "%dM" % (size * 5 // 4 + 64))
+        # Then as small as its content allows: an install writes the whole image.
+        run("e2fsck", "-fy", out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run("resize2fs", "-M", out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        fields = dict(line.split(":", 1) for line in subprocess.check_output(["dumpe2fs", "-h", out], text=True,
+                                                                              stderr=subprocess.DEVNULL).splitlines()
+                      if ":" in line)
+        os.truncate(out, int(fields["Block count"]) * int(fields["Block size"]))
         return out
 
 

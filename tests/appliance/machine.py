@@ -6,11 +6,15 @@ The console goes to a log file; the tests drive the box over SSH through a host 
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import time
 
 from . import build, layer
+
+
+TRANSFER_SIZE = 1 << 30
 
 
 def free_port():
@@ -22,6 +26,9 @@ def free_port():
 class Appliance:
     def __init__(self, disk, console, bios, peers=None):
         self.disk, self.console, self.bios, self.peers = disk, console, bios, peers
+        # How the tests hand the box a large file (a bundle): a drive of its own, written
+        # on the host, read by the box with O_DIRECT. SSH under TCG carries 4 MB/s.
+        self.transfer = disk + ".transfer"
         self.ssh_port, self.web_port = free_port(), free_port()
         self.process = None
         self.sent = []  # commands started by send(), reaped when the box goes down
@@ -40,9 +47,12 @@ class Appliance:
                  # Appended to, across power cycles (-serial file: would truncate it).
                  "-chardev", "file,id=console,append=on,path=" + self.console, "-serial", "chardev:console",
                  "-netdev", net, "-device", "virtio-net-device,netdev=net0"]
-                # The test's peers (air.py), read-only. Before the card: on virt, a later
-                # virtio-mmio device gets a lower transport, which U-Boot counts first
-                # (`virtio 0`) and Linux names first (/dev/vda), and both must be the card.
+                # The test's transfer drive and peers (air.py), read-only. Before the card:
+                # on virt, a later virtio-mmio device gets a lower transport, which U-Boot
+                # counts first (`virtio 0`) and Linux names first (/dev/vda), and both must
+                # be the card.
+                + ["-drive", "id=transfer,file=%s,if=none,format=raw,readonly=on" % self.transfer,
+                   "-device", "virtio-blk-device,drive=transfer,serial=transfer"]
                 + (["-drive", "id=peers,file=%s,if=none,format=raw,readonly=on" % self.peers,
                     "-device", "virtio-blk-device,drive=peers"] if self.peers else [])
                 + shlex.split(qb["QB_ROOTFS_OPT"].replace("@ROOTFS@", self.disk))
@@ -51,6 +61,8 @@ class Appliance:
     def power_on(self):
         with open(self.console, "a"):
             pass
+        with open(self.transfer, "ab") as f:
+            f.truncate(TRANSFER_SIZE)  # sparse; the box sees its size as it was at power-on
         self.seen = os.path.getsize(self.console)
         self.process = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
@@ -103,6 +115,17 @@ class Appliance:
         if isinstance(stdin, str):
             return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=stdin)
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=stdin or subprocess.DEVNULL)
+
+    def put(self, source, destination):
+        """Copies a host file to the box (through the transfer drive)."""
+        size = os.path.getsize(source)
+        if size > TRANSFER_SIZE:
+            raise AssertionError("%s is larger than the transfer drive (%d bytes)" % (source, TRANSFER_SIZE))
+        with open(source, "rb") as f, open(self.transfer, "r+b") as drive:
+            shutil.copyfileobj(f, drive, 1 << 20)
+        # O_DIRECT reads whole blocks only: whole MiBs, then cut to the file's size.
+        self.ssh("dd if=/dev/disk/by-id/virtio-transfer of={0} bs=1M iflag=direct count={1} status=none && "
+                 "truncate -s {2} {0}".format(destination, -(-size >> 20), size), timeout=600)
 
     def ssh(self, command, check=True, timeout=120, stdin=None):
         result = self.run(command, timeout, stdin)

@@ -84,7 +84,8 @@ class Bench:
         self.box.ssh(settings_command(self.server.guest_url(), BITRATES[0]) + " && systemctl reload-or-restart makespacelive")
         if not self.server.wait_publishing(KEY, 600):
             raise AssertionError("the new card never published:\n" + self.box.tail())
-        self.box.ssh("test -f /data/update.raucb || cat > /data/update.raucb", stdin=open(self.bundle, "rb"), timeout=900)
+        if self.box.run("test -f /data/update.raucb").returncode:
+            self.box.put(self.bundle, "/data/update.raucb")
         if self.env_value() is None:
             self.box.ssh("fw_setenv %s 0" % ENV_VARIABLE)
 

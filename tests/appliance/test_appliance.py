@@ -83,7 +83,7 @@ class Story(unittest.TestCase):
         """A build whose network comes online late (as with networkd's wait-online waiting
         for a cable beside NetworkManager): network-online.target is reached only well
         after the health deadline."""
-        delay = int(slot.values["MAKESPACELIVE_GOOD_DEADLINE"]) + 30
+        delay = int(slot.values["MAKESPACELIVE_GOOD_DEADLINE"]) + 90
         slot.put("/usr/lib/systemd/system/slow-online.service", SLOW_ONLINE % (delay, delay))
         build.run("systemctl", "--root", slot.dir, "--quiet", "enable", "slow-online.service")
 
@@ -128,7 +128,9 @@ class Story(unittest.TestCase):
 
     def run(self, result=None):
         before = len(result.failures) + len(result.errors) if result else 0
+        start = time.monotonic()
         super().run(result)
+        print("  [%s: %.0f s]" % (self._testMethodName, time.monotonic() - start), flush=True)
         if result and len(result.failures) + len(result.errors) > before:
             Story.failed = True
             print("\n---- guest console (tail) ----\n%s\n----" % self.box.tail(80), flush=True)
@@ -177,12 +179,13 @@ class Story(unittest.TestCase):
         self.box.send("systemctl reboot")
 
     def install(self, name):
+        step = Steps()
         bundle = build.bundle(self.images[name], name, os.path.join(self.work, "update.raucb"))
-        with open(bundle, "rb") as f:
-            self.box.ssh("cat > /data/update.raucb", stdin=f, timeout=600)
-        start = time.monotonic()
+        step("bundle of %s built (%d MiB)" % (name, os.path.getsize(bundle) >> 20))
+        self.box.put(bundle, "/data/update.raucb")
+        step("copied to the box")
         self.box.ssh("rauc install /data/update.raucb", timeout=1200)
-        print("  rauc install %s: %.0f s" % (name, time.monotonic() - start), flush=True)
+        step("rauc install")
         self.box.ssh("rm /data/update.raucb")
 
     # --- the story ----------------------------------------------------------------------------
@@ -221,12 +224,7 @@ class Story(unittest.TestCase):
                      "--config /usr/share/makespacelive/defaults.toml --data-dir /data/makespacelive && "
                      "systemctl reload makespacelive" % (self.server.guest_url(), KEY))
         self.streaming()
-        # Settings survive a reboot.
-        self.reboot()
-        self.booted("A")
-        self.assertIn(KEY, self.box.ssh("cat /data/makespacelive/config.toml"))
-        self.healthy("A")
-        self.streaming()
+        # That the settings survive a reboot (and the switch of slots) is test_2's stream.
 
     def no_way_in_from_the_service(self):
         """A bug in the service is not root (issue 18), checked on the box's own systemd."""
@@ -263,9 +261,12 @@ class Story(unittest.TestCase):
         # service's own start, which does not wait for network-online.target.
         self.assertNotIn("network-online.target", self.box.ssh("systemctl show -P After makespacelive.service").split())
         self.healthy("B")
-        self.settled()
-        online = self.box.ssh("systemctl show -P ActiveEnterTimestampMonotonic network-online.target")
-        print("  network-online.target reached %.0f s after boot" % (int(online) / 1e6), flush=True)
+        self.assertEqual(self.box.run("systemctl is-active network-online.target").stdout.strip(), "inactive",
+                         "network-online.target was reached before the slot was judged: the test proves nothing")
+        print("  slot B judged good %s s after boot, network-online.target not reached yet"
+              % self.box.ssh("cut -d. -f1 /proc/uptime"), flush=True)
+        # The settings survived the reboot into the other slot: the stream uses the key.
+        self.assertIn(KEY, self.box.ssh("cat /data/makespacelive/config.toml"))
         self.streaming()
 
     def test_3_broken_update_falls_back(self):
@@ -303,8 +304,7 @@ class Story(unittest.TestCase):
 
     def test_6_power_cut_during_install(self):
         bundle = build.bundle(self.images["3.0"], "3.0", os.path.join(self.work, "update.raucb"))
-        with open(bundle, "rb") as f:
-            self.box.ssh("cat > /data/update.raucb", stdin=f, timeout=600)
+        self.box.put(bundle, "/data/update.raucb")
         self.box.ssh("systemd-run --unit=update rauc install /data/update.raucb")
         self.box.wait_until("busctl get-property de.pengutronix.rauc / de.pengutronix.rauc.Installer Progress "
                             "| awk '{exit !($2 >= 30)}'", 600, every=1)
@@ -749,7 +749,7 @@ class Story(unittest.TestCase):
 EXPOSURE = [("makespacelive.service", 37), ("makespacelive-boot-config.service", 24),
             ("makespacelive-country.service", 21), ("makespacelive-password-reset.service", 18),
             ("makespacelive-reboot.service", 17)]
-HEALTH_WINDOW = 180
+HEALTH_WINDOW = 120
 VIDEO_KBPS = 2500  # what test_12 shapes the uplink under (700 kbit/s) and expects back
 SETTINGS = """[video]
 source = "test"
