@@ -11,6 +11,7 @@ mod network;
 mod notify;
 mod reload;
 mod secrets;
+mod state;
 mod status;
 mod supervisor;
 mod update;
@@ -18,7 +19,7 @@ mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -144,17 +145,32 @@ fn env_var(name: &str) -> Option<String> {
 }
 
 fn run(config: &Path, data_dir: &Path, runtime_dir: &Path) -> Result<(), String> {
+    // Before any thread starts: they all inherit SIGHUP blocked (reload's own thread takes it).
+    reload::block()?;
     limit_malloc_arenas();
     logging::init();
     gstreamer::init().map_err(|e| format!("GStreamer: {e}"))?;
-    let loaded = config::load(config, Some(data_dir), env_var)?;
-    loaded.log();
-    let status = Arc::new(Mutex::new(status::Status::default()));
+    let files = config::Files { defaults: config.to_path_buf(), data_dir: data_dir.to_path_buf(), env: env_var };
+    let settings = config::Settings::load(files)?;
+    // Each part of the status has one writer, handed to the thread that owns it.
+    let (stream, stream_reader) = state::channel(status::StreamStatus::default());
+    let (network_status, network_reader) = state::channel(network::NetworkStatus::default());
+    let (update_status, update_reader) = state::channel(status::UpdateStatus::default());
+    let board =
+        status::Board { stream: stream_reader.clone(), network: network_reader.clone(), update: update_reader.clone() };
     let preview = Arc::new(media::preview::Preview::default());
-    let network = network::Network::start(&loaded.config.network, status.clone());
+    let network = network::Network::start(network::Links {
+        settings: settings.reader(),
+        status: network_status,
+        stream: stream_reader.clone(),
+    });
     let installer = update::agent::Agent::start(
-        loaded.config.update.clone(),
-        status.clone(),
+        update::agent::Links {
+            settings: settings.reader(),
+            status: update_status,
+            stream: stream_reader,
+            network: network_reader.clone(),
+        },
         data_dir.to_path_buf(),
         runtime_dir.to_path_buf(),
     );
@@ -164,23 +180,16 @@ fn run(config: &Path, data_dir: &Path, runtime_dir: &Path) -> Result<(), String>
         runtime_dir: runtime_dir.to_path_buf(),
     };
     // Streaming matters more than the status page: a busy port is reported, not fatal.
-    let files = web::SettingsFiles { defaults: config.to_path_buf(), data_dir: data_dir.to_path_buf(), env: env_var };
-    let web = web::serve(
-        loaded.config.web.listen,
-        status.clone(),
-        network,
-        files,
-        loaded.config.clone(),
-        update,
-        preview.clone(),
-    )
-    .inspect_err(|why| tracing::error!("{why}"))
-    .ok();
-    reload::install()?;
-    let reread = || config::load(config, Some(data_dir), env_var);
+    let listen = settings.get().config.web.listen;
+    let web = web::serve(listen, board, network, settings.clone(), update, preview.clone())
+        .inspect_err(|why| tracing::error!("{why}"))
+        .ok();
+    reload::on_hangup(settings.clone())?;
     // The watchdog is fed only while the pages answer too (or could never listen).
     let web_answers = move |now| web.as_ref().is_none_or(|web: &web::Alive| web.answers(now));
-    supervisor::Supervisor::new(loaded.config.clone(), loaded.notes(), status, preview).run(reread, web_answers)
+    let links =
+        supervisor::Links { settings: settings.reader(), stream, network: network_reader, update: update_reader };
+    supervisor::Supervisor::new(links, preview).run(web_answers)
 }
 
 /// glibc gives each new thread its own heap arena up to 8 per core; GStreamer starts new

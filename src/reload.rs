@@ -1,28 +1,44 @@
-//! SIGHUP asks the service to re-read its settings and rebuild its pipelines, as
-//! `systemctl reload` does and as the settings page will after saving.
+//! SIGHUP (`systemctl reload`, or a hand edit of the settings file) re-reads the settings
+//! into the ones in force.
+//!
+//! Invariant: SIGHUP is blocked in every thread of the service and taken only by the
+//! thread `on_hangup` starts (sigwait), so no handler and no global flag is needed.
+//! Boundary: `block` first thing in `main` (threads inherit the mask), `on_hangup` once.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use nix::sys::signal::{SigSet, Signal};
 
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use crate::config::Settings;
 
-static REQUESTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_hangup(_: nix::libc::c_int) {
-    REQUESTED.store(true, Ordering::SeqCst);
+fn hangup() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGHUP);
+    set
 }
 
-pub fn install() -> Result<(), String> {
-    let action = SigAction::new(SigHandler::Handler(on_hangup), SaFlags::SA_RESTART, SigSet::empty());
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe { sigaction(Signal::SIGHUP, &action) }.map(|_| ()).map_err(|e| format!("cannot handle SIGHUP: {e}"))
+/// Blocks SIGHUP in this thread, and so in every thread started from it afterwards.
+pub fn block() -> Result<(), String> {
+    hangup().thread_block().map_err(|e| format!("cannot block SIGHUP: {e}"))
 }
 
-/// True once per SIGHUP received.
-pub fn requested() -> bool {
-    REQUESTED.swap(false, Ordering::SeqCst)
-}
-
-/// Asks for a reload from inside the process (the portal after saving settings).
-pub fn request() {
-    REQUESTED.store(true, Ordering::SeqCst);
+/// Starts the thread that reloads the settings at every SIGHUP.
+pub fn on_hangup(settings: Settings) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("sighup".into())
+        .spawn(move || {
+            let set = hangup();
+            loop {
+                match set.wait() {
+                    Ok(_) => {
+                        tracing::info!("settings: SIGHUP, reading the settings files again");
+                        settings.reload();
+                    }
+                    Err(e) => {
+                        tracing::error!("settings: waiting for SIGHUP failed ({e}); reloads only through the web now");
+                        return;
+                    }
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| format!("cannot start the SIGHUP thread: {e}"))
 }

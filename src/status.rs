@@ -1,8 +1,9 @@
 //! What the box reports about itself: the JSON of `/api/status`, the systemd STATUS= line.
 
-use std::sync::{Arc, Mutex};
-
 use serde::Serialize;
+
+use crate::network::NetworkStatus;
+use crate::state::Reader;
 
 /// The box's streaming state; `as_str` is how `/api/status` spells it.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -89,6 +90,7 @@ impl From<DestinationState> for &'static str {
     }
 }
 
+/// What `/api/status` shows: the three published parts put together by [`compose`].
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Status {
     pub state: BoxState,
@@ -103,16 +105,84 @@ pub struct Status {
     /// Settings that were rejected (a kept-aside file, an ignored `AV_*` variable).
     pub config_problems: Vec<String>,
     pub destinations: Vec<DestinationStatus>,
-    /// Written by the network thread only.
     pub network: crate::network::NetworkStatus,
     /// The supervisor has run its first turn and told systemd READY=1.
     pub ready: bool,
-    /// Written by the update thread only.
     pub update: UpdateStatus,
     /// The video bitrate the encoder runs at now (kbit/s).
     pub video_kbps: u32,
     /// The bitrate is cut to less than half of `video.bitrate_kbps` by a weak uplink.
     pub weak_network: bool,
+}
+
+/// The supervisor's part of the status (it holds the only writer).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamStatus {
+    pub state: BoxState,
+    pub uptime_s: u64,
+    pub pipeline: Option<String>,
+    pub source_error: Option<String>,
+    pub config_problems: Vec<String>,
+    pub destinations: Vec<DestinationStatus>,
+    /// False until the supervisor's first turn (which tells systemd READY=1).
+    pub ready: bool,
+    /// The encoder's bitrate now, and the one set (`video.bitrate_kbps`), in kbit/s.
+    pub video_kbps: u32,
+    pub configured_kbps: u32,
+}
+
+impl StreamStatus {
+    /// A weak uplink holds the bitrate under half of the one set.
+    pub fn weak_network(&self) -> bool {
+        self.video_kbps < self.configured_kbps / 2
+    }
+}
+
+/// The readers of the three parts, as the LAN pages hold them.
+#[derive(Clone)]
+pub struct Board {
+    pub stream: Reader<StreamStatus>,
+    pub network: Reader<NetworkStatus>,
+    pub update: Reader<UpdateStatus>,
+}
+
+impl Board {
+    pub fn now(&self) -> Status {
+        compose(&self.stream.get(), &self.network.get(), &self.update.get())
+    }
+}
+
+/// The status of the box from its parts; the summary says what the parts say together
+/// (streaming waits for a network; a weak uplink; an update under way).
+pub fn compose(stream: &StreamStatus, network: &NetworkStatus, update: &UpdateStatus) -> Status {
+    let mut line = summary(stream.state, &stream.destinations);
+    if !network.mode.carries_streams() && stream.state != BoxState::Idle {
+        line = format!("waiting for a network ({}): {line}", network.mode.as_str());
+    }
+    let weak_network = stream.weak_network();
+    if weak_network {
+        line = format!("{line}; weak network: video at {} of {} kbit/s", stream.video_kbps, stream.configured_kbps);
+    }
+    if let (state, Some(message)) = (update.state, &update.message)
+        && state != UpdateState::Idle
+    {
+        line = format!("{line}; update: {message}");
+    }
+    Status {
+        state: stream.state,
+        summary: line,
+        version: env!("CARGO_PKG_VERSION").into(),
+        uptime_s: stream.uptime_s,
+        pipeline: stream.pipeline.clone(),
+        source_error: stream.source_error.clone(),
+        config_problems: stream.config_problems.clone(),
+        destinations: stream.destinations.clone(),
+        network: network.clone(),
+        ready: stream.ready,
+        update: update.clone(),
+        video_kbps: stream.video_kbps,
+        weak_network,
+    }
 }
 
 /// Over-the-air updates: the firmware running, what is going on, what happened last.
@@ -179,8 +249,6 @@ pub struct DestinationStatus {
     /// Congested even at `video.min_bitrate_kbps`: the encoder does not follow it down.
     pub too_slow: bool,
 }
-
-pub type SharedStatus = Arc<Mutex<Status>>;
 
 /// The box's state from its destinations' states.
 pub fn box_state(destinations: &[DestinationStatus], ever_live: bool) -> BoxState {

@@ -688,3 +688,60 @@ fn the_access_point_retries_the_saved_network_of_highest_priority() {
     let lab_path = nm.profiles().into_iter().find(|(_, p)| p["connection"]["uuid"] == lab).unwrap().0;
     assert_eq!(nm.calls_of("ActivateConnection").pop().unwrap()[0], lab_path.as_str());
 }
+
+/// The SSID of the access point the service last opened.
+fn last_ap_ssid(nm: &NmMock) -> Value {
+    nm.calls_of("AddAndActivateConnection2").last().expect("an access point")[0]["802-11-wireless"]["ssid"].clone()
+}
+
+#[test]
+fn the_network_thread_follows_the_settings_in_force() {
+    let nm = NmMock::start();
+    let service = on_the_access_point(&nm);
+    let config = service.data_dir().join("config.toml");
+    let edit = |from: &str, to: &str| {
+        let text = std::fs::read_to_string(&config).unwrap();
+        assert!(text.contains(from), "{from:?} not in\n{text}");
+        std::fs::write(&config, text.replacen(from, to, 1)).unwrap();
+        let before = service.output().matches("settings: new settings in force").count();
+        service.reload();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while service.output().matches("settings: new settings in force").count() == before {
+            assert!(std::time::Instant::now() < deadline, "SIGHUP changed nothing\n{}", service.output());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // By hand + SIGHUP: a new name, taken the next time the access point opens (a
+    // rescan closes and reopens it here); the one serving keeps its name until then.
+    edit("[network]\n", "[network]\nap_ssid = \"Box Two\"\n");
+    assert_eq!(mode(&service.status().unwrap()), "access-point");
+    assert_eq!(last_ap_ssid(&nm), "Wifi Connect");
+    let opened = nm.calls_of("AddAndActivateConnection2").len();
+    assert_eq!(http_post_form(service.web_port, "/rescan", &[]).unwrap().0, 303);
+    service.wait_for("reopened", Duration::from_secs(20), |s| {
+        mode(s) == "access-point" && s["network"]["ssid"] == "Box Two"
+    });
+    assert_eq!(nm.calls_of("AddAndActivateConnection2").len(), opened + 1);
+    assert_eq!(last_ap_ssid(&nm), "Box Two");
+
+    // From the LAN API (a device password set by hand first): the same.
+    edit("[network]\n", &format!("password_hash = \"{}\"\n[network]\n", app::password_hash(DEVICE_PASSWORD)));
+    let client = service.log_in(DEVICE_PASSWORD);
+    let reply = client.send("PUT", "/api/wifi/access-point", &json!({"ssid": "Box Three"}));
+    assert_eq!(reply.code, 200, "{}", reply.body);
+    assert_eq!(http_post_form(service.web_port, "/rescan", &[]).unwrap().0, 303);
+    service.wait_for("reopened", Duration::from_secs(20), |s| s["network"]["ssid"] == "Box Three");
+    assert_eq!(last_ap_ssid(&nm), "Box Three");
+
+    // Another section changes nothing here; a timer of the network's starts it over.
+    let calls = methods(&nm).len();
+    edit("bitrate_kbps = 800", "bitrate_kbps = 700");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(methods(&nm).len(), calls, "a video change touched the network: {:?}", &methods(&nm)[calls..]);
+    edit("saved_wait_s = 5", "saved_wait_s = 6");
+    service.wait_for("a new session", Duration::from_secs(20), |_| {
+        nm.calls_of("AddAndActivateConnection2").len() > opened + 2
+    });
+    assert!(service.output().contains("the network settings changed; starting over"), "{}", service.output());
+    assert_eq!(last_ap_ssid(&nm), "Box Three");
+}

@@ -13,7 +13,7 @@ use crate::fsutil;
 /// The settings in force and every non-fatal problem met on the way (a user file that
 /// was kept aside, an `AV_*` variable that was ignored), and warnings (keys of a newer
 /// firmware), for the log and the status page.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
     pub config: Config,
     pub problems: Vec<String>,

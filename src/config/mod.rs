@@ -6,6 +6,7 @@
 mod layer;
 mod legacy_env;
 mod load;
+mod published;
 mod toml_error;
 mod values;
 
@@ -19,6 +20,7 @@ use crate::secrets::Secret;
 pub use layer::to_table;
 pub use legacy_env::apply_legacy_env;
 pub use load::{Loaded, load, save_change, user_config_path};
+pub use published::{Files, SaveError, Settings};
 pub use toml_error::is_secret_key;
 pub use values::{
     AudioSource, EncoderChoice, RebootPolicy, UpdateSource, VideoSource, check_ssid, check_stream_url,

@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::NetworkConfig;
+use crate::config::{Loaded, NetworkConfig};
 use crate::secrets::Secret;
-use crate::status::SharedStatus;
+use crate::state::{Reader, Writer};
+use crate::status::StreamStatus;
 use nm::{Nm, Signal};
 use provisioning::{Action, Event, Machine, Timing};
 
@@ -52,6 +53,14 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Streaming waits while the box has no network of its own to stream on: scanning,
+    /// or serving "Wifi Connect" (encoding then would only take the CPU the portal
+    /// needs). Starting and connecting stream: a saved network may come up any moment,
+    /// and the pipelines' reconnect logic covers the gap.
+    pub fn carries_streams(self) -> bool {
+        !matches!(self, Mode::Scanning | Mode::AccessPoint)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Unmanaged => "unmanaged",
@@ -225,7 +234,6 @@ enum Input {
     Rescan,
     Signal(Signal),
     Call(Call),
-    AccessPoint { ssid: String, passphrase: Secret },
 }
 
 /// A LAN page's call, carried out on the network thread only before its deadline, half
@@ -245,36 +253,47 @@ type CallBody = Box<dyn FnOnce(&Nm, &[nm::RawAp]) + Send>;
 /// How long a Wi-Fi call waits for the network thread (a busy tick, a scan request).
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What the network thread reads of the others, and the one thing it writes.
+pub struct Links {
+    /// The settings in force: the thread follows its `[network]` section.
+    pub settings: Reader<Loaded>,
+    /// The only writer of the network's part of the status.
+    pub status: Writer<NetworkStatus>,
+    /// For the LED: a weak uplink.
+    pub stream: Reader<StreamStatus>,
+}
+
 /// The handle the portal and the status page hold.
 #[derive(Clone)]
 pub struct Network {
     commands: mpsc::Sender<Input>,
-    /// The network thread writes `status.network`; the supervisor leaves it alone.
-    status: SharedStatus,
-    managed: bool,
+    status: Reader<NetworkStatus>,
+    settings: Reader<Loaded>,
     /// A NetworkManager session is up on the network thread.
     session: Arc<AtomicBool>,
 }
 
 impl Network {
-    /// Starts the network thread (or, with `manage = false`, a handle that stays unmanaged).
-    pub fn start(config: &NetworkConfig, status: SharedStatus) -> Network {
+    /// Starts the network thread, which manages the network while `network.manage` is on.
+    pub fn start(links: Links) -> Network {
         let (commands, inputs) = mpsc::channel();
         let session = Arc::new(AtomicBool::new(false));
-        if config.manage {
-            let (mut config, sender, shared, up) = (config.clone(), commands.clone(), status.clone(), session.clone());
-            std::thread::Builder::new()
-                .name("network".into())
-                .spawn(move || supervise(&mut config, &inputs, &sender, &shared, &up))
-                .expect("spawn the network thread");
-        } else {
-            tracing::info!("network.manage = false: the network is left to others");
-        }
-        Network { commands, status, managed: config.manage, session }
+        let handle = Network {
+            commands,
+            status: links.status.reader(),
+            settings: links.settings.clone(),
+            session: session.clone(),
+        };
+        let sender = handle.commands.clone();
+        std::thread::Builder::new()
+            .name("network".into())
+            .spawn(move || supervise(&links, &inputs, &sender, &session))
+            .expect("spawn the network thread");
+        handle
     }
 
     pub fn status(&self) -> NetworkStatus {
-        self.status.lock().expect("status lock").network.clone()
+        NetworkStatus::clone(&self.status.get())
     }
 
     /// Saves nothing: the caller has saved the stream settings first.
@@ -286,12 +305,6 @@ impl Network {
     pub fn rescan(&self) -> Result<(), WifiError> {
         self.reachable()?;
         self.commands.send(Input::Rescan).map_err(|_| unreachable())
-    }
-
-    /// The access point's new name and passphrase (already saved in the settings): they
-    /// take effect the next time it opens; one serving now keeps its old ones until then.
-    pub fn set_access_point(&self, ssid: String, passphrase: Secret) {
-        let _ = self.commands.send(Input::AccessPoint { ssid, passphrase });
     }
 
     /// The saved Wi-Fi networks, highest priority first.
@@ -366,7 +379,7 @@ impl Network {
 
     /// Managed here, and a NetworkManager session up.
     fn reachable(&self) -> Result<(), WifiError> {
-        if !self.managed {
+        if !self.settings.get().config.network.manage {
             Err(WifiError::NotManaged)
         } else if !self.session.load(Ordering::Relaxed) {
             Err(unreachable())
@@ -397,45 +410,77 @@ const TICK: Duration = Duration::from_secs(1);
 /// Without NetworkManager, how often it is looked for again (logged once).
 const NM_RETRY: Duration = Duration::from_secs(30);
 
-/// Connects to NetworkManager and drives the machine; without it, `Mode::Unmanaged` and a
-/// slow retry.
-fn supervise(
-    config: &mut NetworkConfig,
-    inputs: &mpsc::Receiver<Input>,
-    sender: &mpsc::Sender<Input>,
-    status: &SharedStatus,
-    session: &AtomicBool,
-) {
-    let mut led = led::Led::start(&config.led);
+/// Connects to NetworkManager and drives the machine while `network.manage` is on;
+/// without NetworkManager, `Mode::Unmanaged` and a slow retry. A change of the network
+/// settings that the running session cannot take ends it; the next one starts with them.
+fn supervise(links: &Links, inputs: &mpsc::Receiver<Input>, sender: &mpsc::Sender<Input>, session: &AtomicBool) {
     let mut logged = false;
     loop {
+        let settings = links.settings.get();
+        let mut config = settings.config.network.clone();
+        if !config.manage {
+            tracing::info!("network.manage = false: the network is left to others");
+            links.status.set(NetworkStatus::default());
+            wait_for_change(links, &config, None);
+            while inputs.try_recv().is_ok() {}
+            continue;
+        }
+        let mut led = led::Led::start(&config.led);
         let why = match Nm::connect(&config.interface) {
             Ok(nm) => {
                 logged = false;
                 tracing::info!("network: NetworkManager drives {}", nm.interface);
                 session.store(true, Ordering::Relaxed);
-                let mut edge = Edge { nm, config, ap: None, scan_from: None, aps: Vec::new() };
-                let why = edge.drive(inputs, sender, status, &mut led);
+                let mut edge = Edge {
+                    nm,
+                    config: &mut config,
+                    version: settings.version,
+                    ap: None,
+                    scan_from: None,
+                    aps: Vec::new(),
+                };
+                let why = edge.drive(inputs, sender, links, &mut led);
                 session.store(false, Ordering::Relaxed);
                 why
             }
             Err(why) => why,
         };
-        status.lock().expect("status lock").network = NetworkStatus::default();
+        links.status.set(NetworkStatus::default());
         if let Some(led) = &mut led {
             led.show(led::Pattern::Off);
+        }
+        if links.settings.get().config.network != config {
+            tracing::info!("network: the network settings changed; starting over with them");
+            continue;
         }
         if !logged {
             tracing::warn!("network: {why}; the network stays unmanaged, looking again every {} s", NM_RETRY.as_secs());
             logged = true;
         }
-        std::thread::sleep(NM_RETRY);
+        wait_for_change(links, &config, Some(NM_RETRY));
         // What the portal asked meanwhile cannot be done any more (a call's caller hears
-        // so when its reply channel drops); new access point settings are kept.
-        while let Ok(input) = inputs.try_recv() {
-            if let Input::AccessPoint { ssid, passphrase } = input {
-                (config.ap_ssid, config.ap_passphrase) = (ssid, passphrase);
-            }
+        // so when its reply channel drops).
+        while inputs.try_recv().is_ok() {}
+    }
+}
+
+/// Waits until the network settings in force differ from `config`, or `most` passed.
+fn wait_for_change(links: &Links, config: &NetworkConfig, most: Option<Duration>) {
+    let until = most.map(|most| Instant::now() + most);
+    let mut seen = links.settings.get().version;
+    loop {
+        let left = match until {
+            Some(until) => match until.checked_duration_since(Instant::now()) {
+                Some(left) => left,
+                None => return,
+            },
+            None => Duration::from_secs(3600),
+        };
+        match links.settings.wait_newer(seen, left) {
+            Some(newer) if newer.config.network == *config => seen = newer.version,
+            Some(_) => return,
+            None if until.is_some() => return,
+            None => {}
         }
     }
 }
@@ -462,8 +507,11 @@ impl Drop for EndOfSession {
 /// The I/O side of one NetworkManager session: carries out actions, turns polls into events.
 struct Edge<'a> {
     nm: Nm,
-    /// The access point's name and passphrase change from the LAN pages.
+    /// The network settings this session runs with; the access point's name, passphrase
+    /// and channel, and the country, follow the settings in force without a new session.
     config: &'a mut NetworkConfig,
+    /// The version of the settings in force `config` was taken from.
+    version: u64,
     /// The access point's active connection and name while it serves.
     ap: Option<(zbus::zvariant::OwnedObjectPath, String)>,
     /// `LastScan` when a scan was requested, until it moves.
@@ -478,7 +526,7 @@ impl Edge<'_> {
         &mut self,
         inputs: &mpsc::Receiver<Input>,
         sender: &mpsc::Sender<Input>,
-        status: &SharedStatus,
+        links: &Links,
         led: &mut Option<led::Led>,
     ) -> String {
         let lost = |e: nm::Error| format!("NetworkManager: {e}");
@@ -518,11 +566,6 @@ impl Edge<'_> {
                     }
                 }
                 Ok(Input::Call(_)) => Vec::new(),
-                Ok(Input::AccessPoint { ssid, passphrase }) => {
-                    tracing::info!("network: the access point will be {ssid:?} the next time it opens");
-                    (self.config.ap_ssid, self.config.ap_passphrase) = (ssid, passphrase);
-                    Vec::new()
-                }
                 Err(mpsc::RecvTimeoutError::Timeout) => match self.poll() {
                     Ok(events) => events,
                     Err(e) => return lost(e),
@@ -534,12 +577,43 @@ impl Edge<'_> {
                 self.execute(&mut machine, actions);
             }
             let network = self.status(&machine);
-            let mut shared = status.lock().expect("status lock");
             if let Some(led) = led {
-                led.show(led::pattern(network.mode, network.last_failure.is_some(), shared.weak_network));
+                let weak = links.stream.get().weak_network();
+                led.show(led::pattern(network.mode, network.last_failure.is_some(), weak));
             }
-            shared.network = network;
+            links.status.set(network);
+            if let Some(why) = self.follow_settings(&links.settings) {
+                return why;
+            }
         }
+    }
+
+    /// Takes what a new version of the settings changed in `[network]`: the access point's
+    /// name, passphrase and channel (used the next time it opens; one serving now keeps
+    /// its own) and the country (set as root at boot) in place; anything else ends the
+    /// session (the answer says why) for a new one with the new settings.
+    fn follow_settings(&mut self, settings: &Reader<Loaded>) -> Option<String> {
+        let latest = settings.get();
+        if latest.version == self.version {
+            return None;
+        }
+        self.version = latest.version;
+        let new = &latest.config.network;
+        let in_place = NetworkConfig {
+            ap_ssid: new.ap_ssid.clone(),
+            ap_passphrase: new.ap_passphrase.clone(),
+            ap_channel: new.ap_channel,
+            country: new.country.clone(),
+            ..self.config.clone()
+        };
+        if in_place != *new {
+            return Some("the network settings changed".into());
+        }
+        if *self.config != in_place {
+            tracing::info!("network: the access point will be {:?} the next time it opens", new.ap_ssid);
+            *self.config = in_place;
+        }
+        None
     }
 
     fn online(&self) -> Result<Event, nm::Error> {
@@ -688,6 +762,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn streams_only_with_a_network_to_stream_on() {
+        for mode in [Mode::Unmanaged, Mode::Starting, Mode::Connecting, Mode::Online] {
+            assert!(mode.carries_streams(), "{mode:?}");
+        }
+        for mode in [Mode::Scanning, Mode::AccessPoint] {
+            assert!(!mode.carries_streams(), "{mode:?}");
+        }
+    }
+
+    #[test]
     fn the_shipped_dnsmasq_file_names_the_portal_address() {
         let conf =
             include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/dnsmasq-shared.d/makespacelive-portal.conf"));
@@ -735,8 +819,12 @@ mod tests {
 
     #[test]
     fn a_wifi_call_on_an_unmanaged_network_says_so() {
-        let config = NetworkConfig { manage: false, ..NetworkConfig::default() };
-        let network = Network::start(&config, SharedStatus::default());
+        let network = NetworkConfig { manage: false, ..NetworkConfig::default() };
+        let config = crate::config::Config { network, ..Default::default() };
+        let (_settings, settings) = crate::state::channel(Loaded { config, problems: vec![], warnings: vec![] });
+        let (_stream, stream) = crate::state::channel(StreamStatus::default());
+        let (status, _) = crate::state::channel(NetworkStatus::default());
+        let network = Network::start(Links { settings, status, stream });
         assert_eq!(network.saved_networks(), Err(WifiError::NotManaged));
         assert_eq!(network.forget_network("u-1"), Err(WifiError::NotManaged));
         assert_eq!(network.set_priority("u-1", 5), Err(WifiError::NotManaged));

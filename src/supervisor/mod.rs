@@ -11,15 +11,16 @@ mod reconcile;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, Destination};
+use crate::config::{Config, Destination, Loaded};
 use crate::media::destination::DestinationPipeline;
 use crate::media::plan::PlannedDestination;
 use crate::media::preview::{Preview, Unavailable};
 use crate::media::producer::Producer;
 use crate::media::{self, discovery, plan};
-use crate::network::Mode;
+use crate::network::NetworkStatus;
 use crate::secrets;
-use crate::status::{self, BoxState, DestinationState, DestinationStatus, SharedStatus, Status};
+use crate::state::{Reader, Snapshot, Writer};
+use crate::status::{self, DestinationState, DestinationStatus, StreamStatus, UpdateStatus};
 use gstreamer::prelude::*;
 
 use backoff::Backoff;
@@ -71,11 +72,24 @@ struct Slot {
     reading: Option<Reading>,
 }
 
+/// What the supervisor reads of the other threads and the one thing it writes.
+pub struct Links {
+    /// The settings in force; a new version is reconciled with the running ones.
+    pub settings: Reader<Loaded>,
+    /// The only writer of the stream's part of the status.
+    pub stream: Writer<StreamStatus>,
+    /// Whether there is a network to stream on, and the update's word for the summary.
+    pub network: Reader<NetworkStatus>,
+    pub update: Reader<UpdateStatus>,
+}
+
 pub struct Supervisor {
     config: Config,
+    /// The version of the settings in force that `config` is.
+    settings_version: u64,
     config_problems: Vec<String>,
     secrets: Vec<secrets::Secret>,
-    status: SharedStatus,
+    links: Links,
     preview: Arc<Preview>,
     started: Instant,
     source: Option<Source>,
@@ -94,7 +108,10 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(config: Config, config_problems: Vec<String>, status: SharedStatus, preview: Arc<Preview>) -> Self {
+    /// Starts from the settings in force now.
+    pub fn new(links: Links, preview: Arc<Preview>) -> Self {
+        let settings = links.settings.get();
+        let config = settings.config.clone();
         let now = Instant::now();
         let limits = limits(&config);
         let slots = config.destinations.iter().map(|d| Slot::new(d, limits, now)).collect();
@@ -102,8 +119,9 @@ impl Supervisor {
             video_kbps: config.video.bitrate_kbps,
             secrets: config.secrets(),
             config,
-            config_problems,
-            status,
+            settings_version: settings.version,
+            config_problems: settings.notes(),
+            links,
             preview,
             started: now,
             source: None,
@@ -121,18 +139,16 @@ impl Supervisor {
 
     /// Runs forever; tells systemd READY once, then WATCHDOG on every healthy turn while
     /// `web_answers` (the LAN pages still answer: a box nobody can reach is restarted).
-    /// On SIGHUP it re-reads the settings through `reload` and starts over with them.
-    pub fn run(
-        mut self,
-        reload: impl Fn() -> Result<crate::config::Loaded, String>,
-        web_answers: impl Fn(Instant) -> bool,
-    ) -> ! {
+    /// New settings in force (saved from the web, or SIGHUP) are reconciled with the
+    /// running ones at the next turn.
+    pub fn run(mut self, web_answers: impl Fn(Instant) -> bool) -> ! {
         let mut ready = false;
         let mut web_silent = false;
         loop {
             let now = Instant::now();
-            if crate::reload::requested() {
-                self = self.reloaded(&reload);
+            let settings = self.links.settings.get();
+            if settings.version != self.settings_version {
+                self = self.reloaded(&settings);
             }
             self.tick(now);
             let summary = self.publish_status(now);
@@ -158,37 +174,30 @@ impl Supervisor {
         }
     }
 
-    fn reloaded(mut self, reload: &impl Fn() -> Result<crate::config::Loaded, String>) -> Self {
-        let loaded = reload().map(|loaded| (reconcile::reconcile(&self.config, &loaded.config), loaded));
-        match loaded {
-            Ok((Reload::Destinations(changes), loaded)) => {
-                loaded.log();
+    fn reloaded(mut self, loaded: &Snapshot<Loaded>) -> Self {
+        match reconcile::reconcile(&self.config, &loaded.config) {
+            Reload::Destinations(changes) => {
                 self.apply(&changes, loaded);
                 self
             }
-            Ok((Reload::Rebuild, loaded)) => {
-                tracing::info!("settings reloaded: the camera side changed, rebuilding the pipelines");
-                loaded.log();
+            Reload::Rebuild => {
+                tracing::info!("settings changed: the camera side changed, rebuilding the pipelines");
                 self.stop_all();
-                let mut next =
-                    Supervisor::new(loaded.config.clone(), loaded.notes(), self.status.clone(), self.preview.clone());
-                next.started = self.started;
-                next.last_summary = self.last_summary;
+                let Supervisor { links, preview, started, last_summary, .. } = self;
+                let mut next = Supervisor::new(links, preview);
+                next.started = started;
+                next.last_summary = last_summary;
                 next
-            }
-            Err(why) => {
-                tracing::error!("reload failed, keeping the running settings: {why}");
-                self
             }
         }
     }
 
     /// The producer stays; destinations change by name as `reconcile` decided.
-    fn apply(&mut self, changes: &[(String, Change)], loaded: crate::config::Loaded) {
+    fn apply(&mut self, changes: &[(String, Change)], loaded: &Snapshot<Loaded>) {
         let touched: Vec<String> =
             changes.iter().filter(|(_, c)| *c != Change::Keep).map(|(name, c)| format!("{name}: {c:?}")).collect();
         let touched = if touched.is_empty() { "none".to_string() } else { touched.join(", ") };
-        tracing::info!("settings reloaded: the camera side is unchanged; destinations changed: {touched}");
+        tracing::info!("settings changed: the camera side is unchanged; destinations changed: {touched}");
         let mut old = std::mem::take(&mut self.slots);
         for (name, change) in changes {
             if let Some(mut slot) = old.iter().position(|s| &s.name == name).map(|i| old.swap_remove(i)) {
@@ -206,7 +215,8 @@ impl Supervisor {
         }
         self.secrets = loaded.config.secrets();
         self.config_problems = loaded.notes();
-        self.config = loaded.config;
+        self.config = loaded.config.clone();
+        self.settings_version = loaded.version;
         if let Some(plan) = self.plan.as_mut() {
             plan.destinations = self.slots.iter().filter_map(|s| s.planned.clone()).collect();
             self.pipeline_line = Some(plan.launch_line());
@@ -232,8 +242,8 @@ impl Supervisor {
 
     fn tick(&mut self, now: Instant) {
         self.preview.tick(now);
-        let mode = self.status.lock().expect("status lock").network.mode;
-        if !streams_in(mode) {
+        let mode = self.links.network.get().mode;
+        if !mode.carries_streams() {
             if self.source.is_some() {
                 tracing::info!("no network to stream on ({}): the pipelines wait for one", mode.as_str());
                 self.stop_all();
@@ -430,48 +440,24 @@ impl Supervisor {
         slot.retry_at = Some(now + delay);
     }
 
+    /// Publishes the stream's part of the status; returns the summary of the whole.
     fn publish_status(&self, now: Instant) -> String {
         let destinations: Vec<DestinationStatus> =
             self.slots.iter().map(|slot| slot_status(slot, self.source.is_some(), now)).collect();
-        let state = status::box_state(&destinations, self.ever_live);
-        let mut shared = self.status.lock().expect("status lock");
-        let network = std::mem::take(&mut shared.network);
-        let update = std::mem::take(&mut shared.update);
-        let summary = match network.mode {
-            mode if !streams_in(mode) && state != BoxState::Idle => {
-                format!("waiting for a network ({}): {}", mode.as_str(), status::summary(state, &destinations))
-            }
-            _ => status::summary(state, &destinations),
-        };
-        let weak_network = self.video_kbps < self.config.video.bitrate_kbps / 2;
-        let summary = if weak_network {
-            format!(
-                "{summary}; weak network: video at {} of {} kbit/s",
-                self.video_kbps, self.config.video.bitrate_kbps
-            )
-        } else {
-            summary
-        };
-        let summary = match (&update.state, &update.message) {
-            (status::UpdateState::Idle, _) | (_, None) => summary,
-            (_, Some(message)) => format!("{summary}; update: {message}"),
-        };
-        *shared = Status {
-            state,
-            summary: summary.clone(),
-            version: env!("CARGO_PKG_VERSION").into(),
+        let stream = StreamStatus {
+            state: status::box_state(&destinations, self.ever_live),
             uptime_s: now.saturating_duration_since(self.started).as_secs(),
             pipeline: self.pipeline_line.clone(),
             source_error: self.source_error.clone(),
             config_problems: self.config_problems.clone(),
             destinations,
-            network,
             // The supervisor publishes only from its loop, whose first turn tells READY=1.
             ready: true,
-            update,
             video_kbps: self.video_kbps,
-            weak_network,
+            configured_kbps: self.config.video.bitrate_kbps,
         };
+        let summary = status::compose(&stream, &self.links.network.get(), &self.links.update.get()).summary;
+        self.links.stream.set(stream);
         summary
     }
 }
@@ -519,14 +505,6 @@ fn close(source: Option<&Source>, slot: &mut Slot, connection: Connection) {
     media::shut_down(connection.pipeline.pipeline.into());
 }
 
-/// Streaming waits while the box has no network of its own to stream on: scanning, or
-/// serving "Wifi Connect" (encoding then would only take the CPU the portal needs).
-/// Starting and connecting stream: a saved network may come up any moment, and the
-/// pipelines' reconnect logic covers the gap.
-fn streams_in(mode: Mode) -> bool {
-    !matches!(mode, Mode::Scanning | Mode::AccessPoint)
-}
-
 fn slot_status(slot: &Slot, source_running: bool, now: Instant) -> DestinationStatus {
     let live_since = slot.connection.as_ref().and_then(|c| c.progress.live_since());
     let state = match (&slot.connection, live_since, slot.retry_at) {
@@ -554,20 +532,5 @@ fn slot_status(slot: &Slot, source_running: bool, now: Instant) -> DestinationSt
         backlog_s: slot.reading.map_or(0.0, |r| (r.backlog_s * 100.0).round() / 100.0),
         gops_dropped: slot.gops_before + slot.connection.as_ref().map_or(0, |c| c.pipeline.gops_dropped()),
         too_slow: slot.controller.too_slow(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Mode, streams_in};
-
-    #[test]
-    fn streams_only_with_a_network_to_stream_on() {
-        for mode in [Mode::Unmanaged, Mode::Starting, Mode::Connecting, Mode::Online] {
-            assert!(streams_in(mode), "{mode:?}");
-        }
-        for mode in [Mode::Scanning, Mode::AccessPoint] {
-            assert!(!streams_in(mode), "{mode:?}");
-        }
     }
 }

@@ -1,7 +1,9 @@
 //! The service's update thread: judges the boot against the pending record, marks the
 //! slot, reports the outcome, and looks for updates at the configured source.
 //!
-//! **Invariant:** the only writer of `status.update`. It never reboots the box in the
+//! **Invariant:** the only writer of the update's part of the status (it holds the
+//! `Writer`); the `[update]` settings in force are the ones it acts on (a new source,
+//! server or reboot policy is taken at the next turn, no restart). It never reboots the box in the
 //! middle of a live stream unless the policy says "now"; it asks for a reboot by creating
 //! `<runtime_dir>/reboot` (a systemd path unit does it as root). Every decision is made by
 //! `verdict`'s pure functions; this thread does the calls. A bundle uploaded from the web
@@ -17,16 +19,30 @@ use super::source::{Offer, Source};
 use super::upload::Upload;
 use super::verdict::{self, AfterBoot, Health, Seen};
 use super::{Running, unix_now};
-use crate::config::{RebootPolicy, UpdateConfig, UpdateSource};
-use crate::status::{SharedStatus, UpdateState, UpdateStatus};
+use crate::config::{Loaded, RebootPolicy, UpdateConfig, UpdateSource};
+use crate::network::NetworkStatus;
+use crate::state::{Reader, Writer};
+use crate::status::{StreamStatus, UpdateState, UpdateStatus};
 
 const TICK: Duration = Duration::from_secs(1);
 /// How soon RAUC is asked again when it is not there, and a failed report is resent.
 const RETRY: Duration = Duration::from_secs(30);
 
+/// What the update thread reads of the others, and the one thing it writes.
+pub struct Links {
+    pub settings: Reader<Loaded>,
+    /// The only writer of the update's part of the status.
+    pub status: Writer<UpdateStatus>,
+    /// The health check's view: the stream (ready, live) and the network (online).
+    pub stream: Reader<StreamStatus>,
+    pub network: Reader<NetworkStatus>,
+}
+
 pub struct Agent {
+    /// The `[update]` settings in force, and their version.
     config: UpdateConfig,
-    status: SharedStatus,
+    settings_version: u64,
+    links: Links,
     records: Records,
     runtime_dir: PathBuf,
     source: Option<Source>,
@@ -65,11 +81,13 @@ enum Phase {
 }
 
 impl Agent {
-    pub fn start(config: UpdateConfig, status: SharedStatus, data_dir: PathBuf, runtime_dir: PathBuf) -> Installer {
+    pub fn start(links: Links, data_dir: PathBuf, runtime_dir: PathBuf) -> Installer {
         let (installer, uploads) = mpsc::channel();
+        let settings = links.settings.get();
         let agent = Agent {
-            config,
-            status,
+            config: settings.config.update.clone(),
+            settings_version: settings.version,
+            links,
             records: Records::new(&data_dir),
             runtime_dir,
             source: None,
@@ -92,13 +110,14 @@ impl Agent {
                     // known); its refusal stays shown until the next attempt.
                     let next = Instant::now() + RETRY;
                     while let Some(left) = next.checked_duration_since(Instant::now()) {
-                        match self.uploads.recv_timeout(left) {
+                        self.follow_settings();
+                        match self.uploads.recv_timeout(left.min(TICK)) {
                             Ok(upload) => {
                                 let refused = format!("{} not installed: {why}", describe(&upload));
                                 self.show(UpdateState::Failed, None, Some(refused));
                             }
-                            Err(RecvTimeoutError::Timeout) => break,
-                            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(left),
+                            Err(RecvTimeoutError::Timeout) => {}
+                            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(left.min(TICK)),
                         }
                     }
                 }
@@ -108,13 +127,13 @@ impl Agent {
             u.version = running.version.clone();
             u.slot = Some(running.slot.clone());
         });
-        let version = running.version.as_deref().unwrap_or_default();
-        self.source = Source::from_config(&self.config, version, &running.compatible).unwrap_or_else(|why| {
-            tracing::error!("update: {why}; not looking for updates");
-            None
-        });
+        self.make_source(&running);
         let mut phase = self.after_boot(&rauc, &running);
         loop {
+            if self.follow_settings() {
+                self.make_source(&running);
+                self.next_check = Instant::now();
+            }
             phase = self.step(&rauc, &running, phase);
             match self.uploads.recv_timeout(TICK) {
                 Ok(upload) => phase = self.install_upload(&rauc, &running, phase, upload),
@@ -122,6 +141,41 @@ impl Agent {
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
             }
         }
+    }
+
+    /// Takes new `[update]` settings in force (the reboot policy, the health window and
+    /// the upload limit hold from now on); returns whether where updates come from
+    /// changed, and so the source must be made again.
+    fn follow_settings(&mut self) -> bool {
+        let latest = self.links.settings.get();
+        if latest.version == self.settings_version {
+            return false;
+        }
+        self.settings_version = latest.version;
+        let new = &latest.config.update;
+        if *new == self.config {
+            return false;
+        }
+        let old = std::mem::replace(&mut self.config, new.clone());
+        let same_source = UpdateConfig {
+            reboot: old.reboot,
+            health_window_s: old.health_window_s,
+            upload_limit_mb: old.upload_limit_mb,
+            ..new.clone()
+        } == old;
+        let source = describe_source(new);
+        tracing::info!("update: settings changed: updates from {source}, reboot {}", new.reboot);
+        self.set(|_| {});
+        !same_source
+    }
+
+    /// The update source the settings in force name, for the firmware running.
+    fn make_source(&mut self, running: &Running) {
+        let version = running.version.as_deref().unwrap_or_default();
+        self.source = Source::from_config(&self.config, version, &running.compatible).unwrap_or_else(|why| {
+            tracing::error!("update: {why}; not looking for updates");
+            None
+        });
     }
 
     /// Installs an uploaded bundle when nothing else is under way; the file goes when
@@ -169,10 +223,10 @@ impl Agent {
         origin: Origin,
         what: &str,
     ) -> Result<Pending, String> {
-        let status = self.status.clone();
+        let status = &self.links.status;
         super::install(rauc, running, file, origin, false, &self.records, &mut |p| {
             show_progress(
-                &status,
+                status,
                 UpdateState::Installing,
                 p.percent.into(),
                 format!("installing {what}: {}", p.message),
@@ -235,7 +289,7 @@ impl Agent {
     fn step(&mut self, rauc: &Rauc, running: &Running, phase: Phase) -> Phase {
         match phase {
             Phase::Ordinary { marked } => {
-                let ready = self.status.lock().expect("status lock").ready;
+                let ready = self.links.stream.get().ready;
                 let marked = marked || (ready && Instant::now() >= self.next_mark && self.mark_good(rauc, running));
                 if !marked && ready {
                     self.next_mark = Instant::now() + RETRY;
@@ -249,7 +303,7 @@ impl Agent {
                 if let Some(changes) = crate::bootcfg::reboot_needed(&crate::bootcfg::answers_dir(&self.runtime_dir)) {
                     let changes = changes.trim().replace('\n', "; ");
                     self.set(|u| u.reboot_needed = Some(format!("the boot configuration changed: {changes}")));
-                    let state = self.status.lock().expect("status lock").state;
+                    let state = self.links.stream.get().state;
                     if verdict::may_reboot(self.config.reboot, state) {
                         self.reboot(&format!("for the boot configuration: {changes}"));
                         return Phase::Rebooting;
@@ -261,7 +315,7 @@ impl Agent {
                 Phase::Ordinary { marked }
             }
             Phase::Installed(pending) => {
-                let state = self.status.lock().expect("status lock").state;
+                let state = self.links.stream.get().state;
                 let message = format!(
                     "{} installed into slot {}; {}",
                     pending.to_version,
@@ -281,8 +335,7 @@ impl Agent {
                 Phase::Installed(pending)
             }
             Phase::Verify { mut pending, since, mut seen } => {
-                let snapshot = self.status.lock().expect("status lock").clone();
-                seen.observe(&snapshot);
+                seen.observe(&self.links.stream.get(), &self.links.network.get());
                 let window = Duration::from_secs(self.config.health_window_s.into());
                 match verdict::judge(&seen, super::uptime().saturating_sub(since), window) {
                     Health::Waiting => {
@@ -401,7 +454,7 @@ impl Agent {
         tracing::info!("update: {version} is offered; downloading");
         let fetched = source.fetch(offer, &self.records.dir().join("download"), &mut |got, total| {
             let percent = got * 100 / total.max(1);
-            show_progress(&self.status, UpdateState::Downloading, percent, format!("downloading {version}"));
+            show_progress(&self.links.status, UpdateState::Downloading, percent, format!("downloading {version}"));
         });
         let file = match fetched {
             Ok(file) => file,
@@ -477,18 +530,20 @@ impl Agent {
     }
 
     fn set(&self, change: impl FnOnce(&mut UpdateStatus)) {
-        let mut status = self.status.lock().expect("status lock");
-        change(&mut status.update);
-        status.update.source = describe_source(&self.config);
+        self.links.status.update(|u| {
+            change(u);
+            u.source = describe_source(&self.config);
+        });
     }
 }
 
-/// An install or download under way, in `status.update`.
-fn show_progress(status: &SharedStatus, state: UpdateState, percent: u64, message: String) {
-    let mut s = status.lock().expect("status lock");
-    s.update.state = state;
-    s.update.progress = Some(percent.min(100) as u8);
-    s.update.message = Some(message);
+/// An install or download under way, in the update's status.
+fn show_progress(status: &Writer<UpdateStatus>, state: UpdateState, percent: u64, message: String) {
+    status.update(|u| {
+        u.state = state;
+        u.progress = Some(percent.min(100) as u8);
+        u.message = Some(message);
+    });
 }
 
 /// An uploaded bundle, as the status names it.

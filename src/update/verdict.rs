@@ -12,7 +12,8 @@ use std::time::Duration;
 use super::record::Pending;
 use crate::config::RebootPolicy;
 use crate::network::Mode;
-use crate::status::{BoxState, DestinationState, Status};
+use crate::network::NetworkStatus;
+use crate::status::{BoxState, DestinationState, StreamStatus};
 
 /// What this boot means for the update in the record.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,10 +70,10 @@ pub struct Seen {
 }
 
 impl Seen {
-    /// Adds what one status snapshot shows.
-    pub fn observe(&mut self, status: &Status) {
+    /// Adds what the stream's and the network's status show now.
+    pub fn observe(&mut self, status: &StreamStatus, network: &NetworkStatus) {
         self.ready |= status.ready;
-        self.online = matches!(status.network.mode, Mode::Online | Mode::Unmanaged);
+        self.online = matches!(network.mode, Mode::Online | Mode::Unmanaged);
         self.enabled.clear();
         self.errors.clear();
         self.source_error.clone_from(&status.source_error);
@@ -172,9 +173,12 @@ mod tests {
         assert_eq!(after_boot(Some(&judged), "B", "boot-1"), AfterBoot::Report);
     }
 
-    fn status(ready: bool, mode: Mode, destinations: &[(&str, DestinationState, Option<&str>)]) -> Status {
-        let mut s = Status { ready, ..Status::default() };
-        s.network.mode = mode;
+    fn status(
+        ready: bool,
+        mode: Mode,
+        destinations: &[(&str, DestinationState, Option<&str>)],
+    ) -> (StreamStatus, NetworkStatus) {
+        let mut s = StreamStatus { ready, ..StreamStatus::default() };
         s.destinations = destinations
             .iter()
             .map(|(n, state, e)| DestinationStatus {
@@ -184,28 +188,38 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        s
+        (s, NetworkStatus { mode, ..NetworkStatus::default() })
+    }
+
+    fn observe(seen: &mut Seen, (stream, network): (StreamStatus, NetworkStatus)) {
+        seen.observe(&stream, &network);
     }
 
     #[test]
     fn healthy_needs_ready_online_and_every_destination_published_once() {
         let window = Duration::from_secs(300);
         let mut seen = Seen::default();
-        seen.observe(&status(
-            true,
-            Mode::Online,
-            &[("yt", DestinationState::Live, None), ("tw", DestinationState::Connecting, None)],
-        ));
+        observe(
+            &mut seen,
+            status(
+                true,
+                Mode::Online,
+                &[("yt", DestinationState::Live, None), ("tw", DestinationState::Connecting, None)],
+            ),
+        );
         assert_eq!(judge(&seen, Duration::from_secs(10), window), Health::Waiting);
         // yt has published once: its later backoff does not undo that.
-        seen.observe(&status(
-            true,
-            Mode::Online,
-            &[("yt", DestinationState::Backoff, None), ("tw", DestinationState::Live, None)],
-        ));
+        observe(
+            &mut seen,
+            status(
+                true,
+                Mode::Online,
+                &[("yt", DestinationState::Backoff, None), ("tw", DestinationState::Live, None)],
+            ),
+        );
         assert_eq!(judge(&seen, Duration::from_secs(20), window), Health::Healthy);
         let mut none = Seen::default();
-        none.observe(&status(true, Mode::Unmanaged, &[("off", DestinationState::Disabled, None)]));
+        observe(&mut none, status(true, Mode::Unmanaged, &[("off", DestinationState::Disabled, None)]));
         assert_eq!(
             judge(&none, Duration::ZERO, window),
             Health::Healthy,
@@ -216,14 +230,17 @@ mod tests {
     #[test]
     fn unhealthy_names_what_was_missing() {
         let mut seen = Seen::default();
-        seen.observe(&status(
-            true,
-            Mode::AccessPoint,
-            &[
-                ("yt", DestinationState::Backoff, Some("connection refused")),
-                ("tw", DestinationState::Connecting, None),
-            ],
-        ));
+        observe(
+            &mut seen,
+            status(
+                true,
+                Mode::AccessPoint,
+                &[
+                    ("yt", DestinationState::Backoff, Some("connection refused")),
+                    ("tw", DestinationState::Connecting, None),
+                ],
+            ),
+        );
         assert_eq!(judge(&seen, Duration::from_secs(299), Duration::from_secs(300)), Health::Waiting);
         assert_eq!(
             judge(&seen, Duration::from_secs(300), Duration::from_secs(300)),
@@ -235,8 +252,8 @@ mod tests {
         );
         let mut broken = Seen::default();
         let mut status = status(true, Mode::Online, &[("host", DestinationState::Waiting, None)]);
-        status.source_error = Some("the GStreamer element rtmp2sink is not installed".into());
-        broken.observe(&status);
+        status.0.source_error = Some("the GStreamer element rtmp2sink is not installed".into());
+        observe(&mut broken, status);
         let Health::Unhealthy(why) = judge(&broken, Duration::from_secs(300), Duration::from_secs(300)) else {
             panic!()
         };

@@ -11,8 +11,8 @@ use super::{Portal, Response, html};
 pub fn page(portal: &Portal, tab: Tab, login: &Login) -> Response {
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let frame = Layout { box_name: hostname.trim(), csrf: login.csrf.expose() };
-    let status = portal.status.lock().expect("status lock").clone();
-    let config = portal.state().config.clone();
+    let status = portal.board.now();
+    let config = portal.settings.get().config.clone();
     let body = match tab {
         Tab::Status => pages::status_page(&frame, &status),
         Tab::Destinations => pages::destinations_page(&frame, &config.destinations, &status.destinations),

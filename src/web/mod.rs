@@ -31,17 +31,17 @@ mod update;
 mod wifi;
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::{self, Config, Destination};
+use crate::config::{self, Config, Destination, Loaded, SaveError, Settings};
 use crate::media::preview::Preview;
 use crate::network::{Mode, Network, NetworkStatus, ScanEntry, WifiRequest};
 use crate::secrets::Secret;
-use crate::status::SharedStatus;
+use crate::state::Snapshot;
+use crate::status::Board;
 
 use api::ApiError;
 use auth::{Access, Asked, Guesses, Login, Sessions};
@@ -75,13 +75,6 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `PUT`/`DELETE` on a saved Wi-Fi network: this, then its uuid.
 const WIFI_NETWORK: &str = "/api/wifi/networks/";
-
-/// Where the settings are read from and saved to, as `main` loads them.
-pub struct SettingsFiles {
-    pub defaults: PathBuf,
-    pub data_dir: PathBuf,
-    pub env: fn(&str) -> Option<String>,
-}
 
 /// How often the web asks itself for a page, and how long it may go without an answer
 /// before the service stops feeding systemd's watchdog (`WatchdogSec=30` then restarts it:
@@ -148,14 +141,13 @@ impl Alive {
     }
 }
 
-/// Starts the `WORKERS` handler threads. `config` is the settings in force at start; the portal keeps
-/// its own copy up to date with what it saves. The answer tells whether the pages still answer.
+/// Starts the `WORKERS` handler threads; they read the settings in force at every request
+/// and save through `settings`. The answer tells whether the pages still answer.
 pub fn serve(
     listen: SocketAddr,
-    status: SharedStatus,
+    board: Board,
     network: Network,
-    files: SettingsFiles,
-    config: Config,
+    settings: Settings,
     update: UpdateSide,
     preview: Arc<Preview>,
 ) -> Result<Alive, String> {
@@ -174,8 +166,8 @@ pub fn serve(
         .map_err(|e| cannot_listen(&e))?;
     tracing::info!("web: listening on http://{listen}/ (the setup page, the LAN pages and /api/…)");
     let server = Arc::new(server);
-    let state = Mutex::new(State { config, prefill: Default::default() });
-    let portal = Arc::new(Portal { status, network, files, state, auth: Mutex::default(), update, preview });
+    let state = Mutex::new(State { prefill: Default::default() });
+    let portal = Arc::new(Portal { board, network, settings, state, auth: Mutex::default(), update, preview });
     for n in 0..WORKERS {
         let (server, portal) = (server.clone(), portal.clone());
         std::thread::Builder::new()
@@ -213,9 +205,10 @@ pub fn serve(
 type Response = tiny_http::Response<std::io::Cursor<Vec<u8>>>;
 
 struct Portal {
-    status: SharedStatus,
+    board: Board,
     network: Network,
-    files: SettingsFiles,
+    /// The settings in force (read at each request) and their one writer.
+    settings: Settings,
     state: Mutex<State>,
     /// Locked only briefly, never while a password is verified.
     auth: Mutex<Auth>,
@@ -234,8 +227,6 @@ struct Auth {
 /// What the handler threads share and change; locked only briefly (never while a body
 /// is read or a password hashed).
 struct State {
-    /// The settings as last loaded or saved here.
-    config: Config,
     /// The non-secret fields of the last setup each client submitted, shown again to that
     /// client after a failure (the last `PREFILL_MOST` clients).
     prefill: std::collections::VecDeque<(IpAddr, Prefill)>,
@@ -272,8 +263,8 @@ impl Portal {
         let path = request.url().split('?').next().unwrap_or_default().to_string();
         let network = self.network.status();
         let (captive, password_set) = {
-            let state = self.state();
-            (is_captive(&state.config, network.mode), !state.config.web.password_hash.is_empty())
+            let settings = self.settings.get();
+            (is_captive(&settings.config, network.mode), !settings.config.web.password_hash.is_empty())
         };
         let own = own_host().is_own(header(request, "Host").as_deref());
         if let Some(reply) = probes::intercept(&path, own, captive) {
@@ -293,7 +284,7 @@ impl Portal {
         }
         // The portal: its form asks for the device password itself once one is set.
         let response = match (&method, path.as_str()) {
-            (Get | Head, "/") if captive => html(200, self.state().setup_page(&network, &[], None, client_ip(request))),
+            (Get | Head, "/") if captive => html(200, self.setup_page(&network, &[], None, client_ip(request))),
             (Post, "/setup") => return self.submit(request, &network),
             (Get | Head, "/setup" | "/rescan") => from_reply(probes::redirect_to("/")),
             // Off the access point, scanning is the LAN Wi-Fi page's, behind the password.
@@ -441,7 +432,7 @@ impl Portal {
     }
 
     fn status_json(&self) -> Response {
-        let body = serde_json::to_vec_pretty(&*self.status.lock().expect("status lock")).unwrap_or_default();
+        let body = serde_json::to_vec_pretty(&self.board.now()).unwrap_or_default();
         respond(200, "application/json", body)
     }
 
@@ -479,7 +470,7 @@ impl Portal {
             .guesses
             .try_now(client, Instant::now())
             .map_err(|wait| ApiError::too_many(wait.sentence(), wait.seconds()))?;
-        let hash = self.state().config.web.password_hash.clone();
+        let hash = self.settings.get().config.web.password_hash.clone();
         if hash.is_empty() {
             return Err(ApiError::new(409, "no device password is set yet: set one on the setup page (/) first"));
         }
@@ -510,13 +501,21 @@ impl Portal {
         self.new_session(response, true)
     }
 
-    /// After settings were saved: the portal's copy follows the file, the service reloads.
-    fn reloaded(&self) {
-        match config::load(&self.files.defaults, Some(&self.files.data_dir), self.files.env) {
-            Ok(loaded) => self.state().config = loaded.config,
-            Err(why) => tracing::error!("web: the settings just saved do not load: {why}"),
-        }
-        crate::reload::request();
+    /// The setup page for `client`, from the settings in force.
+    fn setup_page(
+        &self,
+        network: &NetworkStatus,
+        errors: &[FieldError],
+        problem: Option<&str>,
+        client: IpAddr,
+    ) -> String {
+        let settings = self.settings.get();
+        self.state().setup_page(&settings.config, network, errors, problem, client)
+    }
+
+    fn not_saved(&self, network: &NetworkStatus, why: &str, client: IpAddr) -> Response {
+        tracing::error!("web: the portal's settings were not saved: {why}");
+        html(500, self.setup_page(network, &[], Some(why), client))
     }
 
     fn submit(&self, request: &mut tiny_http::Request, network: &NetworkStatus) -> (Response, Option<WifiRequest>) {
@@ -535,16 +534,16 @@ impl Portal {
             Err(e) => return (text(400, format!("{e}\n")), None),
         };
         let client = client_ip(request);
+        let prefill = Prefill {
+            ssid: raw.ssid.clone(),
+            hidden_ssid: raw.hidden_ssid.clone(),
+            preset: raw.preset.clone(),
+            url: raw.url.clone(),
+        };
+        self.state().remember_prefill(client, prefill);
         let (key_server, hash) = {
-            let mut state = self.state();
-            let prefill = Prefill {
-                ssid: raw.ssid.clone(),
-                hidden_ssid: raw.hidden_ssid.clone(),
-                preset: raw.preset.clone(),
-                url: raw.url.clone(),
-            };
-            state.remember_prefill(client, prefill);
-            (state.saved_key_server(), state.config.web.password_hash.clone())
+            let settings = self.settings.get();
+            (saved_key_server(&settings.config), settings.config.web.password_hash.clone())
         };
         let context = Context {
             wifi: network.mode != Mode::Unmanaged,
@@ -554,7 +553,7 @@ impl Portal {
         };
         let setup = match form::validate(&raw, &context) {
             Ok(setup) => setup,
-            Err(errors) => return (html(400, self.state().setup_page(network, &errors, None, client)), None),
+            Err(errors) => return (html(400, self.setup_page(network, &errors, None, client)), None),
         };
         // The device password typed to change a set-up box: the one limiter, as /login.
         if let Some(typed) = &setup.current_password {
@@ -566,28 +565,21 @@ impl Portal {
             if let Some(error) = refused {
                 let message = error.errors.first().map(|e| e.reason.clone()).unwrap_or_default();
                 let errors = [FieldError { field: Field::CurrentPassword, message }];
-                let page = html(error.code, self.state().setup_page(network, &errors, None, client));
+                let page = html(error.code, self.setup_page(network, &errors, None, client));
                 return (error.with_retry_after(page), None);
             }
         }
         // Hashed without the lock: argon2 takes about a second on a Pi Zero.
         let new_hash = match setup.new_password.as_ref().map(device_password::hash).transpose() {
             Ok(new_hash) => new_hash,
-            Err(why) => return (self.state().not_saved(network, &why, client), None),
+            Err(why) => return (self.not_saved(network, &why, client), None),
         };
-        let mut state = self.state();
-        if state.config.web.password_hash != hash {
-            let why = "the device password was changed from another phone meanwhile; type it and send again";
-            return (html(409, state.setup_page(network, &[], Some(why), client)), None);
-        }
-        match save(&self.files, &setup, new_hash) {
-            Ok(config) => {
-                state.config = config;
-                crate::reload::request();
+        match save(&self.settings, &setup, new_hash, &hash) {
+            Ok(saved) => {
                 let page = match &setup.wifi {
                     Some(wifi) => {
                         tracing::info!("web: settings saved from the portal; connecting to {:?}", wifi.ssid);
-                        page::connecting_page(&wifi.ssid, &state.config.network.ap_ssid)
+                        page::connecting_page(&wifi.ssid, &saved.config.network.ap_ssid)
                     }
                     None => {
                         tracing::info!("web: settings saved from the portal (the network is managed elsewhere)");
@@ -596,21 +588,26 @@ impl Portal {
                 };
                 (html(200, page), setup.wifi)
             }
-            Err(why) => (state.not_saved(network, &why, client), None),
+            Err(SaveError::Refused(PasswordChanged)) => {
+                let why = "the device password was changed from another phone meanwhile; type it and send again";
+                (html(409, self.setup_page(network, &[], Some(why), client)), None)
+            }
+            Err(SaveError::NotSaved(why)) => (self.not_saved(network, &why, client), None),
         }
     }
 }
 
+/// The portal's destination: the first one saved.
+fn saved_destination(config: &Config) -> Option<&Destination> {
+    config.destinations.first()
+}
+
+/// The server the saved key was typed for, if a key is saved.
+fn saved_key_server(config: &Config) -> Option<String> {
+    saved_destination(config).filter(|d| !d.key.is_empty()).and_then(|d| config::server_of(&d.url))
+}
+
 impl State {
-    fn key_saved(&self) -> bool {
-        self.saved_destination().is_some_and(|d| !d.key.is_empty())
-    }
-
-    /// The server the saved key was typed for, if a key is saved.
-    fn saved_key_server(&self) -> Option<String> {
-        self.saved_destination().filter(|d| !d.key.is_empty()).and_then(|d| config::server_of(&d.url))
-    }
-
     /// What `client` typed, shown to it again after a failure (and to no one else).
     fn remember_prefill(&mut self, client: IpAddr, prefill: Prefill) {
         self.prefill.retain(|(ip, _)| *ip != client);
@@ -620,24 +617,16 @@ impl State {
         }
     }
 
-    fn not_saved(&self, network: &NetworkStatus, why: &str, client: IpAddr) -> Response {
-        tracing::error!("web: the portal's settings were not saved: {why}");
-        html(500, self.setup_page(network, &[], Some(why), client))
-    }
-
-    fn saved_destination(&self) -> Option<&Destination> {
-        self.config.destinations.first()
-    }
-
     fn setup_page(
         &self,
+        config: &Config,
         network: &NetworkStatus,
         errors: &[FieldError],
         problem: Option<&str>,
         client: IpAddr,
     ) -> String {
         let mut prefill = self.prefill.iter().find(|(ip, _)| *ip == client).map(|(_, p)| p.clone()).unwrap_or_default();
-        if let Some(saved) = self.saved_destination().filter(|_| prefill.preset.is_empty()) {
+        if let Some(saved) = saved_destination(config).filter(|_| prefill.preset.is_empty()) {
             let preset = presets::for_url(&saved.url);
             prefill.preset = preset.id.into();
             if preset.url.is_none() {
@@ -648,17 +637,29 @@ impl State {
             network,
             prefill: &prefill,
             errors,
-            key_saved: self.key_saved(),
-            password_set: !self.config.web.password_hash.is_empty(),
+            key_saved: saved_destination(config).is_some_and(|d| !d.key.is_empty()),
+            password_set: !config.web.password_hash.is_empty(),
             problem,
         })
     }
 }
 
+/// The setup refused: the device password changed since the form was read.
+struct PasswordChanged;
+
 /// Applies the setup (and the new password's hash, if any) to the user's settings,
-/// validated whole and saved atomically; returns the settings now in force.
-fn save(files: &SettingsFiles, setup: &Setup, new_hash: Option<Secret>) -> Result<Config, String> {
-    config::save_change(&files.defaults, &files.data_dir, |config| {
+/// validated whole and saved atomically, unless the device password is no longer `hash`;
+/// returns the settings now in force.
+fn save(
+    settings: &Settings,
+    setup: &Setup,
+    new_hash: Option<Secret>,
+    hash: &Secret,
+) -> Result<Snapshot<Loaded>, SaveError<PasswordChanged>> {
+    settings.save(|config| {
+        if config.web.password_hash != *hash {
+            return Err(PasswordChanged);
+        }
         let key = match &setup.key {
             Some(key) => key.clone(),
             None => config.destinations.first().map(|d| d.key.clone()).unwrap_or_default(),
@@ -673,8 +674,7 @@ fn save(files: &SettingsFiles, setup: &Setup, new_hash: Option<Secret>) -> Resul
             config.web.password_hash = hash;
         }
         Ok(())
-    })?;
-    Ok(config::load(&files.defaults, Some(&files.data_dir), files.env)?.config)
+    })
 }
 
 #[derive(Serialize)]

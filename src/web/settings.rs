@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{self, Config, Destination};
+use crate::config::{self, Config, Destination, SaveError};
 use crate::media;
 use crate::secrets::Secret;
 
@@ -24,7 +24,7 @@ const SECTIONS: [&str; 3] = ["video", "audio", "update"];
 
 /// `GET /api/settings`: every section, secrets as `<name>_set: bool`.
 pub fn get(portal: &Portal) -> Result<Response, ApiError> {
-    let config = portal.state().config.clone();
+    let config = portal.settings.get().config.clone();
     let mut value = serde_json::to_value(config::to_table(&config))
         .map_err(|e| ApiError::new(500, format!("cannot show the settings: {e}")))?;
     mask_secrets(&mut value);
@@ -157,7 +157,7 @@ impl DestinationChange {
 }
 
 pub fn list_destinations(portal: &Portal) -> Result<Response, ApiError> {
-    let config = portal.state().config.clone();
+    let config = portal.settings.get().config.clone();
     Ok(reply(&config.destinations.iter().map(DestinationJson::from).collect::<Vec<_>>()))
 }
 
@@ -244,7 +244,7 @@ struct ProbeJson {
 
 /// `GET /api/probe`: what `makespacelive probe` prints, for the settings in force.
 pub fn probe(portal: &Portal) -> Result<Response, ApiError> {
-    let config = portal.state().config.clone();
+    let config = portal.settings.get().config.clone();
     let found = media::discovery::discover();
     let plan = media::plan::plan(&config, &found);
     let reasons = plan.as_ref().map(|p| p.reasons.clone()).unwrap_or_default();
@@ -275,28 +275,20 @@ pub fn change_password(portal: &Portal, request: &mut tiny_http::Request) -> Res
     Ok(portal.logged_in(reply(&serde_json::json!({"changed": true}))))
 }
 
-/// Applies `change` to the user's settings and saves them; the portal's copy follows and
-/// the service reloads. Returns the settings saved.
+/// Applies `change` to the user's settings, checks them whole and saves them; every
+/// thread takes the new settings in force from there. Returns the settings saved.
 pub fn save(portal: &Portal, change: impl FnOnce(&mut Config) -> Result<(), ApiError>) -> Result<Config, ApiError> {
-    let mut refused = None;
-    let result = config::save_change(&portal.files.defaults, &portal.files.data_dir, |config| {
-        let checked = change(config).and_then(|()| config.validate().map_err(|p| ApiError::problems(&p)));
-        checked.map_err(|error| {
-            let reason = error.errors.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>().join("; ");
-            refused = Some(error);
-            reason
-        })
-    });
-    let saved = match (result, refused) {
-        (Ok(saved), _) => saved,
-        (Err(_), Some(error)) => return Err(error),
-        (Err(why), None) => {
+    let saved = portal
+        .settings
+        .save(|config| change(config).and_then(|()| config.validate().map_err(|p| ApiError::problems(&p))));
+    match saved {
+        Ok(saved) => Ok(saved.config.clone()),
+        Err(SaveError::Refused(error)) => Err(error),
+        Err(SaveError::NotSaved(why)) => {
             tracing::error!("web: settings not saved: {why}");
-            return Err(ApiError::new(500, format!("nothing was saved: {why}")));
+            Err(ApiError::new(500, format!("nothing was saved: {why}")))
         }
-    };
-    portal.reloaded();
-    Ok(saved)
+    }
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub struct UpdateSide {
 
 /// `GET /api/update`: `status.update`.
 pub fn get(portal: &Portal) -> Result<Response, ApiError> {
-    Ok(reply(&portal.status.lock().expect("status lock").update))
+    Ok(reply(&*portal.board.update.get()))
 }
 
 #[derive(Serialize)]
@@ -56,13 +56,13 @@ pub fn upload(portal: &Portal, request: &mut tiny_http::Request) -> Result<Respo
             format!("send the bundle (.raucb) as the raw body, application/octet-stream, not {media_type:?}"),
         ));
     }
-    let not_now = upload::not_now(&portal.status.lock().expect("status lock").update);
+    let not_now = upload::not_now(&portal.board.update.get());
     if let Some(refusal) = not_now {
         return Err(refused(refusal));
     }
     let side = &portal.update;
     let declared = request.body_length().map(|n| n as u64);
-    let limit = u64::from(portal.state().config.update.upload_limit_mb) * 1024 * 1024;
+    let limit = u64::from(portal.settings.get().config.update.upload_limit_mb) * 1024 * 1024;
     let stored = side.uploads.receive(request.as_reader(), declared, limit).map_err(refused)?;
     let bytes = std::fs::metadata(stored.path()).map(|m| m.len()).unwrap_or_default();
     tracing::info!("web: a bundle of {bytes} bytes was uploaded; handing it to the update thread");
@@ -100,7 +100,7 @@ pub fn reboot_refusal(destinations: &[DestinationStatus], confirm: bool) -> Opti
 /// `POST /api/reboot` (`{"confirm": true}` while a destination is live).
 pub fn reboot(portal: &Portal, request: &mut tiny_http::Request) -> Result<Response, ApiError> {
     let body: RebootBody = read_json(request)?;
-    let destinations = portal.status.lock().expect("status lock").destinations.clone();
+    let destinations = portal.board.stream.get().destinations.clone();
     if let Some(why) = reboot_refusal(&destinations, body.confirm) {
         return Err(ApiError::new(409, why));
     }

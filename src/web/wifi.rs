@@ -1,6 +1,7 @@
 //! The Wi-Fi page's API: the saved networks (NetworkManager's, through `Network`), the
 //! last scan, and the access point's name and passphrase (settings, saved through
-//! `config::save_change`; they take effect the next time the access point opens).
+//! `config::Settings`; the network thread takes them for the next time the access point
+//! opens).
 //!
 //! Invariants: no answer or log line carries a password (saved networks are listed
 //! without theirs, the access point's only as whether it is set); a refused call changes
@@ -55,7 +56,7 @@ pub fn get(portal: &Portal) -> Result<Response, ApiError> {
         Ok(saved) => (saved, None),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
-    let access_point = AccessPointJson::of(&portal.state().config.network);
+    let access_point = AccessPointJson::of(&portal.settings.get().config.network);
     Ok(reply(&WifiJson { mode: status.mode, saved, saved_error, scan: status.networks, access_point }))
 }
 
@@ -134,7 +135,6 @@ pub fn set_access_point(portal: &Portal, request: &mut tiny_http::Request) -> Re
         }
         Ok(())
     })?;
-    portal.network.set_access_point(saved.network.ap_ssid.clone(), saved.network.ap_passphrase.clone());
     tracing::info!("web: the access point will be {:?} ({APPLIES})", saved.network.ap_ssid);
     Ok(reply(&AccessPointJson::of(&saved.network)))
 }
