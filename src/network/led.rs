@@ -177,11 +177,19 @@ mod tests {
         let seen = watch(&file, Duration::from_millis(700));
         assert!(seen.len() >= 4, "fast blink toggles every 100 ms: {seen:?}");
         led.show(Pattern::Steady);
-        std::thread::sleep(Duration::from_millis(50));
+        settles_at(&file, "1");
         assert_eq!(watch(&file, Duration::from_millis(400)), ["1"]);
         led.show(Pattern::Off);
-        std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), "0");
+        settles_at(&file, "0");
+    }
+
+    /// Waits (2 s at most: a loaded machine may hold the writer back) for `value`.
+    fn settles_at(file: &Path, value: &str) {
+        let end = Instant::now() + Duration::from_secs(2);
+        while std::fs::read_to_string(file).unwrap_or_default() != value {
+            assert!(Instant::now() < end, "never {value}: {:?}", std::fs::read_to_string(file));
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]

@@ -96,6 +96,16 @@ pub struct Reading {
     pub shed: bool,
 }
 
+/// A step past where the link last choked, on trial.
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    /// The target it started from (where a refusal goes back to).
+    from: u32,
+    at: Instant,
+    /// The standing backlog when it started (s): it holds if that does not grow.
+    standing: f64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Controller {
     limits: Limits,
@@ -115,9 +125,8 @@ pub struct Controller {
     clean_since: Option<Instant>,
     /// The video the link carried when it last choked: steps stop under it.
     choked_at: Option<u32>,
-    /// A probe past `choked_at` under way: the target it started from, when, and the
-    /// standing backlog then.
-    probe: Option<(u32, Instant, f64)>,
+    /// A probe past `choked_at` under way.
+    probe: Option<Probe>,
     probe_wait: Duration,
     /// Steps up since the link last choked (with no choke remembered, each one doubles).
     run: u32,
@@ -216,7 +225,7 @@ impl Controller {
             // Some queue: no step up; a probe that made it is refused.
             Link::Busy => {
                 self.clear_since = None;
-                if let Some((from, _, _)) = self.probe.take() {
+                if let Some(Probe { from, .. }) = self.probe.take() {
                     self.refused(now, from, standing);
                 }
             }
@@ -266,7 +275,7 @@ impl Controller {
     fn congested(&mut self, now: Instant, standing: f64, uplink_kbps: u64, shed: bool) {
         self.clear_since = None;
         self.run = 0;
-        if let Some((from, _, _)) = self.probe.take() {
+        if let Some(Probe { from, .. }) = self.probe.take() {
             return self.refused(now, from, standing);
         }
         let may_step = match self.last_down {
@@ -298,9 +307,9 @@ impl Controller {
 
     fn clear(&mut self, now: Instant, standing: f64) {
         let since = *self.clear_since.get_or_insert(now);
-        if let Some((_, at, before)) = self.probe
-            && now.saturating_duration_since(at) >= PROBE_HOLDS
-            && standing <= before + PROBE_GROWTH
+        if let Some(probe) = self.probe
+            && now.saturating_duration_since(probe.at) >= PROBE_HOLDS
+            && standing <= probe.standing + PROBE_GROWTH
         {
             // The probe held, its queue did not grow: the link has room again.
             (self.probe, self.choked_at, self.probe_wait) = (None, None, PROBE_WAIT);
@@ -328,7 +337,7 @@ impl Controller {
             .unwrap_or_default();
         if quiet >= wait {
             if probe {
-                self.probe = Some((self.target, now, standing));
+                self.probe = Some(Probe { from: self.target, at: now, standing });
             } else if self.choked_at.is_none() {
                 self.run += 1;
             }

@@ -243,12 +243,11 @@ impl Agent {
             }
         };
         self.show_last();
-        match verdict::after_boot(pending.as_ref(), &running.slot, &super::boot_id()) {
+        match verdict::after_boot(pending, &running.slot, &super::boot_id()) {
             AfterBoot::Ordinary => Phase::Ordinary { marked: false },
-            AfterBoot::AwaitingReboot => Phase::Installed(pending.expect("a pending record")),
-            AfterBoot::Report => Phase::Report(pending.expect("a pending record")),
-            AfterBoot::Verify => {
-                let mut pending = pending.expect("a pending record");
+            AfterBoot::AwaitingReboot(pending) => Phase::Installed(pending),
+            AfterBoot::Report(pending) => Phase::Report(pending),
+            AfterBoot::Verify(mut pending) => {
                 let since = self.verify_since(&mut pending);
                 tracing::info!(
                     "update: running {} from slot {} for the first time: checking its health (for up to {} s)",
@@ -258,8 +257,7 @@ impl Agent {
                 );
                 Phase::Verify { pending, since, seen: Seen::default() }
             }
-            AfterBoot::RolledBack(why) => {
-                let mut pending = pending.expect("a pending record");
+            AfterBoot::RolledBack(mut pending, why) => {
                 tracing::error!("update to {} failed: {why}", pending.to_version);
                 if let Err(e) = rauc.mark(Mark::Active, "booted") {
                     tracing::error!("update: could not make slot {} primary again: {e}", running.slot);

@@ -15,29 +15,29 @@ use crate::network::Mode;
 use crate::network::NetworkStatus;
 use crate::status::{BoxState, DestinationState, StreamStatus};
 
-/// What this boot means for the update in the record.
+/// What this boot means for the update in the record, with the record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AfterBoot {
     /// No update pending: an ordinary boot.
     Ordinary,
     /// Installed, the box has not rebooted since (the service restarted meanwhile).
-    AwaitingReboot,
+    AwaitingReboot(Pending),
     /// The box runs the new slot: judge its health.
-    Verify,
+    Verify(Pending),
     /// The box is back on the old slot (or on neither): the update failed, for this reason.
-    RolledBack(String),
+    RolledBack(Pending, String),
     /// Judged already; the verdict still has to reach the server.
-    Report,
+    Report(Pending),
 }
 
-pub fn after_boot(pending: Option<&Pending>, booted: &str, boot_id: &str) -> AfterBoot {
+pub fn after_boot(pending: Option<Pending>, booted: &str, boot_id: &str) -> AfterBoot {
     let Some(p) = pending else { return AfterBoot::Ordinary };
     if p.outcome.is_some() {
-        AfterBoot::Report
+        AfterBoot::Report(p)
     } else if p.boot_id == boot_id {
-        AfterBoot::AwaitingReboot
+        AfterBoot::AwaitingReboot(p)
     } else if booted == p.expect_slot {
-        AfterBoot::Verify
+        AfterBoot::Verify(p)
     } else {
         let why = match &p.failure {
             Some(failure) => format!("{failure}; the box went back to slot {booted}"),
@@ -51,7 +51,7 @@ pub fn after_boot(pending: Option<&Pending>, booted: &str, boot_id: &str) -> Aft
                 p.expect_slot, p.from_slot
             ),
         };
-        AfterBoot::RolledBack(why)
+        AfterBoot::RolledBack(p, why)
     }
 }
 
@@ -159,18 +159,19 @@ mod tests {
     fn a_boot_is_read_against_the_record() {
         let p = pending();
         assert_eq!(after_boot(None, "A", "boot-2"), AfterBoot::Ordinary);
-        assert_eq!(after_boot(Some(&p), "A", "boot-1"), AfterBoot::AwaitingReboot);
-        assert_eq!(after_boot(Some(&p), "B", "boot-2"), AfterBoot::Verify);
-        let AfterBoot::RolledBack(why) = after_boot(Some(&p), "A", "boot-2") else { panic!() };
+        assert_eq!(after_boot(Some(p.clone()), "A", "boot-1"), AfterBoot::AwaitingReboot(p.clone()));
+        assert_eq!(after_boot(Some(p.clone()), "B", "boot-2"), AfterBoot::Verify(p.clone()));
+        let AfterBoot::RolledBack(back, why) = after_boot(Some(p.clone()), "A", "boot-2") else { panic!() };
+        assert_eq!(back, p);
         assert!(why.contains("version 0.2.0 in slot B did not come up") && why.contains("back to slot A"), "{why}");
         let failed = Pending { failure: Some("not healthy within 300 s: the box was not online".into()), ..pending() };
-        let AfterBoot::RolledBack(why) = after_boot(Some(&failed), "A", "boot-3") else { panic!() };
+        let AfterBoot::RolledBack(_, why) = after_boot(Some(failed), "A", "boot-3") else { panic!() };
         assert_eq!(why, "not healthy within 300 s: the box was not online; the box went back to slot A");
         let judged = Pending {
             outcome: Some(super::super::record::Outcome { success: true, details: String::new(), at: 0 }),
             ..pending()
         };
-        assert_eq!(after_boot(Some(&judged), "B", "boot-1"), AfterBoot::Report);
+        assert_eq!(after_boot(Some(judged.clone()), "B", "boot-1"), AfterBoot::Report(judged));
     }
 
     fn status(

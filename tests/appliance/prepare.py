@@ -2,19 +2,41 @@
 the Debian root and the signing keys (build.py caches each under a key of its inputs, so a
 warm cache makes this a no-op). scripts/test starts it in the background, at low priority,
 while cargo's checks and tests run: cold, the root's package configuration under
-user-mode emulation is the rung's longest wait, and it needs no cargo."""
+user-mode emulation is the rung's longest wait, and it needs no cargo.
 
+The root is one long job on one core (dpkg's scripts under emulation, one at a time), so
+it starts first and the others are built beside it: cold, the rung then waits for the
+root alone (on 2026-12-07, in turn: U-Boot 109 s, peers 220 s, root 996 s)."""
+
+import threading
 import time
 
 from . import build
 
 
+def made(name, make):
+    start = time.monotonic()
+    make()
+    print("prepare: %s ready (%.0f s)" % (name, time.monotonic() - start), flush=True)
+
+
 def main():
-    for name, make in (("u-boot", build.uboot), ("peers", build.peers_image), ("root", build.base_root),
-                       ("keys", build.signing_keys), ("ssh key", build.test_ssh_key)):
-        start = time.monotonic()
-        make()
-        print("prepare: %s ready (%.0f s)" % (name, time.monotonic() - start), flush=True)
+    failed = []
+
+    def root():
+        try:
+            made("root", build.base_root)
+        except BaseException as e:  # reported below, after the others are built
+            failed.append(e)
+
+    beside = threading.Thread(target=root, name="root")
+    beside.start()
+    for name, make in (("u-boot", build.uboot), ("peers", build.peers_image), ("keys", build.signing_keys),
+                       ("ssh key", build.test_ssh_key)):
+        made(name, make)
+    beside.join()
+    if failed:
+        raise failed[0]
 
 
 if __name__ == "__main__":
