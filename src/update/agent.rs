@@ -199,6 +199,7 @@ impl Agent {
             upload.path().canonicalize().map_err(|e| format!("{}: {e}", upload.path().display())).and_then(|file| {
                 let file = file.to_string_lossy();
                 self.install_file(rauc, running, &file, Origin::File { path: file.to_string() }, &what)
+                    .map_err(String::from)
             });
         drop(upload);
         match installed {
@@ -222,7 +223,7 @@ impl Agent {
         file: &str,
         origin: Origin,
         what: &str,
-    ) -> Result<Pending, String> {
+    ) -> Result<Pending, super::InstallError> {
         let status = &self.links.status;
         super::install(rauc, running, file, origin, false, &self.records, &mut |p| {
             show_progress(
@@ -481,7 +482,7 @@ impl Agent {
             }
             Err(why) => {
                 tracing::error!("update: {version} not installed: {why}");
-                if let Err(also) = source.finish(offer, false, &why) {
+                if let Err(also) = source.finish(offer, false, &why.to_string()) {
                     tracing::warn!("update: could not report the failure: {also}");
                 }
                 self.show(UpdateState::Failed, None, Some(format!("{version} not installed: {why}")));

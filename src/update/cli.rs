@@ -220,6 +220,7 @@ fn install(source: &str, force: bool, reboot: bool, files: &Files) -> Result<(),
                 println!("{:>3}% {}", p.percent, p.message);
             }
         })
+        .map_err(String::from)
     })();
     if force {
         let _ = std::fs::remove_file(&marker);

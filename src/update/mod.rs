@@ -71,6 +71,42 @@ pub fn os_version(os_release: &str) -> Option<String> {
 /// Checks and installs `bundle` into the other slot, then writes the pending record that
 /// carries the update across the reboot. Refuses another device's bundle, and an older
 /// version unless `allow_older`.
+/// Why an install did not happen, or did not get its record: a caller tells RAUC's own
+/// answers (not running, refused, gone mid-install) from a bundle not for this box.
+#[derive(Debug)]
+pub enum InstallError {
+    Rauc(rauc::RaucError),
+    /// Built for another device, or older than what runs (without `allow_older`).
+    NotAdmitted(cli::Refusal),
+    /// RAUC made primary a slot the bootloader cannot name.
+    NoBootname(String),
+    /// Installed, but the pending record was not saved.
+    Record(String),
+}
+
+impl std::fmt::Display for InstallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InstallError::Rauc(e) => e.fmt(f),
+            InstallError::NotAdmitted(refusal) => refusal.fmt(f),
+            InstallError::NoBootname(slot) => write!(f, "RAUC made {slot} primary, a slot without a bootname"),
+            InstallError::Record(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<rauc::RaucError> for InstallError {
+    fn from(e: rauc::RaucError) -> Self {
+        InstallError::Rauc(e)
+    }
+}
+
+impl From<InstallError> for String {
+    fn from(e: InstallError) -> String {
+        e.to_string()
+    }
+}
+
 pub fn install(
     rauc: &Rauc,
     running: &Running,
@@ -79,18 +115,19 @@ pub fn install(
     allow_older: bool,
     records: &Records,
     progress: &mut dyn FnMut(&Progress),
-) -> Result<Pending, String> {
+) -> Result<Pending, InstallError> {
     let args = rauc::InstallArgs::default();
-    let info = rauc.bundle_info(bundle, &args).map_err(|e| e.to_string())?;
-    cli::admit(&info, &running.compatible, running.version.as_deref(), allow_older).map_err(|e| e.to_string())?;
-    rauc.install(bundle, &args, progress).map_err(|e| e.to_string())?;
-    let primary = rauc.primary().map_err(|e| e.to_string())?;
-    let slots = rauc.slots().map_err(|e| e.to_string())?;
+    let info = rauc.bundle_info(bundle, &args)?;
+    cli::admit(&info, &running.compatible, running.version.as_deref(), allow_older)
+        .map_err(InstallError::NotAdmitted)?;
+    rauc.install(bundle, &args, progress)?;
+    let primary = rauc.primary()?;
+    let slots = rauc.slots()?;
     let expect_slot = slots
         .iter()
         .find(|s| s.name == primary)
         .and_then(|s| s.bootname.clone())
-        .ok_or_else(|| format!("RAUC made {primary} primary, a slot without a bootname"))?;
+        .ok_or(InstallError::NoBootname(primary))?;
     let pending = Pending {
         origin,
         from_version: running.version.clone().unwrap_or_else(|| "unknown".into()),
@@ -103,7 +140,7 @@ pub fn install(
         failure: None,
         outcome: None,
     };
-    records.save_pending(&pending)?;
+    records.save_pending(&pending).map_err(InstallError::Record)?;
     Ok(pending)
 }
 
@@ -168,5 +205,21 @@ mod tests {
         assert_eq!(os_version("ID=\"makespacelive-os\"\nVERSION_ID=\"0.2\"\n"), Some("0.2".into()));
         assert_eq!(os_version("ID=debian\nVERSION_ID=\"12\"\n"), None, "not ours");
         assert_eq!(os_version("ID=makespacelive-os\n"), None);
+    }
+
+    #[test]
+    fn an_install_error_keeps_what_rauc_said_and_reads_as_before() {
+        let gone = InstallError::from(rauc::RaucError::NotRunning("no owner".into()));
+        assert!(matches!(gone, InstallError::Rauc(rauc::RaucError::NotRunning(_))));
+        assert_eq!(String::from(gone), "RAUC is not running on the system bus (no owner)");
+        let refused = InstallError::from(rauc::RaucError::Refused("signature".into()));
+        assert!(matches!(refused, InstallError::Rauc(rauc::RaucError::Refused(_))), "told apart from not running");
+        let other = cli::Refusal::Incompatible { bundle: "x".into(), system: "makespacelive-qemuarm64".into() };
+        let shown = other.to_string();
+        assert_eq!(InstallError::NotAdmitted(other).to_string(), shown);
+        assert_eq!(
+            InstallError::NoBootname("rootfs.1".into()).to_string(),
+            "RAUC made rootfs.1 primary, a slot without a bootname"
+        );
     }
 }
