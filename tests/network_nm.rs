@@ -698,19 +698,7 @@ fn last_ap_ssid(nm: &NmMock) -> Value {
 fn the_network_thread_follows_the_settings_in_force() {
     let nm = NmMock::start();
     let service = on_the_access_point(&nm);
-    let config = service.data_dir().join("config.toml");
-    let edit = |from: &str, to: &str| {
-        let text = std::fs::read_to_string(&config).unwrap();
-        assert!(text.contains(from), "{from:?} not in\n{text}");
-        std::fs::write(&config, text.replacen(from, to, 1)).unwrap();
-        let before = service.output().matches("settings: new settings in force").count();
-        service.reload();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while service.output().matches("settings: new settings in force").count() == before {
-            assert!(std::time::Instant::now() < deadline, "SIGHUP changed nothing\n{}", service.output());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
+    let edit = |from: &str, to: &str| service.edit_by_hand(from, to);
     // By hand + SIGHUP: a new name, taken the next time the access point opens (a
     // rescan closes and reopens it here); the one serving keeps its name until then.
     edit("[network]\n", "[network]\nap_ssid = \"Box Two\"\n");

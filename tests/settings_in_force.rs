@@ -34,30 +34,18 @@ fn untouched(service: &Service, server: &RtmpServer, key: &str, before: (u64, u6
     assert!(!service.output().contains("rebuilding the pipelines"), "{}", service.output());
 }
 
-const IN_FORCE: &str = "settings: new settings in force";
-
-/// The user's settings file with `from` replaced by `to` (it must be there), then SIGHUP;
-/// returns once the service has the new settings in force.
-fn edit_by_hand(service: &Service, from: &str, to: &str) {
-    let path = service.data_dir().join("config.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "{from:?} not in\n{text}");
-    let before = service.output().matches(IN_FORCE).count();
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-    service.reload();
-    let deadline = std::time::Instant::now() + WITHIN;
-    while service.output().matches(IN_FORCE).count() == before {
-        assert!(std::time::Instant::now() < deadline, "SIGHUP changed nothing\n{}", service.output());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-#[test]
-fn video_and_audio_changes_rebuild_the_pipeline_with_the_new_values() {
+/// A configured box streaming to its own nginx-rtmp as "k".
+fn streaming_box() -> (RtmpServer, Service) {
     let server = RtmpServer::start();
     let web = free_port();
     let service = Service::start(&settings_with_password(web, &[("local", &server.url(), "k")], PASSWORD), web);
     assert!(server.wait_publishing("k", WITHIN), "{}", service.output());
+    (server, service)
+}
+
+#[test]
+fn video_and_audio_changes_rebuild_the_pipeline_with_the_new_values() {
+    let (server, service) = streaming_box();
     let client = service.log_in(PASSWORD);
 
     // Video, from the API.
@@ -68,7 +56,7 @@ fn video_and_audio_changes_rebuild_the_pipeline_with_the_new_values() {
     assert!(server.wait_publishing("k", WITHIN), "{}", service.output());
 
     // Audio, by hand + SIGHUP (the file's [audio] section has no bitrate: added).
-    edit_by_hand(&service, "[audio]\n", "[audio]\nbitrate_kbps = 96\n");
+    service.edit_by_hand("[audio]\n", "[audio]\nbitrate_kbps = 96\n");
     service.wait_for("the new audio bitrate", WITHIN, |s| pipeline(s).contains("bitrate=96000"));
     assert!(server.wait_publishing("k", WITHIN), "{}", service.output());
     // Both took effect through a rebuild of the camera side, no restart of the service.
@@ -101,7 +89,7 @@ fn update_settings_take_effect_without_a_restart_and_leave_the_stream_alone() {
     wait_for_request(&files, "/files/manifest.json", &b.service);
 
     // By hand + SIGHUP: another manifest.
-    edit_by_hand(&b.service, "files/manifest.json", "files/other.json");
+    b.service.edit_by_hand("files/manifest.json", "files/other.json");
     wait_for_request(&files, "/files/other.json", &b.service);
     untouched(&b.service, &server, "k", before);
 }
@@ -121,17 +109,15 @@ fn wait_for_request(files: &HttpServer, path: &str, service: &Service) {
 
 #[test]
 fn a_device_password_set_by_hand_opens_the_pages_after_sighup_and_leaves_the_stream_alone() {
-    let server = RtmpServer::start();
-    let web = free_port();
-    let service = Service::start(&settings_with_password(web, &[("local", &server.url(), "k")], PASSWORD), web);
-    assert!(server.wait_publishing("k", WITHIN), "{}", service.output());
+    let (server, service) = streaming_box();
+    let web = service.web_port;
     let before = server.publisher("k").unwrap();
     service.log_in(PASSWORD);
 
     let path = service.data_dir().join("config.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let old_hash = text.lines().find(|l| l.starts_with("password_hash")).expect("a password hash").to_string();
-    edit_by_hand(&service, &old_hash, &format!("password_hash = \"{}\"", password_hash("a-new-password")));
+    service.edit_by_hand(&old_hash, &format!("password_hash = \"{}\"", password_hash("a-new-password")));
     let opened = Client::log_in(web, "a-new-password");
     assert!(opened.is_ok(), "the new password is refused: {:?}\n{}", opened.err().map(|r| r.code), service.output());
     assert_eq!(Client::log_in(web, PASSWORD).err().map(|r| r.code), Some(401), "the old one is refused");

@@ -149,6 +149,23 @@ impl Service {
         assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     }
 
+    /// The user's settings file with `from` replaced by `to` (it must be there), then
+    /// SIGHUP; returns once the service logged new settings in force (20 s at most).
+    pub fn edit_by_hand(&self, from: &str, to: &str) {
+        const IN_FORCE: &str = "settings: new settings in force";
+        let path = self.data_dir().join("config.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from:?} not in\n{text}");
+        let before = self.output().matches(IN_FORCE).count();
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        self.reload();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.output().matches(IN_FORCE).count() == before {
+            assert!(Instant::now() < deadline, "SIGHUP changed nothing\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
