@@ -211,7 +211,7 @@ fn probe(config: &Path, data_dir: Option<&Path>) -> Result<(), String> {
     }
     let found = media::discovery::discover();
     println!("{}", media::probe_report(&found));
-    let plan = media::plan::plan(&loaded.config, &found)?;
+    let plan = media::plan::plan(&loaded.config, &found).map_err(|e| e.to_string())?;
     println!("Pipeline:\n  {}\n", plan.launch_line());
     println!("Because:");
     for reason in &plan.reasons {

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::media::SourceError;
 use crate::network::NetworkStatus;
 use crate::state::Reader;
 
@@ -121,7 +122,7 @@ pub struct StreamStatus {
     pub state: BoxState,
     pub uptime_s: u64,
     pub pipeline: Option<String>,
-    pub source_error: Option<String>,
+    pub source_error: Option<SourceError>,
     pub config_problems: Vec<String>,
     pub destinations: Vec<DestinationStatus>,
     /// False until the supervisor's first turn (which tells systemd READY=1).
@@ -174,7 +175,7 @@ pub fn compose(stream: &StreamStatus, network: &NetworkStatus, update: &UpdateSt
         version: env!("CARGO_PKG_VERSION").into(),
         uptime_s: stream.uptime_s,
         pipeline: stream.pipeline.clone(),
-        source_error: stream.source_error.clone(),
+        source_error: stream.source_error.as_ref().map(ToString::to_string),
         config_problems: stream.config_problems.clone(),
         destinations: stream.destinations.clone(),
         network: network.clone(),

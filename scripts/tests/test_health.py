@@ -1,5 +1,5 @@
 """makespacelive-health's deadlines (issue 17, finding 4): counted from the service's first
-start, with a backstop from boot. systemctl and rauc are fakes on PATH that answer as
+start, with a backstop from boot; a service that keeps dying is judged by its deaths. systemctl and rauc are fakes on PATH that answer as
 systemd does and log what they are asked; the clock is the real /proc/uptime. The QEMU
 rung runs the script against the real systemd."""
 
@@ -13,7 +13,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 HEALTH = os.path.join(HERE, "..", "..", "meta-makespacelive/recipes-core/makespacelive-data/files/makespacelive-health")
 
 # STARTED: seconds ago makespacelive.service first left "inactive" ("never": not started);
-# ACTIVE_AFTER: is-active says "active" from that call on (0: never).
+# ACTIVE_AFTER: is-active says "active" from that call on (0: never); RESTARTS: how often
+# systemd restarted it.
 SYSTEMCTL = """#!/bin/sh
 echo "systemctl $*" >> "$FAKE/log"
 case "$1" in
@@ -23,7 +24,8 @@ is-active)
     [ "$ACTIVE_AFTER" -gt 0 ] && [ "$calls" -ge "$ACTIVE_AFTER" ]
     ;;
 show)
-    if [ "$STARTED" = never ]; then echo 0; else
+    if [ "$3" = NRestarts ]; then echo "$RESTARTS"
+    elif [ "$STARTED" = never ]; then echo 0; else
         echo $(( ($(cut -d. -f1 /proc/uptime) - STARTED) * 1000000 ))
     fi
     ;;
@@ -50,9 +52,9 @@ class HealthTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.fake)
 
-    def health(self, deadline, start_deadline, started, active_after):
+    def health(self, deadline, start_deadline, started, active_after, restarts=0):
         env = dict(os.environ, PATH=self.fake + os.pathsep + os.environ["PATH"], FAKE=self.fake,
-                   STARTED=str(started), ACTIVE_AFTER=str(active_after))
+                   STARTED=str(started), ACTIVE_AFTER=str(active_after), RESTARTS=str(restarts))
         run = subprocess.run(["sh", HEALTH, str(deadline), str(start_deadline)], env=env, capture_output=True,
                              text=True, timeout=30)
         with open(os.path.join(self.fake, "log")) as f:
@@ -70,6 +72,17 @@ class HealthTest(unittest.TestCase):
 
     def test_a_service_that_comes_up_within_its_deadline_is_left_alone(self):
         status, output, calls = self.health(120, 100000, started=10, active_after=2)
+        self.assertEqual(status, 0, output)
+        self.assertNotIn("rauc status mark-bad booted", calls)
+
+    def test_a_service_that_dies_at_every_start_is_judged_by_its_deaths(self):
+        status, output, calls = self.health(120, 100000, started=10, active_after=0, restarts=5)
+        self.assertEqual(status, 1)
+        self.assertIn("died 5 times without once being up", output)
+        self.assertEqual(calls[-2:], ["rauc status mark-bad booted", "systemctl reboot"])
+
+    def test_a_service_that_died_a_few_times_and_comes_up_is_left_alone(self):
+        status, output, calls = self.health(120, 100000, started=10, active_after=2, restarts=4)
         self.assertEqual(status, 0, output)
         self.assertNotIn("rauc status mark-bad booted", calls)
 

@@ -19,6 +19,31 @@ use std::time::Duration;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+/// Why the camera/encoder side is not running.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceError {
+    /// An element the stream cannot do without is not in this firmware. No retry brings
+    /// it: an update that lost one is judged at once (`update::verdict::judge`).
+    Missing(&'static str),
+    /// Anything else; it may pass (a camera plugged in, a device freed).
+    Failed(String),
+}
+
+impl From<String> for SourceError {
+    fn from(why: String) -> Self {
+        SourceError::Failed(why)
+    }
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceError::Missing(element) => write!(f, "the GStreamer element {element} is not installed"),
+            SourceError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
 /// How long a pipeline may take to stop before the process gives up on it.
 pub const TEARDOWN_LIMIT: Duration = Duration::from_secs(10);
 

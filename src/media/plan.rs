@@ -4,6 +4,7 @@
 use crate::config::{AudioSource, Config, EncoderChoice, VideoSource};
 use crate::secrets::Secret;
 
+use super::SourceError;
 use super::discovery::{Camera, CameraKind, Discovery};
 use super::preview::Unavailable;
 
@@ -107,7 +108,7 @@ enum Encode {
     X264,
 }
 
-pub fn plan(config: &Config, found: &Discovery) -> Result<Plan, String> {
+pub fn plan(config: &Config, found: &Discovery) -> Result<Plan, SourceError> {
     let mut reasons = Vec::new();
     let input = choose_input(&config.video.source, found, &mut reasons)?;
     let encode = choose_encoder(config.video.encoder, &input, found, &mut reasons)?;
@@ -121,7 +122,7 @@ pub fn plan(config: &Config, found: &Discovery) -> Result<Plan, String> {
         reasons.push("no destination is enabled: nothing will be streamed".into());
     }
     if let Some(missing) = ["h264parse", MUX, "rtmp2sink"].into_iter().find(|e| !found.has(e)) {
-        return Err(format!("the GStreamer element {missing} is not installed"));
+        return Err(SourceError::Missing(missing));
     }
     Ok(Plan { video, audio, destinations, preview, bitrate, reasons })
 }
@@ -687,15 +688,15 @@ mod tests {
         c.video.encoder = EncoderChoice::Camera;
         let mut found = host_elements();
         found.cameras = vec![camera("/dev/video0", "uvcvideo", &["YUYV", "MJPG"])];
-        assert!(plan(&c, &found).unwrap_err().contains("offers no H.264 (its formats: YUYV, MJPG)"));
+        assert!(plan(&c, &found).unwrap_err().to_string().contains("offers no H.264 (its formats: YUYV, MJPG)"));
         c.video.encoder = EncoderChoice::V4l2;
-        assert!(plan(&c, &found).unwrap_err().contains("no v4l2h264enc"));
+        assert!(plan(&c, &found).unwrap_err().to_string().contains("no v4l2h264enc"));
         c.video.encoder = EncoderChoice::Auto;
         c.video.source = VideoSource::Device("/dev/video7".into());
-        let err = plan(&c, &found).unwrap_err();
+        let err = plan(&c, &found).unwrap_err().to_string();
         assert!(err.contains("/dev/video7: no such camera; cameras found: /dev/video0 (cam, uvcvideo)"), "{err}");
         c.video.source = VideoSource::Libcamera;
-        assert!(plan(&c, &found).unwrap_err().contains("libcamerasrc element is not installed"));
+        assert!(plan(&c, &found).unwrap_err().to_string().contains("libcamerasrc element is not installed"));
     }
 
     #[test]
@@ -797,6 +798,20 @@ mod tests {
     fn no_aac_encoder_is_an_error() {
         let mut found = host_elements();
         found.elements.remove("avenc_aac");
-        assert!(plan(&config(), &found).unwrap_err().contains("no AAC encoder"));
+        assert!(plan(&config(), &found).unwrap_err().to_string().contains("no AAC encoder"));
+    }
+
+    #[test]
+    fn an_element_the_stream_cannot_do_without_is_missing_not_failed() {
+        for element in ["h264parse", MUX, "rtmp2sink"] {
+            let mut found = host_elements();
+            found.elements.remove(element);
+            let err = plan(&config(), &found).unwrap_err();
+            assert_eq!(err, SourceError::Missing(element));
+            assert_eq!(err.to_string(), format!("the GStreamer element {element} is not installed"));
+        }
+        let mut found = host_elements();
+        found.elements.remove("avenc_aac");
+        assert!(matches!(plan(&config(), &found), Err(SourceError::Failed(_))));
     }
 }

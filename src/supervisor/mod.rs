@@ -16,7 +16,7 @@ use crate::media::destination::DestinationPipeline;
 use crate::media::plan::PlannedDestination;
 use crate::media::preview::{Preview, Unavailable};
 use crate::media::producer::Producer;
-use crate::media::{self, discovery, plan};
+use crate::media::{self, SourceError, discovery, plan};
 use crate::network::NetworkStatus;
 use crate::secrets;
 use crate::state::{Reader, Snapshot, Writer};
@@ -95,7 +95,7 @@ pub struct Supervisor {
     source: Option<Source>,
     source_backoff: Backoff,
     source_retry_at: Instant,
-    source_error: Option<String>,
+    source_error: Option<SourceError>,
     pipeline_line: Option<String>,
     /// The plan the producer runs, kept to show destinations changed without a rebuild.
     plan: Option<plan::Plan>,
@@ -311,7 +311,7 @@ impl Supervisor {
             }
         });
         if let Some(why) = failure {
-            self.fail_source(why, now);
+            self.fail_source(SourceError::Failed(why), now);
         } else if source.delivered && now.saturating_duration_since(source.started) >= STABLE_AFTER {
             self.source_backoff.reset();
         }
@@ -333,7 +333,7 @@ impl Supervisor {
             }
             let producer = Producer::start(&plan, &self.preview);
             self.plan = Some(plan);
-            producer
+            Ok(producer?)
         });
         match started {
             Ok(producer) => {
@@ -349,8 +349,11 @@ impl Supervisor {
 
     /// The producer is gone: every destination is rebuilt after it, as timestamps and
     /// stream headers start over.
-    fn fail_source(&mut self, why: String, now: Instant) {
-        let why = secrets::scrub(&why, &self.secrets);
+    fn fail_source(&mut self, why: SourceError, now: Instant) {
+        let why = match why {
+            SourceError::Failed(why) => SourceError::Failed(secrets::scrub(&why, &self.secrets)),
+            missing => missing,
+        };
         let delay = self.source_backoff.next_delay(fastrand::f64());
         tracing::warn!("camera side failed: {why}; retrying in {:.1}s", delay.as_secs_f64());
         self.stop_all();

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::record::Pending;
 use crate::config::RebootPolicy;
+use crate::media::SourceError;
 use crate::network::Mode;
 use crate::network::NetworkStatus;
 use crate::status::{BoxState, DestinationState, StreamStatus};
@@ -66,7 +67,7 @@ pub struct Seen {
     /// The last error of each enabled destination that has not published.
     pub errors: Vec<(String, String)>,
     /// Why the camera/encoder side failed, if it did (then no destination can publish).
-    pub source_error: Option<String>,
+    pub source_error: Option<SourceError>,
 }
 
 impl Seen {
@@ -96,11 +97,19 @@ pub enum Health {
 }
 
 /// Healthy once ready, online, and every enabled destination has published (or none is
-/// enabled); unhealthy, naming what was missing, when `elapsed` reaches `window`.
+/// enabled); unhealthy, naming what was missing, when `elapsed` reaches `window` — or at
+/// once when the stream lacks an element this version does not have, which no wait brings.
 pub fn judge(seen: &Seen, elapsed: Duration, window: Duration) -> Health {
     let silent: Vec<&String> = seen.enabled.difference(&seen.published).collect();
     if seen.ready && seen.online && silent.is_empty() {
         return Health::Healthy;
+    }
+    if let Some(missing @ SourceError::Missing(_)) = seen.source_error.as_ref().filter(|_| !silent.is_empty()) {
+        return Health::Unhealthy(format!(
+            "not healthy: {} and no destination can publish without it ({})",
+            missing,
+            silent.iter().map(|name| format!("{name:?}")).collect::<Vec<_>>().join(", ")
+        ));
     }
     if elapsed < window {
         return Health::Waiting;
@@ -229,6 +238,28 @@ mod tests {
     }
 
     #[test]
+    fn a_version_that_lacks_an_element_of_the_stream_is_judged_at_once() {
+        let mut seen = Seen::default();
+        let mut lacking = status(true, Mode::Online, &[("host", DestinationState::Waiting, None)]);
+        lacking.0.source_error = Some(SourceError::Missing("rtmp2sink"));
+        observe(&mut seen, lacking);
+        assert_eq!(
+            judge(&seen, Duration::from_secs(3), Duration::from_secs(300)),
+            Health::Unhealthy(
+                "not healthy: the GStreamer element rtmp2sink is not installed and no destination can publish \
+                 without it (\"host\")"
+                    .into()
+            )
+        );
+        // With nothing to publish, nothing is missing.
+        let mut idle = Seen::default();
+        let mut nothing = status(true, Mode::Online, &[]);
+        nothing.0.source_error = Some(SourceError::Missing("rtmp2sink"));
+        observe(&mut idle, nothing);
+        assert_eq!(judge(&idle, Duration::from_secs(3), Duration::from_secs(300)), Health::Healthy);
+    }
+
+    #[test]
     fn unhealthy_names_what_was_missing() {
         let mut seen = Seen::default();
         observe(
@@ -253,16 +284,14 @@ mod tests {
         );
         let mut broken = Seen::default();
         let mut status = status(true, Mode::Online, &[("host", DestinationState::Waiting, None)]);
-        status.0.source_error = Some("the GStreamer element rtmp2sink is not installed".into());
+        status.0.source_error = Some(SourceError::Failed("the camera is gone".into()));
         observe(&mut broken, status);
+        assert_eq!(judge(&broken, Duration::from_secs(299), Duration::from_secs(300)), Health::Waiting);
         let Health::Unhealthy(why) = judge(&broken, Duration::from_secs(300), Duration::from_secs(300)) else {
             panic!()
         };
         assert!(
-            why.ends_with(
-                "destination \"host\" never published; the camera/encoder side failed (the GStreamer element \
-                 rtmp2sink is not installed)"
-            ),
+            why.ends_with("destination \"host\" never published; the camera/encoder side failed (the camera is gone)"),
             "{why}"
         );
         let never = Seen::default();

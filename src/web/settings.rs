@@ -248,7 +248,11 @@ pub fn probe(portal: &Portal) -> Result<Response, ApiError> {
     let found = media::discovery::discover();
     let plan = media::plan::plan(&config, &found);
     let reasons = plan.as_ref().map(|p| p.reasons.clone()).unwrap_or_default();
-    Ok(reply(&ProbeJson { found: media::probe_report(&found), pipeline: plan.map(|p| p.launch_line()), reasons }))
+    Ok(reply(&ProbeJson {
+        found: media::probe_report(&found),
+        pipeline: plan.map(|p| p.launch_line()).map_err(|e| e.to_string()),
+        reasons,
+    }))
 }
 
 #[derive(Deserialize)]

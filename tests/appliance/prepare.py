@@ -1,7 +1,10 @@
-"""Builds the rung's slow, cached pieces ahead of the scenarios: U-Boot, the peers' image,
-the Debian root and the signing keys (build.py caches each under a key of its inputs, so a
-warm cache makes this a no-op). scripts/test starts it in the background, at low priority,
-while cargo's checks and tests run: cold, the root's package configuration under
+"""Builds the rung's slow pieces ahead of the scenarios: U-Boot, the peers' image, the
+Debian root, the signing keys (build.py caches each under a key of its inputs, so a warm
+cache makes this a no-op) and the service cross-compiled (cargo's own no-op when built).
+The scenarios then need no internet (appliance/own-network closes it).
+
+scripts/test starts it in the background, at low priority, while cargo's checks and tests
+run: cold, the root's package configuration under
 user-mode emulation is the rung's longest wait, and it needs no cargo.
 
 The root is one long job on one core (dpkg's scripts under emulation, one at a time), so
@@ -32,7 +35,7 @@ def main():
     beside = threading.Thread(target=root, name="root")
     beside.start()
     for name, make in (("u-boot", build.uboot), ("peers", build.peers_image), ("keys", build.signing_keys),
-                       ("ssh key", build.test_ssh_key)):
+                       ("ssh key", build.test_ssh_key), ("service", build.service_binary)):
         made(name, make)
     beside.join()
     if failed:

@@ -13,6 +13,7 @@ The stand-in's only test doubles: x264enc instead of the Pi's GPU encoder, a tes
 pattern instead of the camera, and mac80211_hwsim's radios instead of the Pi's Wi-Fi
 chip (none exists here)."""
 
+import concurrent.futures
 import contextlib
 import html
 import json
@@ -42,6 +43,9 @@ PENDING = "/data/makespacelive/update/pending.json"
 
 class Story(unittest.TestCase):
     failed = False
+    # Whether this run has the gooseBit scenarios (load_tests), whose bundles are then
+    # built and uploaded beside the scenarios before them.
+    fleet = False
 
     @classmethod
     def setUpClass(cls):
@@ -68,6 +72,8 @@ class Story(unittest.TestCase):
             if undo:
                 undo()
         cls.disk = build.disk(os.path.join(cls.work, "card.img"), cls.images["1.0"])
+        cls.uploads = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        cls.uploaded = cls.uploads.submit(cls.upload_to_gooseBit) if cls.fleet else None
         cls.box = Appliance(cls.disk, os.path.join(cls.work, "console.log"), cls.bios, build.peers_image())
 
     @staticmethod
@@ -114,7 +120,21 @@ class Story(unittest.TestCase):
         return lambda: os.replace(plugin + ".lost", plugin)
 
     @classmethod
+    def upload_to_gooseBit(cls):
+        """The fleet's two versions, each a bundle of the layer's kind (mksquashfs's default
+        compression: gooseBit reads it), uploaded to gooseBit: its software by version. On
+        the host's spare core while the box runs the scenarios before them."""
+        software = {}
+        for version in (GOOD, UNHEALTHY):
+            bundle = build.bundle(cls.images[version], version, os.path.join(cls.work, "goosebit-%s.raucb" % version),
+                                  fast=False, aside=True)
+            software[version] = cls.goosebit.upload(bundle)
+            os.unlink(bundle)  # gooseBit keeps its own copy
+        return software
+
+    @classmethod
     def tearDownClass(cls):
+        cls.uploads.shutdown(cancel_futures=True)
         cls.box.power_cut()
         cls.server.stop()
         cls.goosebit.stop()
@@ -191,8 +211,10 @@ class Story(unittest.TestCase):
     # --- the story ----------------------------------------------------------------------------
 
     def test_1_first_power_on(self):
+        step = Steps()
         self.box.power_on()
         self.booted("A")
+        step("U-Boot booted slot A")
         # The data partition grew into the free space and is laid out; the root is read-only.
         data = self.box.ssh("blockdev --getsize64 %s%s" % (self.values["MAKESPACELIVE_DISK"], self.values["MAKESPACELIVE_PART_DATA"]))
         self.assertGreater(int(data), 512 << 20, "the data partition did not grow")
@@ -200,7 +222,9 @@ class Story(unittest.TestCase):
         self.assertIn("ro", self.box.ssh("findmnt -n -o OPTIONS /").split(","))
         self.assertNotEqual(self.box.run("touch /usr/write-test").returncode, 0, "the root took a write")
         self.healthy("A")
+        step("healthy")
         self.settled()
+        step("the boot settled, no unit failed")
         # NetworkManager alone manages the links. With systemd-networkd beside it (oe-core's
         # systemd enables it by default), nothing is held up any more (nothing waits for
         # network-online.target), but two managers race for every link a .network file
@@ -208,13 +232,20 @@ class Story(unittest.TestCase):
         networkd = self.box.run("systemctl is-active systemd-networkd.service systemd-networkd.socket").stdout.split()
         self.assertEqual(networkd, ["inactive", "inactive"], "systemd-networkd runs beside NetworkManager")
         self.no_way_in_from_the_service()
+        step("no way in from the service")
         # The box announces itself on the LAN (Avahi): its name, and its web pages.
         name = layer.hostname() + ".local"
         avahi = "busctl call org.freedesktop.Avahi / org.freedesktop.Avahi.Server "
-        self.assertEqual(self.box.ssh(avahi + "GetHostNameFqdn"), 's "%s"' % name)
+        # Over IPv4 only: Avahi 0.8 renames the host when an IPv6 address is withdrawn while it
+        # probes (meta-makespacelive/recipes-connectivity/avahi), and the rung's network is its own (nothing else on
+        # it holds the name: tests/appliance/own-network).
+        journal = self.box.ssh("journalctl -b -u avahi-daemon --no-pager -o cat")
+        self.assertEqual(self.box.ssh(avahi + "GetHostNameFqdn"), 's "%s"' % name, journal)
+        self.assertNotIn("IPv6 for mDNS", journal, "Avahi announces the box over IPv6")
         resolved = self.box.wait_until(avahi + "ResolveService -- iisssiu -1 -1 %s _http._tcp local -1 0" % layer.hostname(), 60)
         self.assertIn('"%s"' % name, resolved)
         self.assertRegex(resolved, r'"[0-9a-f.:]+" 80 ', "an address of the box, and the web pages' port 80")
+        step("announced on the LAN as %s, with its web pages" % name)
         # The status API answers on the box's port 80, reached through a host port.
         status = json.load(urllib.request.urlopen("http://127.0.0.1:%d/api/status" % self.box.web_port, timeout=30))
         self.assertIn(status["state"], ("idle", "connecting", "streaming", "reconnecting"))
@@ -224,15 +255,19 @@ class Story(unittest.TestCase):
                      "--config /usr/share/makespacelive/defaults.toml --data-dir /data/makespacelive && "
                      "systemctl reload makespacelive" % (self.server.guest_url(), KEY))
         self.streaming()
+        step("streaming with the prototype's variables, imported")
         # That the settings survive a reboot (and the switch of slots) is test_2's stream.
 
     def no_way_in_from_the_service(self):
         """A bug in the service is not root (issue 18), checked on the box's own systemd."""
+        # One run for all of them (each run costs seconds under TCG); systemd prints the
+        # level out of 10, --threshold takes it out of 100.
+        out = self.box.run("systemd-analyze security --no-pager " + " ".join(unit for unit, _ in EXPOSURE))
+        levels = dict(re.findall(r"Overall exposure level for (\S+): ([\d.]+)", out.stdout))
         for unit, most in EXPOSURE:
-            out = self.box.run("systemd-analyze security --no-pager --threshold=%d %s" % (most, unit))
-            overall = next((l for l in out.stdout.splitlines() if "Overall exposure" in l), out.stdout + out.stderr)
-            print("  " + overall.strip(), flush=True)
-            self.assertEqual(out.returncode, 0, "%s more exposed than %d/100: %s" % (unit, most, overall))
+            self.assertIn(unit, levels, out.stdout + out.stderr)
+            print("  %s: %s" % (unit, levels[unit]), flush=True)
+            self.assertLessEqual(float(levels[unit]) * 10, most, "%s more exposed than %d/100" % (unit, most))
         # No root command in the service's unit, whose environment file the service writes;
         # the radio's country is set by its own unit, with none.
         self.assertEqual(self.box.ssh("systemctl show -P ExecStartPre makespacelive.service"), "")
@@ -273,7 +308,8 @@ class Story(unittest.TestCase):
         self.install("broken")
         self.reboot()
         self.box.wait_console(r"makespacelive: booting slot A ", BOOT)
-        self.box.wait_console(r"makespacelive is not up \d+ s after it was started", 900)
+        # A service that dies at every start: judged by its deaths, not by the deadline.
+        self.box.wait_console(r"makespacelive died \d+ times without once being up", 900)
         self.booted("B")
         self.assertEqual(self.build(), "2.0")
         self.healthy("B")
@@ -480,8 +516,9 @@ class Story(unittest.TestCase):
 
     def test_11_unhealthy_update_from_gooseBit_rolls_back(self):
         # A new version whose streaming never comes up (a build that lost its RTMP plugin):
-        # the service's own health check fails it within health_window_s, the box goes back
-        # to the slot it came from, and that one tells gooseBit why.
+        # the service's own health check fails it (at once: no wait brings an element the
+        # version lacks), the box goes back to the slot it came from, and that one tells
+        # gooseBit why.
         step = Steps()
         old = self.slot()
         new = "B" if old == "A" else "A"
@@ -500,7 +537,8 @@ class Story(unittest.TestCase):
         self.assertEqual(self.build(), GOOD)
         device = self.goosebit_state("Error", 600)
         self.assertNotEqual(device["sw_version"], UNHEALTHY)
-        self.assertIn('%s not healthy within %d s: destination "host" never published' % (UNHEALTHY, HEALTH_WINDOW),
+        self.assertIn('%s not healthy: the GStreamer element rtmp2sink is not installed and no destination can '
+                      'publish without it ("host")' % UNHEALTHY,
                       device["log"] or "", "gooseBit's log of the box says why: %s" % device)
         step("gooseBit shows the failure: %s" % (device["log"] or "").strip().splitlines()[-1])
         self.assertEqual(self.slot_state(new), "bad")
@@ -609,11 +647,9 @@ class Story(unittest.TestCase):
             time.sleep(2)
 
     def assign(self, version):
-        """A bundle of the layer's kind (mksquashfs's default compression: gooseBit reads it)
-        uploaded to gooseBit and assigned to the box once the box has told its hardware."""
-        bundle = build.bundle(self.images[version], version, os.path.join(self.work, "goosebit.raucb"), fast=False)
-        software = self.goosebit.upload(bundle)
-        os.unlink(bundle)  # gooseBit keeps its own copy
+        """The version's software in gooseBit (upload_to_gooseBit) assigned to the box once
+        the box has told its hardware."""
+        software = self.uploaded.result()[version]
         self.assertEqual(software["version"], version)
         deadline = time.monotonic() + 300
         while (self.goosebit.device(layer.hostname()) or {}).get("hardware", {}).get("model") != "makespacelive-" + layer.MACHINE:
@@ -813,7 +849,9 @@ def load_tests(loader, tests, pattern):
     def cases(suite):
         for test in suite:
             yield from cases(test) if isinstance(test, unittest.TestSuite) else [test]
-    return unittest.TestSuite(sorted(cases(tests), key=lambda t: int(t.id().rpartition(".")[2].split("_")[1])))
+    story = sorted(cases(tests), key=lambda t: int(t.id().rpartition(".")[2].split("_")[1]))
+    Story.fleet = any("gooseBit" in t.id() for t in story)
+    return unittest.TestSuite(story)
 
 
 if __name__ == "__main__":
