@@ -101,6 +101,11 @@ fn every_route_needs_a_session_and_every_change_its_csrf_token() {
     let unknown = client.get("/api/no-such-call");
     assert_eq!(unknown.code, 404);
     assert!(unknown.json()["errors"][0]["reason"].is_string());
+    // A path the box answers, with a method it does not take there: 405, and which it takes.
+    let wrong_method = client.send("PUT", "/api/status", &json!({}));
+    assert_eq!(wrong_method.code, 405, "{}", wrong_method.body);
+    assert_eq!(wrong_method.header("Allow"), Some("GET, HEAD"));
+    assert!(wrong_method.json()["errors"][0]["reason"].as_str().unwrap().contains("takes GET, HEAD"));
 
     // Logged out by the pages' form (no JavaScript: the token as the field `csrf`): the
     // cookie opens nothing any more.

@@ -7,8 +7,8 @@
 //! password change ends every session; a client that guessed wrong `FREE_GUESSES` times
 //! waits, doubling up to `LONGEST_WAIT`, and the whole box verifies at most
 //! `GUESSES_PER_MINUTE` passwords a minute (argon2 takes a second of a Pi Zero's CPU).
-//! API boundary: `Sessions`, `Guesses` (pure: time is passed in), `Access` (the decision
-//! the router takes for every request), the cookie's text.
+//! API boundary: `Sessions`, `Guesses` (pure: time is passed in), `admit` (the decision
+//! taken for every request behind the password), the cookie's text.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -198,11 +198,9 @@ impl Guesses {
     }
 }
 
-/// What a request needs before its handler runs.
+/// Whether a request behind the device password gets to its handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Served as it is.
-    Open,
+pub enum Admission {
     /// No device password is set yet: the box is set up in the portal first.
     SetUpFirst,
     /// The login page, then back here.
@@ -214,12 +212,10 @@ pub enum Access {
     Granted,
 }
 
-/// The request as far as access is concerned.
+/// The request as far as admission is concerned.
 pub struct Asked<'a> {
-    /// A page or call that is served without a session (the portal, login, assets).
-    pub public: bool,
     pub api: bool,
-    /// Changes something (anything but GET and HEAD).
+    /// Changes something (its door is `route::Access::SessionCsrf`).
     pub change: bool,
     pub password_set: bool,
     pub session: Option<&'a Login>,
@@ -229,24 +225,21 @@ pub struct Asked<'a> {
     pub same_origin: bool,
 }
 
-pub fn access(asked: &Asked) -> Access {
+pub fn admit(asked: &Asked) -> Admission {
     if asked.change && !asked.same_origin {
-        return Access::Forbidden;
-    }
-    if asked.public {
-        return Access::Open;
+        return Admission::Forbidden;
     }
     if !asked.password_set {
         // Nothing to log in with: only the status is shown, until the portal sets a password.
-        return if asked.api { Access::Unauthorized } else { Access::SetUpFirst };
+        return if asked.api { Admission::Unauthorized } else { Admission::SetUpFirst };
     }
     let Some(session) = asked.session else {
-        return if asked.api { Access::Unauthorized } else { Access::LogIn };
+        return if asked.api { Admission::Unauthorized } else { Admission::LogIn };
     };
     if asked.change && !asked.csrf.is_some_and(|t| same_token(t, session.csrf.expose())) {
-        return Access::Forbidden;
+        return Admission::Forbidden;
     }
-    Access::Granted
+    Admission::Granted
 }
 
 /// `Origin` against `Host`: a browser names the page's origin on every change it sends;
@@ -409,27 +402,25 @@ mod tests {
     }
 
     fn asked<'a>(session: Option<&'a Login>, csrf: Option<&'a str>) -> Asked<'a> {
-        Asked { public: false, api: true, change: true, password_set: true, session, csrf, same_origin: true }
+        Asked { api: true, change: true, password_set: true, session, csrf, same_origin: true }
     }
 
     #[test]
     fn changes_need_a_session_and_its_csrf_token() {
         let login = Sessions::default().start(Instant::now());
         let other = Sessions::default().start(Instant::now());
-        assert_eq!(access(&asked(None, None)), Access::Unauthorized);
-        assert_eq!(access(&Asked { api: false, ..asked(None, None) }), Access::LogIn);
-        assert_eq!(access(&asked(Some(&login), None)), Access::Forbidden);
-        assert_eq!(access(&asked(Some(&login), Some(other.csrf.expose()))), Access::Forbidden);
-        assert_eq!(access(&asked(Some(&login), Some(login.token.expose()))), Access::Forbidden);
-        assert_eq!(access(&asked(Some(&login), Some(login.csrf.expose()))), Access::Granted);
-        assert_eq!(access(&Asked { change: false, ..asked(Some(&login), None) }), Access::Granted);
+        assert_eq!(admit(&asked(None, None)), Admission::Unauthorized);
+        assert_eq!(admit(&Asked { api: false, ..asked(None, None) }), Admission::LogIn);
+        assert_eq!(admit(&asked(Some(&login), None)), Admission::Forbidden);
+        assert_eq!(admit(&asked(Some(&login), Some(other.csrf.expose()))), Admission::Forbidden);
+        assert_eq!(admit(&asked(Some(&login), Some(login.token.expose()))), Admission::Forbidden);
+        assert_eq!(admit(&asked(Some(&login), Some(login.csrf.expose()))), Admission::Granted);
+        assert_eq!(admit(&Asked { change: false, ..asked(Some(&login), None) }), Admission::Granted);
         let elsewhere = Asked { same_origin: false, ..asked(Some(&login), Some(login.csrf.expose())) };
-        assert_eq!(access(&elsewhere), Access::Forbidden);
-        assert_eq!(access(&Asked { public: true, ..asked(None, None) }), Access::Open);
-        assert_eq!(access(&Asked { public: true, same_origin: false, ..asked(None, None) }), Access::Forbidden);
-        assert_eq!(access(&Asked { password_set: false, ..asked(None, None) }), Access::Unauthorized);
+        assert_eq!(admit(&elsewhere), Admission::Forbidden);
+        assert_eq!(admit(&Asked { password_set: false, ..asked(None, None) }), Admission::Unauthorized);
         let page = Asked { password_set: false, api: false, change: false, ..asked(None, None) };
-        assert_eq!(access(&page), Access::SetUpFirst);
+        assert_eq!(admit(&page), Admission::SetUpFirst);
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod pages;
 mod presets;
 mod preview;
 mod probes;
+mod route;
 mod settings;
 mod update;
 mod wifi;
@@ -44,11 +45,12 @@ use crate::state::Snapshot;
 use crate::status::Board;
 
 use api::ApiError;
-use auth::{Access, Asked, Guesses, Login, Sessions};
+use auth::{Admission, Asked, Guesses, Login, Sessions};
 use form::{Context, Field, FieldError, Setup};
 use page::{Prefill, SetupPage};
 use pages::Tab;
 use probes::{OwnHost, Reply};
+use route::{Access, Route};
 pub use update::UpdateSide;
 
 /// The largest setup form accepted; checked on `Content-Length` before reading, and
@@ -72,9 +74,6 @@ const PREFILL_MOST: usize = 16;
 /// How long any read or write on a connection may wait on its client (a body that does
 /// not come, an answer not taken), after which the connection is closed.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `PUT`/`DELETE` on a saved Wi-Fi network: this, then its uuid.
-const WIFI_NETWORK: &str = "/api/wifi/networks/";
 
 /// How often the web asks itself for a page, and how long it may go without an answer
 /// before the service stops feeding systemd's watchdog (`WatchdogSec=30` then restarts it:
@@ -275,160 +274,170 @@ impl Portal {
             let why = "this box answers only to its own names (makespacelive.local, its host name) and addresses\n";
             return (text(421, why.to_string()), None);
         }
-        use tiny_http::Method::{Get, Head, Post};
-        let method = request.method().clone();
-        let portal_post = method == Post && matches!(path.as_str(), "/setup" | "/rescan" | "/login");
-        if portal_post && !auth::same_origin(header(request, "Origin").as_deref(), header(request, "Host").as_deref()) {
-            tracing::warn!("web: a {path} sent from another site ({}) refused", client_ip(request));
-            return (text(403, "refused: this form is sent from the box's own page only\n".to_string()), None);
-        }
-        // The portal: its form asks for the device password itself once one is set.
-        let response = match (&method, path.as_str()) {
-            (Get | Head, "/") if captive => html(200, self.setup_page(&network, &[], None, client_ip(request))),
-            (Post, "/setup") => return self.submit(request, &network),
-            (Get | Head, "/setup" | "/rescan") => from_reply(probes::redirect_to("/")),
-            // Off the access point, scanning is the LAN Wi-Fi page's, behind the password.
-            (Post, "/rescan") if !captive => {
-                text(403, "log in: the Wi-Fi page scans (POST /api/wifi/scan)\n".to_string())
+        let (route, access) = route::parse(request.method(), &path);
+        let open = match access {
+            Access::Public => true,
+            Access::Portal => {
+                if !auth::same_origin(header(request, "Origin").as_deref(), header(request, "Host").as_deref()) {
+                    tracing::warn!("web: a {path} sent from another site ({}) refused", client_ip(request));
+                    return (text(403, "refused: this form is sent from the box's own page only\n".to_string()), None);
+                }
+                true
             }
-            (Post, "/rescan") => {
+            Access::CaptiveElseSession => captive,
+            Access::PasswordElseSession => !password_set,
+            Access::Session | Access::SessionCsrf => false,
+        };
+        if open {
+            return self.open(request, route, &network, captive);
+        }
+        let login = match self.admit(request, access, &path, password_set) {
+            Ok(login) => login,
+            Err(refused) => return (refused, None),
+        };
+        (self.behind_login(request, route, &login).unwrap_or_else(|error| error.response()), None)
+    }
+
+    /// A route through an open door: the portal's, the login's, and `/` and the status
+    /// while their doors are open.
+    fn open(
+        &self,
+        request: &mut tiny_http::Request,
+        route: Route,
+        network: &NetworkStatus,
+        captive: bool,
+    ) -> (Response, Option<WifiRequest>) {
+        let response = match route {
+            Route::Home => html(200, self.setup_page(network, &[], None, client_ip(request))),
+            Route::Setup => return self.submit(request, network),
+            Route::BackToPortal => from_reply(probes::redirect_to("/")),
+            // Off the access point, scanning is the LAN Wi-Fi page's, behind the password.
+            Route::Rescan if !captive => text(403, "log in: the Wi-Fi page scans (POST /api/wifi/scan)\n".to_string()),
+            Route::Rescan => {
                 // Without NetworkManager there is nothing to scan with; the page shows the mode.
                 let _ = self.network.rescan();
                 see_other("/")
             }
-            (Get | Head, "/api/status") if !password_set => self.status_json(),
-            (Get | Head, "/api/portal") => api::reply(&PortalJson {
+            Route::Status => self.status_json(),
+            Route::Portal => api::reply(&PortalJson {
                 captive,
                 mode: network.mode,
                 networks: &network.networks,
                 last_failure: network.last_failure.as_deref(),
                 notice: network.notice.as_deref(),
             }),
-            (Post, "/login") => self.log_in(request),
-            (Get | Head, "/login") => {
+            Route::LogIn => self.log_in(request),
+            Route::LoginPage => {
                 let next = query_value(request.url(), "next").unwrap_or_default();
                 html(200, page::login_page(None, auth::safe_next(&next)))
             }
-            (_, "/setup" | "/rescan" | "/api/portal" | "/login") => {
-                text(405, format!("{method} is not allowed on {path}\n"))
-            }
-            _ => self.lan(request, &method, &path, password_set),
+            Route::NotAllowed(_) | Route::NotFound { .. } => refuse(request, &route),
+            behind => return (self.wrong_door(&behind), None),
         };
         (response, None)
     }
 
-    /// Everything behind the device password.
-    fn lan(
+    /// A session for a route behind the device password (and its CSRF token for a change),
+    /// or the answer that refuses it.
+    fn admit(
         &self,
         request: &mut tiny_http::Request,
-        method: &tiny_http::Method,
+        access: Access,
         path: &str,
         password_set: bool,
-    ) -> Response {
+    ) -> Result<Login, Response> {
         let now = Instant::now();
         let token = header(request, "Cookie").and_then(|c| auth::cookie_value(&c).map(str::to_string));
         let session = token.and_then(|t| self.auth().sessions.find(&t, now));
         let api = path.starts_with("/api/");
+        let change = access == Access::SessionCsrf;
         // Pages' forms (log out) carry the token as the field `csrf`: without JavaScript
         // there is no header. Such a body holds nothing else the handler needs.
         let form = header(request, "Content-Type")
             .is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
         let csrf = match header(request, "X-CSRF-Token") {
             Some(token) => Some(token),
-            None if form && !api => read_body(request)
+            None if form && !api && change => read_body(request)
                 .ok()
                 .and_then(|body| form_urlencoded::parse(&body).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned())),
             None => None,
         };
         let asked = Asked {
-            public: false,
             api,
-            change: !matches!(method, tiny_http::Method::Get | tiny_http::Method::Head),
+            change,
             password_set,
             session: session.as_ref(),
             csrf: csrf.as_deref(),
             same_origin: auth::same_origin(header(request, "Origin").as_deref(), header(request, "Host").as_deref()),
         };
-        match auth::access(&asked) {
-            Access::Open | Access::Granted => {}
-            Access::SetUpFirst => return see_other("/"),
-            Access::LogIn => return see_other(&format!("/login?next={}", percent_encode(path))),
-            Access::Unauthorized if !password_set => {
-                return ApiError::new(401, "no device password is set yet: set one on the setup page (/) first")
-                    .response();
+        match auth::admit(&asked) {
+            Admission::Granted => Ok(session.expect("granted only with a session")),
+            Admission::SetUpFirst => Err(see_other("/")),
+            Admission::LogIn => Err(see_other(&format!("/login?next={}", percent_encode(path)))),
+            Admission::Unauthorized if !password_set => {
+                Err(ApiError::new(401, "no device password is set yet: set one on the setup page (/) first").response())
             }
-            Access::Unauthorized => {
+            Admission::Unauthorized => {
                 let why =
                     "log in first: POST /login with the device password (form field \"password\"), keep the cookie";
-                return ApiError::new(401, why).response();
+                Err(ApiError::new(401, why).response())
             }
-            Access::Forbidden => {
+            Admission::Forbidden => {
                 let why = "a change needs the session's CSRF token in the X-CSRF-Token header (GET /api/session), \
                            sent from this box's own pages";
-                return ApiError::new(403, why).response();
+                Err(ApiError::new(403, why).response())
             }
         }
-        let login = session.expect("granted only with a session");
-        self.route(request, method, path, &login).unwrap_or_else(|error| error.response())
     }
 
-    fn route(
+    /// A route behind the device password, for a session admitted.
+    fn behind_login(
         &self,
         request: &mut tiny_http::Request,
-        method: &tiny_http::Method,
-        path: &str,
+        route: Route,
         login: &Login,
     ) -> Result<Response, ApiError> {
-        use tiny_http::Method::{Delete, Get, Head, Post, Put};
-        match (method, path) {
-            (Get | Head, "/") => Ok(lan::page(self, Tab::Status, login)),
-            (Get | Head, "/destinations") => Ok(lan::page(self, Tab::Destinations, login)),
-            (Get | Head, "/video") => Ok(lan::page(self, Tab::Video, login)),
-            (Get | Head, "/wifi") => Ok(lan::page(self, Tab::Wifi, login)),
-            (Get | Head, "/update") => Ok(lan::page(self, Tab::Update, login)),
-            (Get | Head, "/logs") => Ok(lan::page(self, Tab::Logs, login)),
-            (Get | Head, "/api/status") => Ok(self.status_json()),
-            (Get | Head, "/api/session") => Ok(api::reply(&serde_json::json!({ "csrf": login.csrf.expose() }))),
-            (Post, "/logout") => {
+        match route {
+            Route::Home => Ok(lan::page(self, Tab::Status, login)),
+            Route::Page(tab) => Ok(lan::page(self, tab, login)),
+            Route::Status => Ok(self.status_json()),
+            Route::Session => Ok(api::reply(&serde_json::json!({ "csrf": login.csrf.expose() }))),
+            Route::LogOut => {
                 self.auth().sessions.end(login.token.expose());
                 Ok(see_other("/login").with_header(cookie_header(&auth::clear_cookie())))
             }
-            (Get | Head, "/api/settings") => settings::get(self),
-            (Put, _) if path.starts_with("/api/settings/") => {
-                settings::put_section(self, &path_param(path, "/api/settings/")?, request)
-            }
-            (Get | Head, "/api/destinations") => settings::list_destinations(self),
-            (Post, "/api/destinations") => settings::add_destination(self, request),
-            (Put, _) if path.starts_with("/api/destinations/") => {
-                settings::change_destination(self, &path_param(path, "/api/destinations/")?, request)
-            }
-            (Delete, _) if path.starts_with("/api/destinations/") => {
-                settings::remove_destination(self, &path_param(path, "/api/destinations/")?)
-            }
-            (Get | Head, "/api/presets") => settings::presets(),
-            (Get | Head, "/api/probe") => settings::probe(self),
-            (Post, "/api/password") => settings::change_password(self, request),
-            (Get | Head, "/api/wifi") => wifi::get(self),
-            (Post, "/api/wifi/scan") => wifi::scan(self),
-            (Post, "/api/wifi/networks") => wifi::add(self, request),
-            (Put, _) if path.starts_with(WIFI_NETWORK) => {
-                wifi::set_priority(self, request, &path_param(path, WIFI_NETWORK)?)
-            }
-            (Delete, _) if path.starts_with(WIFI_NETWORK) => wifi::forget(self, &path_param(path, WIFI_NETWORK)?),
-            (Put, "/api/wifi/access-point") => wifi::set_access_point(self, request),
-            (Get | Head, "/api/update") => update::get(self),
-            (Post, "/api/update/upload") => update::upload(self, request),
-            (Post, "/api/reboot") => update::reboot(self, request),
-            (Get | Head, "/api/boot-config") => update::boot_config(self),
-            (Put, "/api/boot-config") => update::set_boot_config(self, request),
-            (Get | Head, "/api/logs") => update::logs(request),
-            (Get | Head, "/api/preview.jpg") => preview::get(self),
-            // The path is not repeated: a mistyped URL can hold a pasted key.
-            _ if path.starts_with("/api/") => {
-                Err(ApiError::new(404, format!("no {method} call at this path; the API is described in the README")))
-            }
-            _ => Ok(text(404, "no such page here; the status page is /\n".to_string())),
+            Route::Settings => settings::get(self),
+            Route::SettingsSection(name) => settings::put_section(self, &path_name(&name)?, request),
+            Route::Destinations => settings::list_destinations(self),
+            Route::AddDestination => settings::add_destination(self, request),
+            Route::ChangeDestination(name) => settings::change_destination(self, &path_name(&name)?, request),
+            Route::RemoveDestination(name) => settings::remove_destination(self, &path_name(&name)?),
+            Route::Presets => settings::presets(),
+            Route::Probe => settings::probe(self),
+            Route::Password => settings::change_password(self, request),
+            Route::Wifi => wifi::get(self),
+            Route::WifiScan => wifi::scan(self),
+            Route::AddWifi => wifi::add(self, request),
+            Route::WifiPriority(name) => wifi::set_priority(self, request, &path_name(&name)?),
+            Route::ForgetWifi(name) => wifi::forget(self, &path_name(&name)?),
+            Route::AccessPoint => wifi::set_access_point(self, request),
+            Route::Update => update::get(self),
+            Route::Upload => update::upload(self, request),
+            Route::Reboot => update::reboot(self, request),
+            Route::BootConfig => update::boot_config(self),
+            Route::SetBootConfig => update::set_boot_config(self, request),
+            Route::Logs => update::logs(request),
+            Route::Preview => preview::get(self),
+            Route::NotAllowed(_) | Route::NotFound { .. } => Ok(refuse(request, &route)),
+            open => Ok(self.wrong_door(&open)),
         }
+    }
+
+    /// A route handed to the other side of its door: `route::TABLE` and the two
+    /// dispatchers disagree (a bug of ours, never a client's doing).
+    fn wrong_door(&self, route: &Route) -> Response {
+        tracing::error!("web: {route:?} reached the wrong side of its door");
+        text(500, "this box's web pages have a bug: the request went to the wrong handler\n".to_string())
     }
 
     fn status_json(&self) -> Response {
@@ -716,6 +725,27 @@ fn own_host() -> OwnHost {
     OwnHost::new(&hostname, addresses)
 }
 
+/// A path the box does not answer (404), or a method it does not take there (405, with
+/// the ones it takes in `Allow`). The path is not repeated: a mistyped URL can hold a
+/// pasted key.
+fn refuse(request: &tiny_http::Request, route: &Route) -> Response {
+    let api = request.url().starts_with("/api/");
+    match route {
+        Route::NotAllowed(methods) => {
+            let allowed: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
+            let allow = allowed.join(", ");
+            let why = format!("{} is not allowed here; this path takes {allow}", request.method());
+            let response = if api { ApiError::new(405, why).response() } else { text(405, why + "\n") };
+            response.with_header(tiny_http::Header::from_bytes("Allow", allow).expect("methods are a header value"))
+        }
+        _ if api => {
+            let why = format!("no {} call at this path; the API is described in the README", request.method());
+            ApiError::new(404, why).response()
+        }
+        _ => text(404, "no such page here; the status page is /\n".to_string()),
+    }
+}
+
 fn respond(code: u16, content_type: &str, body: Vec<u8>) -> Response {
     let header = |name: &str, value: &str| tiny_http::Header::from_bytes(name, value).expect("valid header");
     tiny_http::Response::from_data(body)
@@ -772,14 +802,14 @@ fn percent_encode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-/// The rest of the path after `prefix`, percent-decoded: a destination's or network's name.
-fn path_param(path: &str, prefix: &str) -> Result<String, ApiError> {
-    let raw = path.strip_prefix(prefix).unwrap_or_default();
+/// A name the path carried (`route::Route`), percent-decoded: a section's, a
+/// destination's or a network's.
+fn path_name(raw: &str) -> Result<String, ApiError> {
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| ApiError::new(400, "the name in the path is not UTF-8 once decoded"))?;
     if decoded.is_empty() || decoded.contains('/') {
-        return Err(ApiError::new(404, format!("give one name after {prefix}")));
+        return Err(ApiError::new(404, "give one name after the collection's path (no \"/\" in it)"));
     }
     Ok(decoded.into_owned())
 }
