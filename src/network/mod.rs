@@ -12,6 +12,7 @@
 
 mod led;
 mod nm;
+mod nm_types;
 mod provisioning;
 
 use std::fmt;
@@ -27,6 +28,7 @@ use crate::secrets::Secret;
 use crate::state::{Reader, Writer};
 use crate::status::StreamStatus;
 use nm::{Nm, Signal};
+use nm_types::{Connectivity, DeviceState, Reason, State};
 use provisioning::{Action, Event, Machine, Timing};
 
 /// The access point's own address (pinned in its profile's `ipv4.address-data`), where
@@ -485,14 +487,14 @@ fn wait_for_change(links: &Links, config: &NetworkConfig, most: Option<Duration>
     }
 }
 
-/// An active connection holds the default route (NetworkManager's state CONNECTED_SITE,
-/// 60, or CONNECTED_GLOBAL, 70) and it is not a captive portal (connectivity 2: the
-/// stream could not pass a venue's login page). Connectivity alone does not tell: it is
-/// the best of all devices', so the box's own access point counts as limited (3); and
+/// An active connection holds the default route (NetworkManager's state CONNECTED_SITE
+/// or CONNECTED_GLOBAL) and it is not a captive portal (the stream could not pass a
+/// venue's login page). Connectivity alone does not tell: it is the best of all
+/// devices', so the box's own access point counts as limited; and
 /// without a connectivity check NetworkManager only guesses it once, at activation
 /// (none for a venue whose route came a moment later). Seen on the QEMU rung, NM 1.52.
-fn is_online(connectivity: u32, state: u32) -> bool {
-    state >= 60 && connectivity != 2
+fn is_online(connectivity: Connectivity, state: State) -> bool {
+    state >= State::ConnectedSite && connectivity != Connectivity::Portal
 }
 
 /// Marks a session over when dropped.
@@ -553,7 +555,7 @@ impl Edge<'_> {
                     Ok(event) => vec![event],
                     Err(e) => return lost(e),
                 },
-                Ok(Input::Signal(Signal::DeviceState(state, reason))) if state == nm::DEVICE_FAILED => {
+                Ok(Input::Signal(Signal::DeviceState(DeviceState::Failed, reason))) => {
                     vec![if machine.ap_up() { Event::ApFailed } else { Event::DeviceFailed(reason) }]
                 }
                 Ok(Input::Signal(Signal::DeviceState(..))) => Vec::new(),
@@ -712,7 +714,7 @@ impl Edge<'_> {
                     }
                     Err(e) => {
                         tracing::warn!("network: NetworkManager refused the connection to {:?}: {e}", request.ssid);
-                        Some(Event::DeviceFailed(0))
+                        Some(Event::DeviceFailed(Reason::Other(0)))
                     }
                 }
             }
@@ -787,11 +789,13 @@ mod tests {
 
     #[test]
     fn online_is_a_default_route_that_is_no_captive_portal() {
-        assert!(is_online(4, 70) && is_online(3, 60), "full; limited (a venue without Internet)");
-        assert!(is_online(1, 60) && is_online(0, 60), "no connectivity check: the route decides");
-        assert!(!is_online(2, 60), "a captive portal");
-        assert!(!is_online(3, 50), "the box's own access point: local only");
-        assert!(!is_online(1, 20));
+        use Connectivity::{Full, Limited, None, Portal, Unknown};
+        use State::{ConnectedGlobal, ConnectedLocal, ConnectedSite, Disconnected};
+        assert!(is_online(Full, ConnectedGlobal) && is_online(Limited, ConnectedSite), "limited: no Internet");
+        assert!(is_online(None, ConnectedSite) && is_online(Unknown, ConnectedSite), "no check: the route decides");
+        assert!(!is_online(Portal, ConnectedSite), "a captive portal");
+        assert!(!is_online(Limited, ConnectedLocal), "the box's own access point: local only");
+        assert!(!is_online(None, Disconnected));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 use zbus::blocking::{Connection, MessageIterator};
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
 
+use super::nm_types::{Connectivity, DeviceState, DeviceType, Reason, State};
 use super::{Band, PORTAL_ADDRESS, SavedNetwork, ScanEntry, Security, WifiRequest};
 use crate::config::NetworkConfig;
 
@@ -23,10 +24,6 @@ const ACCESS_POINT: &str = "org.freedesktop.NetworkManager.AccessPoint";
 const ACTIVE: &str = "org.freedesktop.NetworkManager.Connection.Active";
 const IP4: &str = "org.freedesktop.NetworkManager.IP4Config";
 const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
-
-const DEVICE_TYPE_WIFI: u32 = 2;
-/// `NMDeviceState` FAILED.
-pub const DEVICE_FAILED: u32 = 120;
 
 /// `NM80211ApSecurityFlags` key management bits.
 const KEY_MGMT_PSK: u32 = 0x100;
@@ -238,7 +235,7 @@ pub fn autoconnect_rank(settings: &Saved) -> Option<(i32, u64)> {
 #[derive(Debug)]
 pub enum Signal {
     /// Device `StateChanged`: new state and reason.
-    DeviceState(u32, u32),
+    DeviceState(DeviceState, Reason),
     /// NetworkManager's `Connectivity` or `State` property changed.
     Connectivity,
 }
@@ -258,8 +255,9 @@ impl Nm {
             call(&conn, NM_PATH, NM, "GetDevices", &()).map_err(|e| format!("NetworkManager: {e}"))?;
         for device in devices {
             let kind: u32 = get(&conn, &device, DEVICE, "DeviceType").map_err(|e| format!("NetworkManager: {e}"))?;
+            let kind = DeviceType::from(kind);
             let name: String = get(&conn, &device, DEVICE, "Interface").map_err(|e| format!("NetworkManager: {e}"))?;
-            if kind == DEVICE_TYPE_WIFI && (interface.is_empty() || interface == name) {
+            if kind == DeviceType::Wifi && (interface.is_empty() || interface == name) {
                 return Ok(Nm { conn, device, interface: name });
             }
         }
@@ -291,7 +289,7 @@ impl Nm {
         spawn("nm-device", move || {
             for message in states.flatten() {
                 if let Ok((new, _old, reason)) = message.body().deserialize::<(u32, u32, u32)>()
-                    && !to(Signal::DeviceState(new, reason))
+                    && !to(Signal::DeviceState(new.into(), reason.into()))
                 {
                     return;
                 }
@@ -314,13 +312,12 @@ impl Nm {
         Ok(())
     }
 
-    pub fn connectivity(&self) -> Result<u32, Error> {
-        get(&self.conn, NM_PATH, NM, "Connectivity")
+    pub fn connectivity(&self) -> Result<Connectivity, Error> {
+        get::<u32>(&self.conn, NM_PATH, NM, "Connectivity").map(Connectivity::from)
     }
 
-    /// `NMState`: 70 is CONNECTED_GLOBAL.
-    pub fn state(&self) -> Result<u32, Error> {
-        get(&self.conn, NM_PATH, NM, "State")
+    pub fn state(&self) -> Result<State, Error> {
+        get::<u32>(&self.conn, NM_PATH, NM, "State").map(State::from)
     }
 
     /// Saved profiles NetworkManager would bring up by itself (Wi-Fi clients and Ethernet).

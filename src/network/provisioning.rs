@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::nm_types::Reason;
 use super::{Mode, ScanEntry, WifiRequest};
 use crate::config::NetworkConfig;
 
@@ -52,15 +53,19 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn from_reason(reason: u32) -> Failure {
+    pub fn from_reason(reason: Reason) -> Failure {
         match reason {
-            // NO_SECRETS, SUPPLICANT_DISCONNECT, SUPPLICANT_CONFIG_FAILED, SUPPLICANT_TIMEOUT
-            7 | 8 | 9 | 11 => Failure::WrongPassword,
-            // SSID_NOT_FOUND
-            53 => Failure::NetworkGone,
-            // IP_CONFIG_UNAVAILABLE, IP_CONFIG_EXPIRED, DHCP_START_FAILED, DHCP_ERROR, DHCP_FAILED
-            5 | 6 | 15..=17 => Failure::NoAddress,
-            other => Failure::Other(other),
+            Reason::NoSecrets
+            | Reason::SupplicantDisconnect
+            | Reason::SupplicantConfigFailed
+            | Reason::SupplicantTimeout => Failure::WrongPassword,
+            Reason::SsidNotFound => Failure::NetworkGone,
+            Reason::IpConfigUnavailable
+            | Reason::IpConfigExpired
+            | Reason::DhcpStartFailed
+            | Reason::DhcpError
+            | Reason::DhcpFailed => Failure::NoAddress,
+            Reason::Other(other) => Failure::Other(other),
         }
     }
 
@@ -98,7 +103,7 @@ pub enum Event {
     /// Whether NetworkManager holds saved networks (after one was forgotten).
     Saved(bool),
     /// The Wi-Fi device went to FAILED with this `NMDeviceStateReason`.
-    DeviceFailed(u32),
+    DeviceFailed(Reason),
     Connect(WifiRequest),
     Rescan,
 }
@@ -378,7 +383,7 @@ impl Machine {
         actions
     }
 
-    fn device_failed(&mut self, reason: u32, now: Instant) -> Vec<Action> {
+    fn device_failed(&mut self, reason: Reason, now: Instant) -> Vec<Action> {
         match &self.state {
             State::Connecting { attempt, .. } => {
                 let attempt = attempt.clone();
@@ -491,7 +496,10 @@ mod tests {
         let mut run = Run::on_ap();
         assert_eq!(run.at(60, Event::Connect(request("Venue"))), [Action::StopAp, Action::Connect(request("Venue"))]);
         assert_eq!(run.machine.mode(), Mode::Connecting);
-        assert_eq!(run.at(70, Event::DeviceFailed(7)), [Action::Forget("Venue".into()), Action::StartAp]);
+        assert_eq!(
+            run.at(70, Event::DeviceFailed(Reason::NoSecrets)),
+            [Action::Forget("Venue".into()), Action::StartAp]
+        );
         assert_eq!(run.machine.mode(), Mode::AccessPoint);
         assert_eq!(
             run.machine.last_failure(),
@@ -501,7 +509,7 @@ mod tests {
 
     #[test]
     fn each_reason_is_one_sentence() {
-        let sentence = |reason| Failure::from_reason(reason).sentence("Venue", 45 * S);
+        let sentence = |reason: u32| Failure::from_reason(reason.into()).sentence("Venue", 45 * S);
         assert_eq!(sentence(8), sentence(7));
         assert!(sentence(53).contains("could not be found"));
         assert!(sentence(5).contains("no address (DHCP)"));
@@ -523,12 +531,15 @@ mod tests {
     fn good_password_goes_online_and_clears_the_failure() {
         let mut run = Run::on_ap();
         run.at(60, Event::Connect(request("Venue")));
-        run.at(70, Event::DeviceFailed(7));
+        run.at(70, Event::DeviceFailed(Reason::NoSecrets));
         run.at(80, Event::Connect(request("Venue")));
         assert_eq!(run.machine.last_failure(), None);
         assert!(run.at(85, Event::Online(true)).is_empty());
         assert_eq!(run.machine.mode(), Mode::Online);
-        assert!(run.at(90, Event::DeviceFailed(36)).is_empty(), "a failure while online is NetworkManager's to retry");
+        assert!(
+            run.at(90, Event::DeviceFailed(Reason::Other(36))).is_empty(),
+            "a failure while online is NetworkManager's to retry"
+        );
         assert_eq!(run.machine.mode(), Mode::Online);
     }
 
@@ -573,7 +584,7 @@ mod tests {
 
         // The portal's network failed and was forgotten: still nothing to retry.
         run.at(1010, Event::Connect(request("Venue")));
-        run.at(1020, Event::DeviceFailed(7));
+        run.at(1020, Event::DeviceFailed(Reason::NoSecrets));
         run.at(1020, Event::Saved(false));
         assert!(run.at(2000, Event::Tick).is_empty());
     }
