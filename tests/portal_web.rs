@@ -312,7 +312,7 @@ fn a_phone_sees_only_what_it_typed_and_a_set_up_box_scans_for_no_stranger() {
 
 /// tiny_http 0.12.0 drained an unread body into `vec![0; declared]`: one request declaring
 /// 1e14 bytes aborted the process, 4 GB would have taken a Pi's memory. The drain is
-/// bounded now (src/vendor/tiny_http/README.makespacelive.diff); the client sends few bytes and leaves.
+/// bounded now (third_party/tiny_http-0.12.0.patch); the client sends few bytes and leaves.
 #[test]
 fn a_huge_declared_body_neither_kills_the_service_nor_stops_the_web() {
     let mut service = start_unconfigured();
