@@ -739,7 +739,7 @@ fn refuse(request: &tiny_http::Request, route: &Route) -> Response {
             response.with_header(tiny_http::Header::from_bytes("Allow", allow).expect("methods are a header value"))
         }
         _ if api => {
-            let why = format!("no {} call at this path; the API is described in the README", request.method());
+            let why = format!("no {} call at this path; the API is described in docs/web-api.md", request.method());
             ApiError::new(404, why).response()
         }
         _ => text(404, "no such page here; the status page is /\n".to_string()),

@@ -1,6 +1,6 @@
 # The project's system.conf (rendered from the layout values) and, as keyring, the
 # project's CA certificate from MAKESPACELIVE_KEYS_DIR (scripts/make-signing-keys makes a
-# development one; see the README for production keys). Without it the build stops:
+# development one; see docs/firmware.md for production keys). Without it the build stops:
 # meta-rauc would otherwise fall back to its own demo CA with only a warning, and the
 # boxes would accept nothing but demo-signed bundles.
 FILESEXTRAPATHS:prepend:makespacelive-os := "${THISDIR}/files:"
