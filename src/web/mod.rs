@@ -16,10 +16,12 @@
 //! watchdog is fed only while the pages answer the box itself (`Alive`).
 //! API boundary: `serve` (main.rs); deciding lives in `probes`, `form`, `page` (pure).
 
+mod alive;
 mod api;
 mod auth;
 mod device_password;
 mod form;
+mod http;
 mod lan;
 mod page;
 mod pages;
@@ -28,6 +30,7 @@ mod preview;
 mod probes;
 mod route;
 mod settings;
+mod setup;
 mod update;
 mod wifi;
 
@@ -44,12 +47,18 @@ use crate::secrets::Secret;
 use crate::state::Snapshot;
 use crate::status::Board;
 
+pub use alive::Alive;
+use alive::{PROBE_EVERY, SILENT_LIMIT};
 use api::ApiError;
 use auth::{Admission, Asked, Guesses, Login, Sessions};
 use form::{Context, Field, FieldError, Setup};
+use http::{
+    Response, client_ip, cookie_header, from_reply, header, html, path_name, percent_encode, query_value, read_body,
+    refuse, respond, see_other, text,
+};
 use page::{Prefill, SetupPage};
 use pages::Tab;
-use probes::{OwnHost, Reply};
+use probes::OwnHost;
 use route::{Access, Route};
 pub use update::UpdateSide;
 
@@ -74,71 +83,6 @@ const PREFILL_MOST: usize = 16;
 /// How long any read or write on a connection may wait on its client (a body that does
 /// not come, an answer not taken), after which the connection is closed.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How often the web asks itself for a page, and how long it may go without an answer
-/// before the service stops feeding systemd's watchdog (`WatchdogSec=30` then restarts it:
-/// a web that answers nothing is a box nobody can reach).
-const PROBE_EVERY: Duration = Duration::from_secs(5);
-const SILENT_LIMIT: Duration = Duration::from_secs(60);
-
-/// Whether the web pages still answer, from a request the box sends itself every
-/// `PROBE_EVERY` (loopback: counted in no connection limit, so a stranger holding every
-/// connection does not get the service restarted).
-#[derive(Clone)]
-pub struct Alive {
-    /// When the pages last answered; none: not watched (no thread to watch them).
-    last: Option<Arc<Mutex<Instant>>>,
-    silent_limit: Duration,
-}
-
-impl Alive {
-    pub fn answers(&self, now: Instant) -> bool {
-        self.last.as_ref().is_none_or(|last| {
-            let last = *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            now.saturating_duration_since(last) < self.silent_limit
-        })
-    }
-
-    /// Asks `addr` for a probe page every `every`; each answer counts.
-    fn probe(addr: SocketAddr, every: Duration, silent_limit: Duration) -> Alive {
-        let last = Arc::new(Mutex::new(Instant::now()));
-        let watched = last.clone();
-        let asked = move || -> std::io::Result<bool> {
-            use std::io::{Read, Write};
-            let mut stream = std::net::TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
-            stream.set_read_timeout(Some(IO_TIMEOUT))?;
-            stream.set_write_timeout(Some(IO_TIMEOUT))?;
-            stream.write_all(b"GET /generate_204 HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-            let mut head = [0; 9];
-            stream.read_exact(&mut head)?;
-            Ok(head.starts_with(b"HTTP/1."))
-        };
-        let spawned = std::thread::Builder::new().name("web-alive".into()).spawn(move || {
-            let mut silent = false;
-            loop {
-                match asked() {
-                    Ok(true) => {
-                        *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
-                        silent = false;
-                    }
-                    result if !silent => {
-                        tracing::warn!("web: the pages did not answer the box itself ({result:?})");
-                        silent = true;
-                    }
-                    _ => {}
-                }
-                std::thread::sleep(every);
-            }
-        });
-        match spawned {
-            Ok(_) => Alive { last: Some(watched), silent_limit },
-            Err(e) => {
-                tracing::error!("web: cannot watch the pages ({e}); they are taken as answering");
-                Alive { last: None, silent_limit }
-            }
-        }
-    }
-}
 
 /// Starts the `WORKERS` handler threads; they read the settings in force at every request
 /// and save through `settings`. The answer tells whether the pages still answer.
@@ -200,8 +144,6 @@ pub fn serve(
     };
     Ok(Alive::probe(SocketAddr::new(own, listen.port()), PROBE_EVERY, SILENT_LIMIT))
 }
-
-type Response = tiny_http::Response<std::io::Cursor<Vec<u8>>>;
 
 struct Portal {
     board: Board,
@@ -509,183 +451,9 @@ impl Portal {
     fn logged_in(&self, response: Response) -> Response {
         self.new_session(response, true)
     }
-
-    /// The setup page for `client`, from the settings in force.
-    fn setup_page(
-        &self,
-        network: &NetworkStatus,
-        errors: &[FieldError],
-        problem: Option<&str>,
-        client: IpAddr,
-    ) -> String {
-        let settings = self.settings.get();
-        self.state().setup_page(&settings.config, network, errors, problem, client)
-    }
-
-    fn not_saved(&self, network: &NetworkStatus, why: &str, client: IpAddr) -> Response {
-        tracing::error!("web: the portal's settings were not saved: {why}");
-        html(500, self.setup_page(network, &[], Some(why), client))
-    }
-
-    fn submit(&self, request: &mut tiny_http::Request, network: &NetworkStatus) -> (Response, Option<WifiRequest>) {
-        let media_type = header(request, "Content-Type").unwrap_or_default();
-        let media_type = media_type.split(';').next().unwrap_or_default().trim();
-        if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            let why = format!("the setup form is sent as application/x-www-form-urlencoded, not {media_type:?}\n");
-            return (text(415, why), None);
-        }
-        let body = match read_body(request) {
-            Ok(body) => body,
-            Err(response) => return (response, None),
-        };
-        let raw = match form::parse(&body) {
-            Ok(raw) => raw,
-            Err(e) => return (text(400, format!("{e}\n")), None),
-        };
-        let client = client_ip(request);
-        let prefill = Prefill {
-            ssid: raw.ssid.clone(),
-            hidden_ssid: raw.hidden_ssid.clone(),
-            preset: raw.preset.clone(),
-            url: raw.url.clone(),
-        };
-        self.state().remember_prefill(client, prefill);
-        let (key_server, hash) = {
-            let settings = self.settings.get();
-            (saved_key_server(&settings.config), settings.config.web.password_hash.clone())
-        };
-        let context = Context {
-            wifi: network.mode != Mode::Unmanaged,
-            networks: &network.networks,
-            key_saved_for: key_server.as_deref(),
-            password_set: !hash.is_empty(),
-        };
-        let setup = match form::validate(&raw, &context) {
-            Ok(setup) => setup,
-            Err(errors) => return (html(400, self.setup_page(network, &errors, None, client)), None),
-        };
-        // The device password typed to change a set-up box: the one limiter, as /login.
-        if let Some(typed) = &setup.current_password {
-            let refused = match self.check_password(request, typed) {
-                Ok(true) => None,
-                Ok(false) => Some(ApiError::new(400, "this is not the device password chosen for this box")),
-                Err(error) => Some(error),
-            };
-            if let Some(error) = refused {
-                let message = error.errors.first().map(|e| e.reason.clone()).unwrap_or_default();
-                let errors = [FieldError { field: Field::CurrentPassword, message }];
-                let page = html(error.code, self.setup_page(network, &errors, None, client));
-                return (error.with_retry_after(page), None);
-            }
-        }
-        // Hashed without the lock: argon2 takes about a second on a Pi Zero.
-        let new_hash = match setup.new_password.as_ref().map(device_password::hash).transpose() {
-            Ok(new_hash) => new_hash,
-            Err(why) => return (self.not_saved(network, &why, client), None),
-        };
-        match save(&self.settings, &setup, new_hash, &hash) {
-            Ok(saved) => {
-                let page = match &setup.wifi {
-                    Some(wifi) => {
-                        tracing::info!("web: settings saved from the portal; connecting to {:?}", wifi.ssid);
-                        page::connecting_page(&wifi.ssid, &saved.config.network.ap_ssid)
-                    }
-                    None => {
-                        tracing::info!("web: settings saved from the portal (the network is managed elsewhere)");
-                        page::saved_page()
-                    }
-                };
-                (html(200, page), setup.wifi)
-            }
-            Err(SaveError::Refused(PasswordChanged)) => {
-                let why = "the device password was changed from another phone meanwhile; type it and send again";
-                (html(409, self.setup_page(network, &[], Some(why), client)), None)
-            }
-            Err(SaveError::NotSaved(why)) => (self.not_saved(network, &why, client), None),
-        }
-    }
 }
 
-/// The portal's destination: the first one saved.
-fn saved_destination(config: &Config) -> Option<&Destination> {
-    config.destinations.first()
-}
-
-/// The server the saved key was typed for, if a key is saved.
-fn saved_key_server(config: &Config) -> Option<String> {
-    saved_destination(config).filter(|d| !d.key.is_empty()).and_then(|d| config::server_of(&d.url))
-}
-
-impl State {
-    /// What `client` typed, shown to it again after a failure (and to no one else).
-    fn remember_prefill(&mut self, client: IpAddr, prefill: Prefill) {
-        self.prefill.retain(|(ip, _)| *ip != client);
-        self.prefill.push_back((client, prefill));
-        if self.prefill.len() > PREFILL_MOST {
-            self.prefill.pop_front();
-        }
-    }
-
-    fn setup_page(
-        &self,
-        config: &Config,
-        network: &NetworkStatus,
-        errors: &[FieldError],
-        problem: Option<&str>,
-        client: IpAddr,
-    ) -> String {
-        let mut prefill = self.prefill.iter().find(|(ip, _)| *ip == client).map(|(_, p)| p.clone()).unwrap_or_default();
-        if let Some(saved) = saved_destination(config).filter(|_| prefill.preset.is_empty()) {
-            let preset = presets::for_url(&saved.url);
-            prefill.preset = preset.id.into();
-            if preset.url.is_none() {
-                prefill.url = saved.url.clone();
-            }
-        }
-        page::setup_page(&SetupPage {
-            network,
-            prefill: &prefill,
-            errors,
-            key_saved: saved_destination(config).is_some_and(|d| !d.key.is_empty()),
-            password_set: !config.web.password_hash.is_empty(),
-            problem,
-        })
-    }
-}
-
-/// The setup refused: the device password changed since the form was read.
-struct PasswordChanged;
-
-/// Applies the setup (and the new password's hash, if any) to the user's settings,
-/// validated whole and saved atomically, unless the device password is no longer `hash`;
-/// returns the settings now in force.
-fn save(
-    settings: &Settings,
-    setup: &Setup,
-    new_hash: Option<Secret>,
-    hash: &Secret,
-) -> Result<Snapshot<Loaded>, SaveError<PasswordChanged>> {
-    settings.save(|config| {
-        if config.web.password_hash != *hash {
-            return Err(PasswordChanged);
-        }
-        let key = match &setup.key {
-            Some(key) => key.clone(),
-            None => config.destinations.first().map(|d| d.key.clone()).unwrap_or_default(),
-        };
-        let name = config.destinations.first().map_or_else(|| setup.preset.id.to_string(), |d| d.name.clone());
-        let destination = Destination { name, url: setup.url.clone(), key, enabled: true };
-        match config.destinations.first_mut() {
-            Some(first) => *first = destination,
-            None => config.destinations.push(destination),
-        }
-        if let Some(hash) = new_hash {
-            config.web.password_hash = hash;
-        }
-        Ok(())
-    })
-}
-
+/// `GET /api/portal`: what the setup page shows, for a page that refreshes itself.
 #[derive(Serialize)]
 struct PortalJson<'a> {
     captive: bool,
@@ -693,18 +461,6 @@ struct PortalJson<'a> {
     networks: &'a [ScanEntry],
     last_failure: Option<&'a str>,
     notice: Option<&'a str>,
-}
-
-/// The body, refused with 413 when it is declared or found larger than `BODY_LIMIT`.
-fn read_body(request: &mut tiny_http::Request) -> Result<Vec<u8>, Response> {
-    api::read_limited(request, BODY_LIMIT, "form").map_err(|error| {
-        let why = error.errors.first().map(|e| e.reason.as_str()).unwrap_or_default();
-        text(error.code, format!("{why}; nothing was saved\n"))
-    })
-}
-
-fn header(request: &tiny_http::Request, name: &'static str) -> Option<String> {
-    request.headers().iter().find(|h| h.field.equiv(name)).map(|h| h.value.as_str().to_string())
 }
 
 /// The box's names and interface addresses, as they are now (they change with the network).
@@ -725,95 +481,6 @@ fn own_host() -> OwnHost {
     OwnHost::new(&hostname, addresses)
 }
 
-/// A path the box does not answer (404), or a method it does not take there (405, with
-/// the ones it takes in `Allow`). The path is not repeated: a mistyped URL can hold a
-/// pasted key.
-fn refuse(request: &tiny_http::Request, route: &Route) -> Response {
-    let api = request.url().starts_with("/api/");
-    match route {
-        Route::NotAllowed(methods) => {
-            let allowed: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
-            let allow = allowed.join(", ");
-            let why = format!("{} is not allowed here; this path takes {allow}", request.method());
-            let response = if api { ApiError::new(405, why).response() } else { text(405, why + "\n") };
-            response.with_header(tiny_http::Header::from_bytes("Allow", allow).expect("methods are a header value"))
-        }
-        _ if api => {
-            let why = format!("no {} call at this path; the API is described in docs/web-api.md", request.method());
-            ApiError::new(404, why).response()
-        }
-        _ => text(404, "no such page here; the status page is /\n".to_string()),
-    }
-}
-
-fn respond(code: u16, content_type: &str, body: Vec<u8>) -> Response {
-    let header = |name: &str, value: &str| tiny_http::Header::from_bytes(name, value).expect("valid header");
-    tiny_http::Response::from_data(body)
-        .with_status_code(code)
-        .with_header(header("Content-Type", content_type))
-        .with_header(header("Cache-Control", "no-store"))
-        // Text answers echo the path asked for: never let a browser take them for HTML.
-        .with_header(header("X-Content-Type-Options", "nosniff"))
-}
-
-fn from_reply(reply: Reply) -> Response {
-    let response = respond(reply.code, reply.content_type, reply.body.into_bytes());
-    match reply.location {
-        // Locations are built from the box's own paths (`safe_next` lets nothing else
-        // through); one that is not a header value still never panics a handler.
-        Some(location) => response.with_header(
-            tiny_http::Header::from_bytes("Location", location)
-                .unwrap_or_else(|()| tiny_http::Header::from_bytes("Location", "/").expect("/ is a header value")),
-        ),
-        None => response,
-    }
-}
-
-fn see_other(location: &str) -> Response {
-    let mut reply = probes::redirect_to(location);
-    reply.code = 303;
-    from_reply(reply)
-}
-
-fn html(code: u16, body: String) -> Response {
-    respond(code, "text/html; charset=utf-8", body.into_bytes())
-}
-
-fn text(code: u16, body: String) -> Response {
-    respond(code, "text/plain; charset=utf-8", body.into_bytes())
-}
-
-fn cookie_header(value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes("Set-Cookie", value).expect("a cookie is a valid header value")
-}
-
-/// The client's address (a loopback one when tiny_http cannot tell).
-fn client_ip(request: &tiny_http::Request) -> IpAddr {
-    request.remote_addr().map_or(IpAddr::from([127, 0, 0, 1]), SocketAddr::ip)
-}
-
-/// A query parameter, decoded.
-fn query_value(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
-}
-
-fn percent_encode(text: &str) -> String {
-    form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-/// A name the path carried (`route::Route`), percent-decoded: a section's, a
-/// destination's or a network's.
-fn path_name(raw: &str) -> Result<String, ApiError> {
-    let decoded = percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| ApiError::new(400, "the name in the path is not UTF-8 once decoded"))?;
-    if decoded.is_empty() || decoded.contains('/') {
-        return Err(ApiError::new(404, "give one name after the collection's path (no \"/\" in it)"));
-    }
-    Ok(decoded.into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -821,31 +488,6 @@ mod tests {
     /// The watchdog's view of the pages: answered while something answers the probe,
     /// silent past the limit once nothing does (a listener that takes the connection
     /// and never answers: the state the review left the pages in).
-    #[test]
-    fn pages_that_stop_answering_are_seen_silent() {
-        let answering = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = answering.local_addr().unwrap();
-        std::thread::spawn(move || {
-            use std::io::{Read, Write};
-            for stream in answering.incoming() {
-                let mut stream = stream.unwrap();
-                let _ = stream.read(&mut [0; 256]);
-                let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
-            }
-        });
-        let limit = Duration::from_millis(600);
-        let alive = Alive::probe(addr, Duration::from_millis(50), limit);
-        std::thread::sleep(limit * 2);
-        assert!(alive.answers(Instant::now()), "an answering page is alive");
-
-        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let alive = Alive::probe(silent.local_addr().unwrap(), Duration::from_millis(50), limit);
-        assert!(alive.answers(Instant::now()), "not silent before the limit");
-        std::thread::sleep(limit * 2);
-        assert!(!alive.answers(Instant::now()), "a page that never answers is silent");
-        drop(silent);
-    }
-
     #[test]
     fn captive_until_configured_and_whenever_on_the_access_point() {
         let mut config = Config::default();
