@@ -7,27 +7,26 @@ mod bitrate;
 mod progress;
 mod reachability;
 mod reconcile;
+mod slot;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, Destination, Loaded};
+use crate::config::{Config, Loaded};
 use crate::media::destination::DestinationPipeline;
-use crate::media::plan::PlannedDestination;
 use crate::media::preview::{Preview, Unavailable};
 use crate::media::producer::Producer;
 use crate::media::{self, SourceError, discovery, plan};
 use crate::network::NetworkStatus;
 use crate::secrets;
 use crate::state::{Reader, Snapshot, Writer};
-use crate::status::{self, DestinationState, DestinationStatus, StreamStatus, UpdateStatus};
+use crate::status::{self, DestinationStatus, StreamStatus, UpdateStatus};
 use gstreamer::prelude::*;
 
 use backoff::Backoff;
-use bitrate::{Controller, Limits, Reading};
-use progress::{Heartbeat, Progress, RateMeter, STABLE_AFTER, Verdict};
-use reachability::Reachability;
+use progress::{Heartbeat, Progress, STABLE_AFTER, Verdict};
 use reconcile::{Change, Reload};
+use slot::{Connection, Slot, Source, close, limits, slot_status};
 
 const TICK: Duration = Duration::from_millis(200);
 /// The producer must deliver its first buffer within this (cameras are slow to start)…
@@ -39,38 +38,6 @@ const UPSTREAM_QUIET: Duration = Duration::from_secs(1);
 /// A connection that was live this long and then broke is retried as soon as its server
 /// answers again; one that breaks sooner (a server refusing the stream) waits its backoff.
 const WORKED_FOR: Duration = Duration::from_secs(2);
-
-struct Source {
-    producer: Producer,
-    heartbeat: Heartbeat,
-    started: Instant,
-    delivered: bool,
-}
-
-struct Connection {
-    id: u64,
-    pipeline: DestinationPipeline,
-    progress: Progress,
-}
-
-struct Slot {
-    name: String,
-    enabled: bool,
-    planned: Option<PlannedDestination>,
-    masked_url: String,
-    connection: Option<Connection>,
-    backoff: Backoff,
-    retry_at: Option<Instant>,
-    reachability: Reachability,
-    reconnects: u64,
-    bytes_before: u64,
-    gops_before: u64,
-    rate: RateMeter,
-    last_error: Option<String>,
-    controller: Controller,
-    /// The controller's last word while live.
-    reading: Option<Reading>,
-}
 
 /// What the supervisor reads of the other threads and the one thing it writes.
 pub struct Links {
@@ -462,78 +429,5 @@ impl Supervisor {
         let summary = status::compose(&stream, &self.links.network.get(), &self.links.update.get()).summary;
         self.links.stream.set(stream);
         summary
-    }
-}
-
-/// What the bitrate controllers may do, from the settings.
-fn limits(config: &Config) -> Limits {
-    Limits {
-        max_kbps: config.video.bitrate_kbps,
-        floor_kbps: config.video.min_bitrate_kbps.min(config.video.bitrate_kbps),
-        // `audio.source = none` still sends (silent) AAC.
-        audio_kbps: config.audio.bitrate_kbps,
-    }
-}
-
-impl Slot {
-    fn new(d: &Destination, limits: Limits, now: Instant) -> Slot {
-        Slot {
-            name: d.name.clone(),
-            enabled: d.enabled,
-            planned: d.enabled.then(|| PlannedDestination::of(d)),
-            masked_url: d.masked_location(),
-            connection: None,
-            backoff: Backoff::default(),
-            retry_at: None,
-            reachability: Reachability::default(),
-            reconnects: 0,
-            bytes_before: 0,
-            gops_before: 0,
-            rate: RateMeter::default(),
-            last_error: None,
-            controller: Controller::new(limits, now),
-            reading: None,
-        }
-    }
-}
-
-/// Stops a destination's pipeline and takes it off the producer's fanout.
-fn close(source: Option<&Source>, slot: &mut Slot, connection: Connection) {
-    if let Some(source) = source {
-        source.producer.fanout.detach(connection.id);
-    }
-    slot.bytes_before += connection.pipeline.bytes_out();
-    slot.gops_before += connection.pipeline.gops_dropped();
-    slot.reading = None;
-    media::shut_down(connection.pipeline.pipeline.into());
-}
-
-fn slot_status(slot: &Slot, source_running: bool, now: Instant) -> DestinationStatus {
-    let live_since = slot.connection.as_ref().and_then(|c| c.progress.live_since());
-    let state = match (&slot.connection, live_since, slot.retry_at) {
-        _ if !slot.enabled => DestinationState::Disabled,
-        (Some(_), Some(_), _) => DestinationState::Live,
-        (Some(_), None, _) => DestinationState::Connecting,
-        (None, _, Some(_)) if source_running => DestinationState::Backoff,
-        (None, _, _) => DestinationState::Waiting,
-    };
-    DestinationStatus {
-        name: slot.name.clone(),
-        state,
-        url: slot.masked_url.clone(),
-        bytes_sent: slot.bytes_before + slot.connection.as_ref().map_or(0, |c| c.pipeline.bytes_out()),
-        bitrate_kbps: if live_since.is_some() { slot.rate.kbps() } else { 0 },
-        reconnects: slot.reconnects,
-        last_error: slot.last_error.clone(),
-        live_for_s: live_since.map(|t| now.saturating_duration_since(t).as_secs()),
-        retry_in_s: slot
-            .retry_at
-            .filter(|_| slot.connection.is_none())
-            .map(|t| (t.saturating_duration_since(now).as_secs_f64() * 10.0).round() / 10.0),
-        uplink_kbps: slot.reading.map_or(0, |r| r.uplink_kbps),
-        target_kbps: slot.controller.target_kbps(),
-        backlog_s: slot.reading.map_or(0.0, |r| (r.backlog_s * 100.0).round() / 100.0),
-        gops_dropped: slot.gops_before + slot.connection.as_ref().map_or(0, |c| c.pipeline.gops_dropped()),
-        too_slow: slot.controller.too_slow(),
     }
 }
