@@ -2,8 +2,7 @@
 //! made by hand in the settings file + SIGHUP both take effect in the running service,
 //! and a section nobody changed restarts nothing (the stream keeps its connection).
 //! Real peers: nginx-rtmp, Debian's `rauc service` on a private bus, an HTTPS file server.
-//! (Destinations: tests/lan_api.rs adds one from the API, tests/streaming.rs by hand;
-//! the network section: tests/network_nm.rs.)
+//! (The network section: tests/network_nm.rs.)
 
 mod app;
 mod peers;
@@ -59,9 +58,17 @@ fn video_and_audio_changes_rebuild_the_pipeline_with_the_new_values() {
     service.edit_by_hand("[audio]\n", "[audio]\nbitrate_kbps = 96\n");
     service.wait_for("the new audio bitrate", WITHIN, |s| pipeline(s).contains("bitrate=96000"));
     assert!(server.wait_publishing("k", WITHIN), "{}", service.output());
-    // Both took effect through a rebuild of the camera side, no restart of the service.
+
+    // And each the other way: video by hand, audio from the API.
+    service.edit_by_hand("bitrate_kbps = 600", "bitrate_kbps = 500");
+    service.wait_for("the hand-set video bitrate", WITHIN, |s| pipeline(s).contains(" bitrate=500 "));
+    let reply = client.send("PUT", "/api/settings/audio", &json!({"bitrate_kbps": 128}));
+    assert_eq!(reply.code, 200, "{}", reply.body);
+    service.wait_for("the audio bitrate from the API", WITHIN, |s| pipeline(s).contains("bitrate=128000"));
+    assert!(server.wait_publishing("k", WITHIN), "{}", service.output());
+    // Each took effect through a rebuild of the camera side, no restart of the service.
     let output = service.output();
-    assert_eq!(output.matches("rebuilding the pipelines").count(), 2, "{output}");
+    assert_eq!(output.matches("rebuilding the pipelines").count(), 4, "{output}");
     assert_eq!(output.matches("web: listening").count(), 1, "one start of the service: {output}");
 }
 
@@ -121,5 +128,37 @@ fn a_device_password_set_by_hand_opens_the_pages_after_sighup_and_leaves_the_str
     let opened = Client::log_in(web, "a-new-password");
     assert!(opened.is_ok(), "the new password is refused: {:?}\n{}", opened.err().map(|r| r.code), service.output());
     assert_eq!(Client::log_in(web, PASSWORD).err().map(|r| r.code), Some(401), "the old one is refused");
+    untouched(&service, &server, "k", before);
+}
+
+#[test]
+fn destinations_added_from_the_api_and_by_hand_stream_and_leave_the_others_alone() {
+    let (server, service) = streaming_box();
+    let before = server.publisher("k").unwrap();
+    let client = service.log_in(PASSWORD);
+
+    let added = client.send("POST", "/api/destinations", &json!({"name": "two", "url": server.url(), "key": "k2"}));
+    assert_eq!(added.code, 200, "{}", added.body);
+    assert!(server.wait_publishing("k2", WITHIN), "two never published:\n{}", service.output());
+
+    // By hand + SIGHUP: a third, appended to the file the service wrote.
+    let path = service.data_dir().join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let last = text.lines().last().unwrap().to_string();
+    let third = format!("{last}\n[[destinations]]\nname = \"three\"\nurl = \"{}\"\nkey = \"k3\"", server.url());
+    service.edit_by_hand(&last, &third);
+    assert!(server.wait_publishing("k3", WITHIN), "three never published:\n{}", service.output());
+    untouched(&service, &server, "k", before);
+}
+
+#[test]
+fn a_device_password_changed_from_the_api_opens_the_pages_and_leaves_the_stream_alone() {
+    let (server, service) = streaming_box();
+    let before = server.publisher("k").unwrap();
+    let client = service.log_in(PASSWORD);
+    let changed = client.send("POST", "/api/password", &json!({"current": PASSWORD, "new": "a-new-password"}));
+    assert_eq!(changed.code, 200, "{}", changed.body);
+    assert_eq!(Client::log_in(service.web_port, PASSWORD).err().map(|r| r.code), Some(401), "the old one is refused");
+    service.log_in("a-new-password"); // every session ended with the change: the harness's too
     untouched(&service, &server, "k", before);
 }
