@@ -422,3 +422,42 @@ fn a_file_on_the_boot_partition_forgets_the_device_password_and_nothing_else() {
     assert!(setup.body.contains("name=\"device_password\"") && !setup.body.contains("name=\"current_password\""));
     assert!(Client::log_in(port, PASSWORD).is_err(), "the old password opens nothing");
 }
+
+/// Each thread of a process: its name and its nice value (/proc/PID/task/TID/stat).
+fn threads(pid: u32) -> Vec<(u32, String, i64)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+        let (open, close) = (stat.find('(').unwrap(), stat.rfind(')').unwrap());
+        // After the name: state is field 3, nice field 19.
+        let nice = stat[close + 2..].split(' ').nth(16).unwrap().parse().unwrap();
+        found.push((task.file_name().to_string_lossy().parse().unwrap(), stat[open + 1..close].to_string(), nice));
+    }
+    found
+}
+
+/// The stream is what the box is for: the web's threads (its handlers, and tiny_http's
+/// accept and connection threads, started by them) run at nice 10, the stream's at 0, so a
+/// crowd of browsers does not take the encoder's CPU (scripts/bench-web measures it).
+#[test]
+fn the_web_steps_back_for_the_stream() {
+    let server = RtmpServer::start();
+    let service = configured(&[("a", &server.url(), KEY)]);
+    assert!(server.wait_publishing(KEY, Duration::from_secs(30)), "{}", service.output());
+    let client = service.log_in(PASSWORD);
+    assert_eq!(client.get("/api/status").code, 200);
+    let threads = threads(service.pid());
+    // The handlers are web-0 to web-3; tiny_http's threads keep their starter's name, "web".
+    let handlers =
+        threads.iter().filter(|(_, name, _)| name.strip_prefix("web-").is_some_and(|n| n.parse::<u8>().is_ok()));
+    assert_eq!(handlers.clone().count(), 4, "{threads:?}");
+    let tiny_http: Vec<_> = threads.iter().filter(|(_, name, _)| name == "web").collect();
+    assert!(!tiny_http.is_empty(), "{threads:?}");
+    assert!(handlers.chain(tiny_http).all(|(_, _, nice)| *nice == 10), "{threads:?}");
+    let main = threads.iter().find(|(tid, _, _)| *tid == service.pid()).unwrap();
+    assert_eq!(main.2, 0, "the service itself: {threads:?}");
+    // GStreamer names its streaming threads after a pad ("queue0:src") or its element.
+    let streaming: Vec<_> = threads.iter().filter(|(_, name, _)| name.contains(':')).collect();
+    assert!(!streaming.is_empty(), "{threads:?}");
+    assert!(streaming.iter().all(|(_, _, nice)| *nice == 0), "{threads:?}");
+}

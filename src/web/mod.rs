@@ -94,6 +94,27 @@ pub fn serve(
     update: UpdateSide,
     preview: Arc<Preview>,
 ) -> Result<Alive, String> {
+    // Started from a thread of its own that first lowers its priority: tiny_http's accept
+    // and connection threads and the handler threads are its children and inherit it.
+    let starter = std::thread::Builder::new().name("web".into()).spawn(move || {
+        yield_to_the_stream();
+        start(listen, Portal::new(board, network, settings, update, preview))
+    });
+    starter
+        .map_err(|e| format!("web: cannot start its threads: {e}"))?
+        .join()
+        .map_err(|_| "web: its starting thread failed with a bug".to_string())??;
+    let own = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    Ok(Alive::probe(SocketAddr::new(own, listen.port()), PROBE_EVERY, SILENT_LIMIT))
+}
+
+/// The listener and the handler threads, from the thread that calls it (whose priority
+/// they inherit).
+fn start(listen: SocketAddr, portal: Portal) -> Result<(), String> {
     let cannot_listen = |e: &dyn std::fmt::Display| format!("web: cannot listen on {listen}: {e}");
     let listener = std::net::TcpListener::bind(listen).map_err(|e| cannot_listen(&e))?;
     // tiny_http writes an answer's head and body apart: with Nagle's algorithm on, a
@@ -109,8 +130,7 @@ pub fn serve(
         .map_err(|e| cannot_listen(&e))?;
     tracing::info!("web: listening on http://{listen}/ (the setup page, the LAN pages and /api/…)");
     let server = Arc::new(server);
-    let state = Mutex::new(State { prefill: Default::default() });
-    let portal = Arc::new(Portal { board, network, settings, state, auth: Mutex::default(), update, preview });
+    let portal = Arc::new(portal);
     for n in 0..WORKERS {
         let (server, portal) = (server.clone(), portal.clone());
         std::thread::Builder::new()
@@ -137,12 +157,23 @@ pub fn serve(
             })
             .map_err(|e| format!("web: cannot start its threads: {e}"))?;
     }
-    let own = match listen.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    Ok(Alive::probe(SocketAddr::new(own, listen.port()), PROBE_EVERY, SILENT_LIMIT))
+    Ok(())
+}
+
+/// How far the web's threads step back for the stream (nice, this thread and those it
+/// starts: Linux keeps a nice value per thread). The stream is what the box is for: under
+/// a crowd of browsers the encoder and the destinations get the CPU first, and the pages
+/// still get a share (nice 10 weighs a tenth of nice 0), far more than the watchdog's probe
+/// needs.
+const WEB_NICE: i32 = 10;
+
+fn yield_to_the_stream() {
+    let tid = nix::unistd::gettid().as_raw();
+    // SAFETY: setpriority takes plain integers and touches no memory of ours.
+    let set = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WEB_NICE) };
+    if set != 0 {
+        tracing::warn!("web: cannot lower its priority: {}", std::io::Error::last_os_error());
+    }
 }
 
 struct Portal {
@@ -195,6 +226,11 @@ fn is_captive(config: &Config, mode: Mode) -> bool {
 }
 
 impl Portal {
+    fn new(board: Board, network: Network, settings: Settings, update: UpdateSide, preview: Arc<Preview>) -> Portal {
+        let state = Mutex::new(State { prefill: Default::default() });
+        Portal { board, network, settings, state, auth: Mutex::default(), update, preview }
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
