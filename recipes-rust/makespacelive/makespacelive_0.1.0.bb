@@ -19,7 +19,7 @@ DEPENDS += "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
 # (`scripts/crates-inc --check` says when it is not). For local work on the service,
 # kas/develop.yml builds the checkout itself (externalsrc) instead.
 SRC_URI = "git://github.com/makespacelive/makespacelive.git;protocol=https;nobranch=1"
-SRCREV = "04f20ebb595f96b309e194c34711df2ae3559abc"
+SRCREV = "1821941557cf58e7d43dec4689ccca97b8ff0721"
 # S is oe-core's default, ${UNPACKDIR}/${BP}: where the git fetcher checks out
 # (BB_GIT_DEFAULT_DESTSUFFIX = "${BP}" in wrynose's bitbake.conf).
 
