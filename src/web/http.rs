@@ -23,7 +23,7 @@ pub fn header(request: &tiny_http::Request, name: &'static str) -> Option<String
 }
 
 /// A path the box does not answer (404), or a method it does not take there (405, with
-/// the ones it takes in `Allow`). The path is not repeated: a mistyped URL can hold a
+/// the ones it takes in `Allow`); in JSON under `/api/`. The path is not repeated: a mistyped URL can hold a
 /// pasted key.
 pub fn refuse(request: &tiny_http::Request, route: &Route) -> Response {
     let api = request.url().starts_with("/api/");

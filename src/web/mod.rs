@@ -309,7 +309,7 @@ impl Portal {
                 let next = query_value(request.url(), "next").unwrap_or_default();
                 html(200, page::login_page(None, auth::safe_next(&next)))
             }
-            Route::NotAllowed(_) | Route::NotFound { .. } => refuse(request, &route),
+            Route::NotAllowed(_) | Route::NotFound => refuse(request, &route),
             behind => return (self.wrong_door(&behind), None),
         };
         (response, None)
@@ -406,7 +406,7 @@ impl Portal {
             Route::SetBootConfig => update::set_boot_config(self, request),
             Route::Logs => update::logs(request),
             Route::Preview => preview::get(self),
-            Route::NotAllowed(_) | Route::NotFound { .. } => Ok(refuse(request, &route)),
+            Route::NotAllowed(_) | Route::NotFound => Ok(refuse(request, &route)),
             open => Ok(self.wrong_door(&open)),
         }
     }

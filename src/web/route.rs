@@ -69,11 +69,8 @@ pub enum Route {
     Preview,
     /// A path the box answers, asked with a method it does not take there.
     NotAllowed(Vec<Method>),
-    /// A path the box does not answer (`api`: under `/api/`, answered in JSON). Told to
-    /// a session only.
-    NotFound {
-        api: bool,
-    },
+    /// A path the box does not answer. Told to a session only.
+    NotFound,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +181,7 @@ pub fn parse(method: &tiny_http::Method, path: &str) -> (Route, Access) {
     // What the box does not answer is told to a session only: a stranger learns nothing
     // from asking around.
     let Some((name, takes)) = entry else {
-        return (Route::NotFound { api: path.starts_with("/api/") }, Session);
+        return (Route::NotFound, Session);
     };
     let asked = Method::of(method);
     match takes.iter().find(|(m, _, _)| Some(*m) == asked) {
@@ -244,10 +241,10 @@ mod tests {
 
     #[test]
     fn unknown_paths_are_not_found_and_a_name_is_one_segment_or_none() {
-        assert_eq!(parse(&M::Get, "/nope"), (Route::NotFound { api: false }, Session));
-        assert_eq!(parse(&M::Get, "/api/nope"), (Route::NotFound { api: true }, Session));
+        assert_eq!(parse(&M::Get, "/nope"), (Route::NotFound, Session));
+        assert_eq!(parse(&M::Get, "/api/nope"), (Route::NotFound, Session));
         // No name after the prefix: not the named route.
-        assert_eq!(parse(&M::Put, "/api/destinations/"), (Route::NotFound { api: true }, Session));
+        assert_eq!(parse(&M::Put, "/api/destinations/"), (Route::NotFound, Session));
         // A name with a slash is kept whole for the handler to refuse (it names no item).
         assert_eq!(parse(&M::Put, "/api/destinations/a/b"), (Route::ChangeDestination("a/b".into()), SessionCsrf));
     }
